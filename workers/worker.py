@@ -1,0 +1,122 @@
+"""The worker process: one registration list, real adapters, graceful shutdown.
+
+Several replicas may run on one task queue; Temporal spreads the work between them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator, Sequence
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.alerts import StaffAlertActivities
+from activities.db import apply_migrations, create_pool
+from activities.ledger import LedgerActivities
+from activities.messaging import MessagingActivities, SmtpMailer, TwilioSms
+from workers.settings import Settings
+from workflows.converter import make_data_converter
+from workflows.package import PackageWorkflow
+
+log = logging.getLogger("punchcard.worker")
+
+WORKFLOWS: Sequence[type] = (PackageWorkflow,)
+
+
+async def connect_temporal(settings: Settings) -> Client:
+    return await Client.connect(
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        data_converter=make_data_converter(),
+    )
+
+
+def activity_list(
+    *, ledger: LedgerActivities, alerts: StaffAlertActivities, messaging: MessagingActivities
+) -> list[Any]:
+    """The one registration list: every activity the workflows call."""
+    return [
+        ledger.record_entry,
+        alerts.record_staff_alert,
+        messaging.send_client_sms,
+        messaging.send_client_email,
+        messaging.send_staff_email,
+    ]
+
+
+def build_sms(settings: Settings, http: httpx.AsyncClient) -> TwilioSms | None:
+    if not settings.twilio_account_sid or settings.twilio_auth_token is None:
+        return None
+    return TwilioSms(
+        http=http,
+        base_url=settings.twilio_base_url,
+        account_sid=settings.twilio_account_sid,
+        auth_token=settings.twilio_auth_token,
+        from_number=settings.twilio_from_number,
+        messaging_service_sid=settings.twilio_messaging_service_sid,
+    )
+
+
+def build_mailer(settings: Settings) -> SmtpMailer | None:
+    if not settings.smtp_host:
+        return None
+    return SmtpMailer(
+        host=settings.smtp_host,
+        port=settings.smtp_port,
+        username=settings.smtp_username,
+        password=settings.smtp_password,
+        starttls=settings.smtp_starttls,
+        sender=settings.email_from,
+    )
+
+
+@contextlib.asynccontextmanager
+async def build_worker(settings: Settings, client: Client) -> AsyncIterator[Worker]:
+    """Open the pool and HTTP client, migrate, and yield a worker wired to real adapters."""
+    pool = await create_pool(settings.database_dsn(), max_size=settings.database_pool_size)
+    try:
+        await apply_migrations(pool)
+        async with httpx.AsyncClient(timeout=httpx.Timeout(20.0, connect=5.0)) as http:
+            messaging = MessagingActivities(
+                pool=pool,
+                sms=build_sms(settings, http),
+                mailer=build_mailer(settings),
+                staff_email=settings.staff_email,
+            )
+            yield Worker(
+                client,
+                task_queue=settings.task_queue,
+                workflows=list(WORKFLOWS),
+                activities=activity_list(
+                    ledger=LedgerActivities(pool),
+                    alerts=StaffAlertActivities(pool),
+                    messaging=messaging,
+                ),
+                max_concurrent_activities=settings.worker_max_concurrent_activities,
+                max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
+                graceful_shutdown_timeout=timedelta(seconds=settings.worker_graceful_shutdown_seconds),
+            )
+    finally:
+        await pool.close()
+
+
+async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
+    """Run until SIGINT/SIGTERM (or `stop`), then finish in-flight tasks and exit."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    client = await connect_temporal(settings)
+    async with build_worker(settings, client) as worker:
+        log.info("worker polling task queue %s at %s", settings.task_queue, settings.temporal_address)
+        async with worker:
+            await stop.wait()
+            log.info("shutting down: finishing in-flight tasks")

@@ -1,0 +1,318 @@
+"""Pydantic models for the package workflow: its input, state, messages and answers.
+
+Every field added later gets a default so recorded histories still decode.
+Amounts are integers: sessions for session packages, cents for dollar packages.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Model(BaseModel):
+    """Base for every Punchcard message: unknown fields are refused, values are frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PackageKind(StrEnum):
+    SESSIONS = "sessions"
+    DOLLARS = "dollars"
+
+
+class PackageStatus(StrEnum):
+    ACTIVE = "active"
+    IN_REVIEW = "in_review"  # reached expiry under the VIP rollover policy; staff decide
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+
+
+CLOSED_STATUSES = frozenset({PackageStatus.EXPIRED, PackageStatus.CANCELLED})
+
+
+class EntryKind(StrEnum):
+    SALE = "sale"
+    REDEMPTION = "redemption"
+    REVERSAL = "reversal"
+    NO_SHOW = "no_show"
+    LATE_CANCEL = "late_cancel"
+    BOOKING = "booking"
+    TOP_UP = "top_up"
+    EXTENSION = "extension"
+    CANCELLATION = "cancellation"
+    REMINDER = "reminder"
+    EXPIRY = "expiry"
+    EXPIRY_REVIEW = "expiry_review"
+
+
+class PackageTerms(Model):
+    """What was sold, frozen at sale: later edits to the package type do not change it."""
+
+    type_code: str
+    name: str
+    kind: PackageKind = PackageKind.SESSIONS
+    units: int = Field(gt=0, description="sessions, or cents of credit for dollar packages")
+    price_cents: int = Field(ge=0)
+    categories: list[str] = Field(default_factory=list)
+    no_show_forfeits: bool = False
+    late_cancel_forfeits: bool = False
+    vip_rollover_max: int = Field(default=0, ge=0)
+    min_interval_days: int | None = Field(default=None, gt=0)
+    enforce_zero_balance: bool = True
+
+
+class ReminderSpec(Model):
+    label: str
+    before: timedelta
+    renewal_link: bool = False
+
+
+def default_reminders() -> list[ReminderSpec]:
+    return [
+        ReminderSpec(label="60d", before=timedelta(days=60)),
+        ReminderSpec(label="30d", before=timedelta(days=30), renewal_link=True),
+        ReminderSpec(label="14d", before=timedelta(days=14)),
+    ]
+
+
+class NoticePolicy(Model):
+    """The spa's messaging rules, snapshotted at sale (workflows never read settings)."""
+
+    spa_name: str = "Punchcard Med Spa"
+    timezone: str = "America/New_York"
+    local_hour: int | None = Field(default=10, ge=0, le=23)
+    reminders: list[ReminderSpec] = Field(default_factory=default_reminders)
+    renewal_url: str = "https://punchcard.invalid/renew/{package_id}"
+    pace_warning: bool = True
+
+
+class Entry(Model):
+    """One line of a package's audit trail, mirrored 1:1 into the Postgres ledger."""
+
+    seq: int
+    key: str
+    kind: EntryKind
+    units_delta: int = 0
+    balance_after: int
+    value_cents: int = 0
+    appointment_id: str | None = None
+    provider_id: str | None = None
+    actor: str
+    source: str = "staff"
+    reason: str | None = None
+    outcome: str
+    at: datetime
+
+
+class AppointmentStatus(StrEnum):
+    BOOKED = "booked"
+    COMPLETED = "completed"
+    NO_SHOW = "no_show"
+    LATE_CANCEL = "late_cancel"
+    CANCELLED = "cancelled"
+    REVERSED = "reversed"
+
+
+class AppointmentRecord(Model):
+    appointment_id: str
+    status: AppointmentStatus
+    scheduled_at: datetime | None = None
+    service_date: date | None = None
+    consumed: int = 0  # units taken by this appointment (redemption or forfeit)
+    answer_key: str | None = None  # idempotency key of the message that set the status
+
+
+# --- messages -------------------------------------------------------------------------
+
+
+class PackageMessage(Model):
+    """Fields every message carries; `key` is the idempotency key (appointment id, event id…)."""
+
+    key: str = Field(min_length=1, max_length=200)
+    actor: str = Field(default="system", min_length=1)
+    source: str = "staff"
+
+
+class RedeemRequest(PackageMessage):
+    """A completed appointment. Only completions consume."""
+
+    appointment_id: str = Field(min_length=1)
+    amount_cents: int | None = Field(default=None, gt=0, description="dollar packages only")
+    provider_id: str | None = None
+    service_id: str | None = None
+    service_date: date | None = None
+    rebooked_from: str | None = None
+    allow_same_day: bool = False
+
+
+AppointmentChange = Literal["booked", "rescheduled", "confirmed", "checked_in", "cancelled"]
+
+
+class AppointmentNotice(PackageMessage):
+    """Booking lifecycle events: never consume. Check-in at zero is refused in enforce mode."""
+
+    appointment_id: str = Field(min_length=1)
+    change: AppointmentChange
+    scheduled_at: datetime | None = None
+    provider_id: str | None = None
+    rebooked_from: str | None = None
+
+
+class AttendanceRequest(PackageMessage):
+    """A no-show or late cancel: recorded, consumes only under the type's forfeit policy."""
+
+    appointment_id: str = Field(min_length=1)
+    outcome: Literal["no_show", "late_cancel"]
+    provider_id: str | None = None
+
+
+class ReverseRequest(PackageMessage):
+    appointment_id: str = Field(min_length=1)
+    reason: str = Field(min_length=1)
+
+
+class AddUnitsRequest(PackageMessage):
+    """Upgrade / top-up: adds to what remains, never replaces it."""
+
+    units: int = Field(gt=0)
+    paid_cents: int = Field(ge=0)
+    reason: str = Field(default="top-up", min_length=1)
+
+
+class ExtendRequest(PackageMessage):
+    new_expires_at: datetime
+    reason: str = Field(min_length=1)
+
+
+class CancelRequest(PackageMessage):
+    reason: str = Field(min_length=1)
+
+
+class ForfeitRequest(PackageMessage):
+    """Staff decision on a package in expiry review: forfeit what remains now."""
+
+    reason: str = Field(min_length=1)
+
+
+# --- answers, views -------------------------------------------------------------------
+
+
+class PackageAnswer(Model):
+    """The answer to an update; a duplicate delivery gets the very same answer."""
+
+    package_id: str
+    key: str
+    outcome: str
+    message: str
+    entry_seq: int | None = None
+    remaining: int
+    status: PackageStatus
+    refund_due_cents: int | None = None
+
+
+class PackageSnapshot(Model):
+    """Current balance of a package, as the front desk and reports read it."""
+
+    package_id: str
+    client_id: str
+    type_code: str
+    name: str
+    kind: PackageKind
+    status: PackageStatus
+    remaining: int
+    purchased_units: int
+    paid_cents: int
+    unused_value_cents: int
+    purchased_at: datetime
+    expires_at: datetime | None
+    parent_purchase_id: str | None = None
+    refund_due_cents: int | None = None
+    pace_at_risk: bool = False
+
+
+# --- effects (the workflow's outbox) ---------------------------------------------------
+
+
+class LedgerEffect(Model):
+    effect: Literal["ledger"] = "ledger"
+    entry: Entry
+
+
+class ClientNoticeEffect(Model):
+    effect: Literal["client_notice"] = "client_notice"
+    notice_key: str
+    kind: str
+    subject: str
+    body: str
+
+
+class StaffAlertEffect(Model):
+    effect: Literal["staff_alert"] = "staff_alert"
+    alert_key: str
+    kind: str
+    message: str
+
+
+Effect = Annotated[
+    LedgerEffect | ClientNoticeEffect | StaffAlertEffect, Field(discriminator="effect")
+]
+
+
+class PackageState(BaseModel):
+    """Mutable state, carried whole across continue-as-new."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: PackageStatus = PackageStatus.ACTIVE
+    remaining: int
+    purchased_units: int
+    paid_cents: int
+    expires_at: datetime | None
+    next_seq: int = 1
+    refund_due_cents: int | None = None
+    entries: list[Entry] = Field(default_factory=list)
+    dropped_entries: int = 0
+    answers: dict[str, PackageAnswer] = Field(default_factory=dict)
+    appointments: dict[str, AppointmentRecord] = Field(default_factory=dict)
+    aliases: dict[str, str] = Field(default_factory=dict)
+    reminders: dict[str, str] = Field(default_factory=dict)  # "60d@2027-01-01" -> sent|skipped
+    pace_alerted: bool = False
+    outbox: list[Effect] = Field(default_factory=list)
+
+
+class PackageInput(Model):
+    """Start (or continue-as-new) input of one package workflow."""
+
+    package_id: str = Field(min_length=1)
+    client_id: str = Field(min_length=1)
+    terms: PackageTerms
+    purchased_at: datetime
+    expires_at: datetime | None
+    parent_purchase_id: str | None = None
+    sold_by: str = "system"
+    notices: NoticePolicy = Field(default_factory=NoticePolicy)
+    max_messages_per_run: int = Field(default=400, ge=2, le=1500)
+    carried: PackageState | None = None
+
+
+class PackageView(Model):
+    """The `state` query: everything staff need to answer "what does this client have?"."""
+
+    snapshot: PackageSnapshot
+    appointments: list[AppointmentRecord]
+    reminders: dict[str, str]
+    pending_effects: int
+    messages_this_run: int
+
+
+class PackageOutcome(Model):
+    package_id: str
+    status: PackageStatus
+    remaining: int
+    forfeited_units: int = 0
+    breakage_cents: int = 0
+    refund_due_cents: int | None = None

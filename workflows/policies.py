@@ -1,0 +1,50 @@
+"""Named timeouts and retry policies for every activity the workflows call.
+
+Transient failures (network, 5xx, 429, database restarts) retry; adapters raise the
+non-retryable types below for permanent ones (4xx, bad auth), which the workflow records.
+"""
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from temporalio.common import RetryPolicy
+
+PROVIDER_REJECTED = "ProviderRejected"
+BAD_CONFIGURATION = "BadConfiguration"
+UNKNOWN_CLIENT = "UnknownClient"
+PERMANENT_ERRORS = [PROVIDER_REJECTED, BAD_CONFIGURATION, UNKNOWN_CLIENT]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ActivityOptions:
+    start_to_close: timedelta
+    schedule_to_close: timedelta | None = None
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+
+LEDGER = ActivityOptions(
+    start_to_close=timedelta(seconds=15),
+    # The ledger is the record of money: retry until the database is back, never give up.
+    retry=RetryPolicy(
+        initial_interval=timedelta(milliseconds=200),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(seconds=30),
+        maximum_attempts=0,
+        non_retryable_error_types=[BAD_CONFIGURATION],
+    ),
+)
+
+STAFF_ALERT = LEDGER
+
+MESSAGING = ActivityOptions(
+    start_to_close=timedelta(seconds=30),
+    # A message a day late is worse than useless; after that the failure is recorded.
+    schedule_to_close=timedelta(hours=24),
+    retry=RetryPolicy(
+        initial_interval=timedelta(seconds=1),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(minutes=5),
+        maximum_attempts=0,
+        non_retryable_error_types=PERMANENT_ERRORS,
+    ),
+)
