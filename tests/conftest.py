@@ -141,6 +141,7 @@ def settings(
         smtp_starttls=False,
         email_from="Punchcard Test Spa <spa@example.com>",
         staff_email="manager@example.com",
+        renewal_url="https://spa.example/renew/{package_id}",
         worker_graceful_shutdown_seconds=0,
     )
 

@@ -101,7 +101,9 @@ async def build_worker(settings: Settings, client: Client) -> AsyncIterator[Work
                 ),
                 max_concurrent_activities=settings.worker_max_concurrent_activities,
                 max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
-                graceful_shutdown_timeout=timedelta(seconds=settings.worker_graceful_shutdown_seconds),
+                graceful_shutdown_timeout=timedelta(
+                    seconds=settings.worker_graceful_shutdown_seconds
+                ),
             )
     finally:
         await pool.close()
@@ -116,7 +118,9 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
             loop.add_signal_handler(sig, stop.set)
     client = await connect_temporal(settings)
     async with build_worker(settings, client) as worker:
-        log.info("worker polling task queue %s at %s", settings.task_queue, settings.temporal_address)
+        log.info(
+            "worker polling task queue %s at %s", settings.task_queue, settings.temporal_address
+        )
         async with worker:
             await stop.wait()
             log.info("shutting down: finishing in-flight tasks")

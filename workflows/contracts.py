@@ -43,7 +43,9 @@ class ClientMessageInput(Model):
     body: str
 
 
-DeliveryStatus = Literal["sent", "already_sent", "opted_out", "no_address", "rejected"]
+DeliveryStatus = Literal[
+    "sent", "already_sent", "opted_out", "no_address", "not_configured", "rejected"
+]
 
 
 class DeliveryResult(Model):

@@ -47,6 +47,7 @@ class EntryKind(StrEnum):
     REMINDER = "reminder"
     EXPIRY = "expiry"
     EXPIRY_REVIEW = "expiry_review"
+    PACE_ALERT = "pace_alert"
 
 
 class PackageTerms(Model):
@@ -238,13 +239,16 @@ class PackageSnapshot(Model):
 
 
 class LedgerEffect(Model):
+    """An entry to mirror into the ledger, with the balance exactly as it stood after it."""
+
     effect: Literal["ledger"] = "ledger"
     entry: Entry
+    snapshot: PackageSnapshot
 
 
 class ClientNoticeEffect(Model):
     effect: Literal["client_notice"] = "client_notice"
-    notice_key: str
+    key: str
     kind: str
     subject: str
     body: str
@@ -252,14 +256,12 @@ class ClientNoticeEffect(Model):
 
 class StaffAlertEffect(Model):
     effect: Literal["staff_alert"] = "staff_alert"
-    alert_key: str
+    key: str
     kind: str
     message: str
 
 
-Effect = Annotated[
-    LedgerEffect | ClientNoticeEffect | StaffAlertEffect, Field(discriminator="effect")
-]
+Notice = Annotated[ClientNoticeEffect | StaffAlertEffect, Field(discriminator="effect")]
 
 
 class PackageState(BaseModel):
@@ -281,7 +283,8 @@ class PackageState(BaseModel):
     aliases: dict[str, str] = Field(default_factory=dict)
     reminders: dict[str, str] = Field(default_factory=dict)  # "60d@2027-01-01" -> sent|skipped
     pace_alerted: bool = False
-    outbox: list[Effect] = Field(default_factory=list)
+    ledger_outbox: list[LedgerEffect] = Field(default_factory=list)
+    notice_outbox: list[Notice] = Field(default_factory=list)
 
 
 class PackageInput(Model):

@@ -17,7 +17,10 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from workflows import contracts, policies, schedule, texts
+    import workflows.contracts as contracts
+    import workflows.policies as policies
+    import workflows.schedule as schedule
+    import workflows.texts as texts
     from workflows.models import (
         CLOSED_STATUSES,
         AddUnitsRequest,
@@ -27,12 +30,12 @@ with workflow.unsafe.imports_passed_through():
         AttendanceRequest,
         CancelRequest,
         ClientNoticeEffect,
-        Effect,
         Entry,
         EntryKind,
         ExtendRequest,
         ForfeitRequest,
         LedgerEffect,
+        Notice,
         PackageAnswer,
         PackageInput,
         PackageKind,
@@ -50,6 +53,8 @@ with workflow.unsafe.imports_passed_through():
 ResultT = TypeVar("ResultT")
 
 MAX_KEPT_ENTRIES = 1000  # older entries live in the Postgres ledger
+NOTICE_GRACE = timedelta(seconds=30)
+LEDGER_PAUSE = timedelta(minutes=1)
 
 
 class Refused(ApplicationError):
@@ -66,7 +71,8 @@ class PackageWorkflow:
         self._input = input
         self._terms = input.terms
         self._handled_this_run = 0
-        self._notice_tasks: list[asyncio.Task[None]] = []
+        self._in_flight: set[str] = set()
+        self._tasks: list[asyncio.Task[None]] = []  # kept referenced until done
         self._forfeited = 0
         self._breakage = 0
         if input.carried is not None:
@@ -95,32 +101,49 @@ class PackageWorkflow:
     @workflow.run
     async def run(self, input: PackageInput) -> PackageOutcome:
         while True:
-            await self._drain_outbox()
+            self._start_notices()
+            await self._drain_ledger()
             if self._state.status in CLOSED_STATUSES:
-                await self._finish_handlers_and_effects()
-                if not self._state.outbox:
+                if await self._settled():
                     return self._outcome()
                 continue
             if self._should_continue_as_new():
-                await self._finish_handlers_and_effects()
-                workflow.continue_as_new(self._input.model_copy(update={"carried": self._state}))
+                await self._continue_as_new()
             deadline = self._next_deadline()
             timeout = None if deadline is None else max(deadline - workflow.now(), timedelta(0))
             try:
-                await workflow.wait_condition(
-                    lambda: bool(self._state.outbox) or self._should_continue_as_new(),
-                    timeout=timeout,
-                )
+                await workflow.wait_condition(self._has_work, timeout=timeout)
             except TimeoutError:
                 pass
             self._fire_due(workflow.now())
 
-    async def _finish_handlers_and_effects(self) -> None:
+    def _has_work(self) -> bool:
+        return (
+            bool(self._state.ledger_outbox)
+            or any(n.key not in self._in_flight for n in self._pending_notices())
+            or self._should_continue_as_new()
+        )
+
+    async def _settled(self) -> bool:
+        """A closed package finishes only once every handler, ledger row and notice is done."""
         await workflow.wait_condition(workflow.all_handlers_finished)
-        await self._drain_outbox()
-        if self._notice_tasks:
-            await asyncio.gather(*self._notice_tasks)
-            self._notice_tasks.clear()
+        self._start_notices()
+        await self._drain_ledger()
+        await workflow.wait_condition(lambda: not self._in_flight)
+        return not self._state.ledger_outbox and not self._state.notice_outbox
+
+    async def _continue_as_new(self) -> None:
+        """Carry state, undrained ledger rows and undelivered notices into a fresh run.
+
+        Notices still in flight get a short grace; any left are re-sent by the next run,
+        where the messaging activities' own dedupe (by message key) keeps them single.
+        """
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        try:
+            await workflow.wait_condition(lambda: not self._in_flight, timeout=NOTICE_GRACE)
+        except TimeoutError:
+            pass
+        workflow.continue_as_new(self._input.model_copy(update={"carried": self._state}))
 
     def _should_continue_as_new(self) -> bool:
         return (
@@ -140,49 +163,74 @@ class PackageWorkflow:
 
     # --- outbox -------------------------------------------------------------------------
 
-    async def _drain_outbox(self) -> None:
-        """Ledger rows in order; notices in the background so a slow SMS never holds the ledger."""
-        while self._state.outbox:
-            effect = self._state.outbox[0]
-            if isinstance(effect, LedgerEffect):
+    async def _drain_ledger(self) -> None:
+        """Mirror entries into Postgres in order. Stops early for continue-as-new (the rest
+        travels with the state) unless the package is closing. A failing ledger never fails
+        the workflow: it is logged, and the same row is retried after a pause."""
+        while self._state.ledger_outbox:
+            if self._should_continue_as_new() and self._state.status not in CLOSED_STATUSES:
+                return
+            effect = self._state.ledger_outbox[0]
+            try:
                 await _call(
                     contracts.RECORD_LEDGER_ENTRY,
                     contracts.LedgerEntryInput(
                         package_id=self._input.package_id,
                         client_id=self._input.client_id,
                         entry=effect.entry,
-                        snapshot=self._snapshot(),
+                        snapshot=effect.snapshot,
                     ),
                     contracts.LedgerEntryResult,
                     policies.LEDGER,
                 )
-            else:
-                self._notice_tasks.append(asyncio.create_task(self._deliver(effect)))
-            self._state.outbox.pop(0)
-        self._notice_tasks = [t for t in self._notice_tasks if not t.done()]
+            except ActivityError as err:
+                workflow.logger.error(
+                    "ledger write for entry %s failed, retrying later: %s",
+                    effect.entry.seq,
+                    err.cause,
+                )
+                await workflow.sleep(LEDGER_PAUSE)
+                continue
+            self._state.ledger_outbox.pop(0)
 
-    async def _deliver(self, effect: Effect) -> None:
-        calls: list[tuple[str, object]] = []
-        if isinstance(effect, ClientNoticeEffect):
-            message = contracts.ClientMessageInput(
-                message_key=effect.notice_key,
-                client_id=self._input.client_id,
-                package_id=self._input.package_id,
-                kind=effect.kind,
-                subject=effect.subject,
-                body=effect.body,
-            )
-            calls = [
-                (contracts.SEND_CLIENT_SMS, message),
-                (contracts.SEND_CLIENT_EMAIL, message),
+    def _pending_notices(self) -> list[Notice]:
+        return self._state.notice_outbox
+
+    def _start_notices(self) -> None:
+        """Notices go out in the background so a slow SMS provider never holds the ledger."""
+        for notice in self._state.notice_outbox:
+            if notice.key not in self._in_flight:
+                self._in_flight.add(notice.key)
+                self._tasks.append(asyncio.create_task(self._deliver(notice)))
+
+    async def _deliver(self, notice: Notice) -> None:
+        try:
+            await self._send(notice)
+        finally:
+            self._in_flight.discard(notice.key)
+            self._state.notice_outbox = [
+                n for n in self._state.notice_outbox if n.key != notice.key
             ]
-        elif isinstance(effect, StaffAlertEffect):
+
+    async def _send(self, notice: Notice) -> None:
+        calls: list[tuple[str, object]]
+        if isinstance(notice, ClientNoticeEffect):
+            message = contracts.ClientMessageInput(
+                message_key=notice.key,
+                client_id=self._input.client_id,
+                package_id=self._input.package_id,
+                kind=notice.kind,
+                subject=notice.subject,
+                body=notice.body,
+            )
+            calls = [(contracts.SEND_CLIENT_SMS, message), (contracts.SEND_CLIENT_EMAIL, message)]
+        else:
             alert = contracts.StaffAlertInput(
-                alert_key=effect.alert_key,
+                alert_key=notice.key,
                 package_id=self._input.package_id,
                 client_id=self._input.client_id,
-                kind=effect.kind,
-                message=effect.message,
+                kind=notice.kind,
+                message=notice.message,
             )
             await _call(
                 contracts.RECORD_STAFF_ALERT,
@@ -200,8 +248,8 @@ class PackageWorkflow:
         )
         for (name, _), result in zip(calls, results, strict=True):
             if isinstance(result, ActivityError):
-                # The activity has already recorded the failure in Postgres.
-                workflow.logger.warning("%s gave up: %s", name, result.cause or result)
+                # The activity recorded the failure in Postgres before giving up.
+                workflow.logger.warning("%s for %s gave up: %s", name, notice.key, result.cause)
             elif isinstance(result, BaseException):
                 raise result
 
@@ -238,6 +286,10 @@ class PackageWorkflow:
         ):
             return None
         return schedule.pace_deadline(self._state.expires_at, self._state.remaining, interval)
+
+    def _pace_at_risk(self) -> bool:
+        due = self._pace_due()
+        return due is not None and workflow.now() >= due
 
     def _next_deadline(self) -> datetime | None:
         if self._state.status is not PackageStatus.ACTIVE:
@@ -728,7 +780,7 @@ class PackageWorkflow:
             snapshot=self._snapshot(),
             appointments=list(self._state.appointments.values()),
             reminders=dict(self._state.reminders),
-            pending_effects=len(self._state.outbox),
+            pending_effects=len(self._state.ledger_outbox) + len(self._state.notice_outbox),
             messages_this_run=self._handled_this_run,
         )
 
@@ -852,6 +904,13 @@ class PackageWorkflow:
             f"between visits; to use them all before {self._expiry_text()}, book now."
         )
         pace_key = f"pace:{self._state.remaining}@{self._expires_iso()}"
+        self._append(
+            key=pace_key,
+            kind=EntryKind.PACE_ALERT,
+            actor="system",
+            outcome=f"pace at risk: {message}",
+            at=now,
+        )
         self._notify_client(pace_key, "pace", "Book your next session", message)
         self._alert_staff(pace_key, "pace", f"Client {self._input.client_id}: {message}")
 
@@ -890,20 +949,20 @@ class PackageWorkflow:
         if len(self._state.entries) > MAX_KEPT_ENTRIES:
             self._state.entries.pop(0)
             self._state.dropped_entries += 1
-        self._state.outbox.append(LedgerEffect(entry=entry))
+        self._state.ledger_outbox.append(LedgerEffect(entry=entry, snapshot=self._snapshot()))
         return entry
 
     def _notify_client(self, key: str, kind: str, subject: str, body: str) -> None:
-        self._state.outbox.append(
+        self._state.notice_outbox.append(
             ClientNoticeEffect(
-                notice_key=f"{self._input.package_id}:{key}", kind=kind, subject=subject, body=body
+                key=f"{self._input.package_id}:{key}", kind=kind, subject=subject, body=body
             )
         )
 
     def _alert_staff(self, key: str, kind: str, message: str) -> None:
-        self._state.outbox.append(
+        self._state.notice_outbox.append(
             StaffAlertEffect(
-                alert_key=f"{self._input.package_id}:{key}", kind=kind, message=message
+                key=f"{self._input.package_id}:staff:{key}", kind=kind, message=message
             )
         )
 
@@ -923,7 +982,7 @@ class PackageWorkflow:
             expires_at=self._state.expires_at,
             parent_purchase_id=self._input.parent_purchase_id,
             refund_due_cents=self._state.refund_due_cents,
-            pace_at_risk=self._state.pace_alerted,
+            pace_at_risk=self._pace_at_risk(),
         )
 
     def _expires_iso(self) -> str:

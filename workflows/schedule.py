@@ -9,6 +9,12 @@ from zoneinfo import ZoneInfo
 from workflows.models import ReminderSpec
 
 
+def zone(name: str) -> ZoneInfo:
+    """The spa's zone. Workflows import this module passed through the sandbox, where
+    ZoneInfo is the real class (the tz database is static data, read once and cached)."""
+    return ZoneInfo(name)
+
+
 def add_months(day: date, months: int) -> date:
     """Calendar months, clamped to the month's last day (Jan 31 + 1 month = Feb 28/29)."""
     month_index = day.month - 1 + months
@@ -18,10 +24,10 @@ def add_months(day: date, months: int) -> date:
 
 def expiry_instant(purchased_at: datetime, months: int, timezone: str) -> datetime:
     """A package is good through its expiry date in the spa's zone: it ends at next midnight."""
-    zone = ZoneInfo(timezone)
-    local_purchase = purchased_at.astimezone(zone).date()
+    tz = zone(timezone)
+    local_purchase = purchased_at.astimezone(tz).date()
     last_day = add_months(local_purchase, months)
-    return datetime.combine(last_day + timedelta(days=1), time(0), tzinfo=zone)
+    return datetime.combine(last_day + timedelta(days=1), time(0), tzinfo=tz)
 
 
 def reminder_instant(
@@ -34,9 +40,9 @@ def reminder_instant(
     due = expires_at - spec.before
     if local_hour is None:
         return due
-    zone = ZoneInfo(timezone)
-    local_day = due.astimezone(zone).date()
-    return datetime.combine(local_day, time(local_hour), tzinfo=zone)
+    tz = zone(timezone)
+    local_day = due.astimezone(tz).date()
+    return datetime.combine(local_day, time(local_hour), tzinfo=tz)
 
 
 def reminder_key(spec: ReminderSpec, expires_at: datetime) -> str:

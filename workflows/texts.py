@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from workflows.models import PackageKind
+from workflows.schedule import zone
 
 
 def money(cents: int) -> str:
@@ -23,7 +23,7 @@ def local_date(at: datetime | None, timezone: str) -> str:
     if at is None:
         return "no expiry"
     # Packages end at local midnight: the last good day is the day before.
-    return (at.astimezone(ZoneInfo(timezone)) - timedelta(seconds=1)).strftime("%b %d, %Y")
+    return (at.astimezone(zone(timezone)) - timedelta(seconds=1)).strftime("%b %d, %Y")
 
 
 def redemption_confirmation(

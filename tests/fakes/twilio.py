@@ -24,6 +24,7 @@ class ScriptedFailure:
     status: int
     code: int
     message: str
+    retry_after: int | None = None
 
 
 @dataclass
@@ -43,8 +44,12 @@ class TwilioFake:
         status: int = 500,
         code: int = 20500,
         message: str = "Internal Server Error",
+        retry_after: int | None = None,
     ) -> None:
-        self._failures.extend(ScriptedFailure(status, code, message) for _ in range(times))
+        """Answer the next `times` well-formed requests with this error (after the auth check)."""
+        self._failures.extend(
+            ScriptedFailure(status, code, message, retry_after) for _ in range(times)
+        )
 
     def sent_to(self, phone: str) -> list[str]:
         return [m["Body"] for m in self.messages if m["To"] == phone]
@@ -63,7 +68,10 @@ class TwilioFake:
         if self._runner is not None:
             await self._runner.cleanup()
 
-    def _error(self, status: int, code: int, message: str) -> web.Response:
+    def _error(
+        self, status: int, code: int, message: str, retry_after: int | None = None
+    ) -> web.Response:
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
         return web.json_response(
             {
                 "code": code,
@@ -72,6 +80,7 @@ class TwilioFake:
                 "status": status,
             },
             status=status,
+            headers=headers,
         )
 
     async def _create_message(self, request: web.Request) -> web.Response:
@@ -89,7 +98,7 @@ class TwilioFake:
         form = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
         if self._failures:
             failure = self._failures.pop(0)
-            return self._error(failure.status, failure.code, failure.message)
+            return self._error(failure.status, failure.code, failure.message, failure.retry_after)
         if "To" not in form:
             return self._error(400, 21604, "A 'To' phone number is required.")
         if "From" not in form and "MessagingServiceSid" not in form:

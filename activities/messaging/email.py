@@ -1,0 +1,145 @@
+"""Send plain-text email over SMTP (aiosmtplib), turning SMTP replies into typed failures.
+
+SMTP says itself which failures are worth another try: 4xx replies are temporary, 5xx
+are permanent::
+
+    SmtpError (ApplicationError)
+    ├── type "SmtpUnavailable", retryable       connection refused/lost, timeouts, 4xx
+    ├── type BAD_CONFIGURATION, non-retryable   authentication refused, STARTTLS missing
+    └── type PROVIDER_REJECTED, non-retryable   5xx: recipient, sender or data refused
+
+Each message gets a Message-ID derived from the caller's message key, so a resend after
+an ambiguous failure carries the same id and mail systems (and people) can spot it.
+Error texts are scrubbed of email addresses; the password never leaves the connection.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from email.message import EmailMessage
+from email.utils import formatdate, parseaddr
+
+import aiosmtplib
+from pydantic import SecretStr
+from temporalio.exceptions import ApplicationError
+
+from workflows.policies import BAD_CONFIGURATION, PROVIDER_REJECTED
+
+SMTP_UNAVAILABLE = "SmtpUnavailable"
+IMPLICIT_TLS_PORT = 465
+
+_ADDRESS = re.compile(r"[^\s<>@\"']+@[^\s<>@\"']+")
+_MISSING_EXTENSION = re.compile(r"STARTTLS|AUTH|authentication method", re.IGNORECASE)
+
+
+def redact_addresses(text: str) -> str:
+    """Hide email addresses (SMTP servers echo them in refusals) before storing or logging."""
+    return _ADDRESS.sub("[address]", text)
+
+
+def message_id_for(message_key: str, sender: str) -> str:
+    """A stable Message-ID for a business message key, in the sender's domain."""
+    digest = hashlib.sha256(message_key.encode()).hexdigest()[:32]
+    _, address = parseaddr(sender)
+    domain = address.rpartition("@")[2] or "punchcard.invalid"
+    return f"<{digest}.punchcard@{domain}>"
+
+
+class SmtpError(ApplicationError):
+    """A failed send, typed for Temporal's retry policy; carries the SMTP reply code."""
+
+    def __init__(
+        self, message: str, *, type: str, non_retryable: bool, smtp_code: int | None = None
+    ) -> None:
+        super().__init__(message, {"smtp_code": smtp_code}, type=type, non_retryable=non_retryable)
+        self.smtp_code = smtp_code
+
+
+class SmtpMailer:
+    """The email adapter: one SMTP session per message, so no connection outlives a send."""
+
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        username: str | None = None,
+        password: SecretStr | None = None,
+        starttls: bool = True,
+        sender: str,
+        timeout: float = 20.0,
+    ) -> None:
+        self._host = host
+        self._port = port
+        self._username = username
+        self._password = password
+        self._starttls = starttls
+        self._sender = sender
+        self._timeout = timeout
+
+    async def send(self, to: str, subject: str, body: str, message_id: str) -> str:
+        """Send a plain-text email; returns the Message-ID header it carried.
+
+        Args:
+            to: the recipient address.
+            subject: the subject line.
+            body: the plain-text body.
+            message_id: the business key of this message; the Message-ID derives from it.
+
+        Raises:
+            SmtpError: retryable for transient trouble, non-retryable otherwise.
+        """
+        message = EmailMessage()
+        message["From"] = self._sender
+        message["To"] = to
+        message["Subject"] = subject
+        message["Date"] = formatdate(localtime=False)
+        message["Message-ID"] = message_id_for(message_id, self._sender)
+        message.set_content(body)
+        implicit_tls = self._port == IMPLICIT_TLS_PORT
+        try:
+            await aiosmtplib.send(
+                message,
+                hostname=self._host,
+                port=self._port,
+                username=self._username,
+                password=self._password.get_secret_value() if self._password else None,
+                use_tls=implicit_tls,
+                start_tls=self._starttls and not implicit_tls,
+                timeout=self._timeout,
+            )
+        except aiosmtplib.SMTPException as err:
+            raise _error_for(err) from err
+        except OSError as err:
+            raise SmtpError(
+                f"SMTP server unreachable: {type(err).__name__}",
+                type=SMTP_UNAVAILABLE,
+                non_retryable=False,
+            ) from err
+        return str(message["Message-ID"])
+
+
+def _error_for(err: aiosmtplib.SMTPException) -> SmtpError:
+    """Classify an aiosmtplib failure by its reply code (4xx temporary, 5xx permanent)."""
+    if isinstance(err, aiosmtplib.SMTPRecipientsRefused) and err.recipients:
+        # One recipient per message: its refusal is the answer.
+        err = err.recipients[0]
+    if isinstance(err, aiosmtplib.SMTPResponseException):
+        text = f"SMTP {err.code}: {redact_addresses(err.message)}"
+        if not 500 <= err.code < 600:
+            return SmtpError(text, type=SMTP_UNAVAILABLE, non_retryable=False, smtp_code=err.code)
+        kind = (
+            BAD_CONFIGURATION
+            if isinstance(err, aiosmtplib.SMTPAuthenticationError)
+            else PROVIDER_REJECTED
+        )
+        return SmtpError(text, type=kind, non_retryable=True, smtp_code=err.code)
+    text = f"SMTP {type(err).__name__}: {redact_addresses(str(err))}"
+    if isinstance(err, aiosmtplib.SMTPNotSupported):
+        # e.g. an internationalised address on a server without SMTPUTF8: this message only.
+        return SmtpError(text, type=PROVIDER_REJECTED, non_retryable=True)
+    if _MISSING_EXTENSION.search(str(err)):
+        # STARTTLS or AUTH required by our settings but not offered: retrying cannot help.
+        return SmtpError(text, type=BAD_CONFIGURATION, non_retryable=True)
+    return SmtpError(text, type=SMTP_UNAVAILABLE, non_retryable=False)

@@ -1,0 +1,171 @@
+"""Send SMS through Twilio's Messages REST API, turning its answers into typed failures.
+
+Temporal retries whatever is not marked non-retryable, so the adapter's whole job beyond
+the POST is to say which failures are worth another try::
+
+    TwilioError (ApplicationError)
+    ├── type "TwilioUnavailable", retryable      429, 408, 5xx, network errors, timeouts
+    ├── type BAD_CONFIGURATION, non-retryable    401/403 (20003), 404 (wrong account SID)
+    └── type PROVIDER_REJECTED, non-retryable    any other 4xx: 21211, 21610, 21608, …
+
+Twilio's Messages API takes no idempotency key, so a timeout after Twilio accepted a
+message can still send it twice; the caller's outbox row keeps that window small.
+Error texts are scrubbed of phone numbers (Twilio echoes the `To` number) and never
+carry the auth token.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from pydantic import SecretStr
+from temporalio.exceptions import ApplicationError
+
+from workflows.policies import BAD_CONFIGURATION, PROVIDER_REJECTED
+
+TWILIO_UNAVAILABLE = "TwilioUnavailable"
+OPTED_OUT_CODE = 21610  # the recipient replied STOP to this sender
+AUTH_FAILED_CODE = 20003
+
+_PHONE = re.compile(r"\+?\d[\d\s().-]{5,}\d")
+_RETRYABLE_STATUSES = frozenset({408, 429})
+_CONFIG_STATUSES = frozenset({401, 403, 404})
+
+
+def redact_phones(text: str) -> str:
+    """Hide anything that looks like a phone number, so errors can be logged and stored."""
+    return _PHONE.sub("[phone]", text)
+
+
+class TwilioError(ApplicationError):
+    """A failed send, typed for Temporal's retry policy; carries Twilio's status and code."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        type: str,
+        non_retryable: bool,
+        http_status: int | None = None,
+        twilio_code: int | None = None,
+        next_retry_delay: timedelta | None = None,
+    ) -> None:
+        super().__init__(
+            message,
+            {"http_status": http_status, "twilio_code": twilio_code},
+            type=type,
+            non_retryable=non_retryable,
+            next_retry_delay=next_retry_delay,
+        )
+        self.http_status = http_status
+        self.twilio_code = twilio_code
+
+
+class TwilioSms:
+    """The SMS adapter: one POST per message, from a number or a Messaging Service."""
+
+    def __init__(
+        self,
+        *,
+        http: httpx.AsyncClient,
+        base_url: str,
+        account_sid: str,
+        auth_token: SecretStr,
+        from_number: str | None = None,
+        messaging_service_sid: str | None = None,
+    ) -> None:
+        if not from_number and not messaging_service_sid:
+            # Every send would fail with 21603; refuse at start-up instead of per message.
+            raise ValueError("Twilio needs a from number or a messaging service SID")
+        self._http = http
+        self._url = f"{base_url.rstrip('/')}/2010-04-01/Accounts/{account_sid}/Messages.json"
+        self._auth = httpx.BasicAuth(account_sid, auth_token.get_secret_value())
+        self._from_number = from_number
+        self._messaging_service_sid = messaging_service_sid
+
+    async def send(self, to: str, body: str, *, status_callback: str | None = None) -> str:
+        """Ask Twilio to send `body` to `to` (E.164); returns the message SID (`SM…`).
+
+        Raises:
+            TwilioError: retryable for transient trouble, non-retryable otherwise.
+        """
+        form = {"To": to, "Body": body}
+        # A Messaging Service is preferred: it is what enables Advanced Opt-Out.
+        if self._messaging_service_sid:
+            form["MessagingServiceSid"] = self._messaging_service_sid
+        elif self._from_number:
+            form["From"] = self._from_number
+        if status_callback:
+            form["StatusCallback"] = status_callback
+        try:
+            response = await self._http.post(self._url, data=form, auth=self._auth)
+        except httpx.RequestError as err:
+            raise TwilioError(
+                f"Twilio unreachable: {type(err).__name__}",
+                type=TWILIO_UNAVAILABLE,
+                non_retryable=False,
+            ) from err
+        if response.is_success:
+            return _message_sid(response)
+        raise _error_for(response)
+
+
+def _message_sid(response: httpx.Response) -> str:
+    try:
+        data: Any = response.json()
+    except ValueError:
+        data = None
+    sid = data.get("sid") if isinstance(data, dict) else None
+    if not isinstance(sid, str) or not sid:
+        raise TwilioError(
+            f"Twilio answered {response.status_code} without a message sid",
+            type=TWILIO_UNAVAILABLE,
+            non_retryable=False,
+            http_status=response.status_code,
+        )
+    return sid
+
+
+def _error_for(response: httpx.Response) -> TwilioError:
+    """Map an error answer (`{"code", "message", "more_info", "status"}`) to a typed failure."""
+    status = response.status_code
+    code, message = _parse_error_body(response)
+    text = f"Twilio {status} error {code}: {redact_phones(message)}"
+    if status in _RETRYABLE_STATUSES or status >= 500:
+        return TwilioError(
+            text,
+            type=TWILIO_UNAVAILABLE,
+            non_retryable=False,
+            http_status=status,
+            twilio_code=code,
+            next_retry_delay=_retry_after(response),
+        )
+    if status in _CONFIG_STATUSES or code == AUTH_FAILED_CODE:
+        kind = BAD_CONFIGURATION
+    else:
+        kind = PROVIDER_REJECTED
+    return TwilioError(text, type=kind, non_retryable=True, http_status=status, twilio_code=code)
+
+
+def _parse_error_body(response: httpx.Response) -> tuple[int | None, str]:
+    try:
+        data: Any = response.json()
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        return None, response.reason_phrase or "no error body"
+    code = data.get("code")
+    message = data.get("message")
+    return (
+        code if isinstance(code, int) else None,
+        message if isinstance(message, str) else response.reason_phrase,
+    )
+
+
+def _retry_after(response: httpx.Response) -> timedelta | None:
+    """Honour a 429's Retry-After (seconds) so retries do not hammer the rate limit."""
+    value = response.headers.get("Retry-After", "")
+    return timedelta(seconds=int(value)) if value.isdigit() else None

@@ -1,0 +1,82 @@
+"""The printed table and bench/results/latest.json: the same figures, for people and tools."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench.load import Run
+
+RESULTS = Path(__file__).parent / "results" / "latest.json"
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    head = (
+        f"{'':<24}{'updates':>9}{'seconds':>9}{'updates/s':>11}"
+        f"{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}"
+    )
+    lines = [head]
+    for r in rows:
+        lines.append(
+            f"{r['name']:<24}{r['updates']:>9}{r['seconds']:>9.2f}{r['updates_per_s']:>11.1f}"
+            f"{r['p50_ms']:>9.1f}{r['p99_ms']:>9.1f}{r['max_ms']:>9.1f}"
+        )
+    return "\n".join(lines)
+
+
+def report(
+    punchcard: Run,
+    bare: Run,
+    *,
+    config: dict[str, int],
+    environment: dict[str, str],
+    ledger: dict[str, Any],
+    problems: list[str],
+) -> bool:
+    """Print the table, the ratios and the audit, write the JSON; True when nothing failed.
+
+    The figures are written even when the audit failed (marked `"ok": false`), so a
+    broken run can be looked into, but the verdict says they do not count.
+    """
+    rows = [punchcard.row(), bare.row()]
+    fast = rows[1]
+    throughput = rows[0]["updates_per_s"] / fast["updates_per_s"] if fast["updates_per_s"] else 0
+    p99 = rows[0]["p99_ms"] / fast["p99_ms"] if fast["p99_ms"] else 0
+    redemptions = config["redemptions"]
+    print()
+    print(table(rows))
+    print(f"punchcard/bare: throughput {throughput:.2f}x, p99 latency {p99:.2f}x")
+    print(
+        f"ledger: {ledger['redemption_rows']}/{redemptions} redemption rows, complete "
+        f"{ledger['lag_after_last_ack_ms']:.0f} ms after the last ack; confirmations "
+        f"{ledger['confirmations']}/{2 * redemptions} recorded "
+        f"{ledger['confirmations_after_last_ack_ms']:.0f} ms after; balances checked for "
+        f"{config['packages']} packages of {config['units_per_package']} sessions"
+    )
+    print(
+        "messages (providers not configured): "
+        + ", ".join(f"{kind} {count}" for kind, count in ledger["messages"].items())
+    )
+    figures = {
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "config": config,
+        "environment": environment,
+        "rows": rows,
+        "ratio": {"throughput": round(throughput, 3), "p99": round(p99, 3)},
+        "ledger": ledger,
+        "ok": not problems,
+        "problems": problems,
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(figures, indent=2) + "\n")
+    print(f"figures written to {RESULTS}")
+    if problems:
+        print(f"\nFAILED: {len(problems)} problem(s); these figures do not count:", file=sys.stderr)
+        for problem in problems[:20]:
+            print(f"  {problem}", file=sys.stderr)
+        return False
+    print("verified: every acknowledged redemption is in the ledger and every balance adds up")
+    return True

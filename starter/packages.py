@@ -1,0 +1,233 @@
+"""Staff actions on packages from outside Temporal: sell, send messages, read state.
+
+The CLI (and later the HTTP API) call this; it parses nothing and prints nothing. Errors
+come out as `PunchcardError` subclasses whose message is one line a person can act on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import datetime
+from typing import cast
+
+import asyncpg
+from pydantic import Field
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.repository import ClientRepository, LedgerReader, PackageTypeRepository
+from workers.settings import Settings
+from workflows import schedule
+from workflows.ids import package_workflow_id
+from workflows.models import (
+    AddUnitsRequest,
+    AppointmentNotice,
+    AttendanceRequest,
+    CancelRequest,
+    Entry,
+    ExtendRequest,
+    ForfeitRequest,
+    Model,
+    NoticePolicy,
+    PackageAnswer,
+    PackageInput,
+    PackageMessage,
+    PackageTerms,
+    PackageView,
+    RedeemRequest,
+    ReverseRequest,
+)
+from workflows.package import PackageWorkflow
+
+UPDATE_NAMES: dict[type[PackageMessage], str] = {
+    RedeemRequest: "redeem",
+    AppointmentNotice: "note_appointment",
+    AttendanceRequest: "record_attendance",
+    ReverseRequest: "reverse",
+    AddUnitsRequest: "add_units",
+    ExtendRequest: "extend",
+    CancelRequest: "cancel",
+    ForfeitRequest: "forfeit",
+}
+
+
+class PunchcardError(Exception):
+    """Base of every error a staff action can meet; str() is the one line to show."""
+
+
+class NotFound(PunchcardError):
+    pass
+
+
+class Refused(PunchcardError):
+    """The package refused the message; `rule` names why (ZeroBalance, PackageExpired…)."""
+
+    def __init__(self, rule: str, message: str) -> None:
+        super().__init__(f"refused ({rule}): {message}")
+        self.rule = rule
+
+
+class SaleRequest(Model):
+    client_id: str = Field(min_length=1)
+    type_code: str = Field(min_length=1)
+    shared_with: list[str] = Field(
+        default_factory=list, description="other attendees of a couples/shared purchase"
+    )
+    purchase_id: str | None = Field(default=None, description="idempotency key of the sale")
+    purchased_at: datetime | None = None
+    expires_at: datetime | None = None
+    sold_by: str = "staff"
+    notices: NoticePolicy | None = None
+    max_messages_per_run: int | None = None
+
+
+class SaleResult(Model):
+    purchase_id: str
+    package_ids: list[str]
+    already_sold: bool = False
+
+
+class PackageService:
+    def __init__(self, *, client: Client, pool: asyncpg.Pool, settings: Settings) -> None:
+        self._client = client
+        self._settings = settings
+        self.clients = ClientRepository(pool)
+        self.types = PackageTypeRepository(pool)
+        self.ledger = LedgerReader(pool)
+
+    def notice_policy(self) -> NoticePolicy:
+        s = self._settings
+        return NoticePolicy(
+            spa_name=s.spa_name,
+            timezone=s.spa_timezone,
+            local_hour=s.reminder_local_hour,
+            renewal_url=s.renewal_url,
+        )
+
+    async def sell(self, request: SaleRequest) -> SaleResult:
+        """Start one package workflow per attendee; selling the same purchase twice is a no-op."""
+        attendees = [request.client_id, *request.shared_with]
+        if len(set(attendees)) != len(attendees):
+            raise PunchcardError("a client appears twice among the attendees of one purchase")
+        for client_id in attendees:
+            if await self.clients.get(client_id) is None:
+                raise NotFound(f"unknown client {client_id!r}: add the client first")
+        package_type = await self.types.get(request.type_code)
+        if package_type is None:
+            raise NotFound(f"unknown package type {request.type_code!r}")
+        terms = package_type.terms()
+        purchase_id = request.purchase_id or f"pkg_{uuid.uuid4().hex[:12]}"
+        purchased_at = request.purchased_at or datetime.now().astimezone()
+        notices = request.notices or self.notice_policy()
+        expires_at = request.expires_at or schedule.expiry_instant(
+            purchased_at,
+            package_type.expiry_months or self._settings.default_expiry_months,
+            notices.timezone,
+        )
+        shares = _split_terms(terms, len(attendees))
+        package_ids = (
+            [purchase_id]
+            if len(attendees) == 1
+            else [f"{purchase_id}-{n}" for n in range(1, len(attendees) + 1)]
+        )
+        already = False
+        for package_id, client_id, share in zip(package_ids, attendees, shares, strict=True):
+            package_input = PackageInput(
+                package_id=package_id,
+                client_id=client_id,
+                terms=share,
+                purchased_at=purchased_at,
+                expires_at=expires_at,
+                parent_purchase_id=purchase_id if len(attendees) > 1 else None,
+                sold_by=request.sold_by,
+                notices=notices,
+                **(
+                    {"max_messages_per_run": request.max_messages_per_run}
+                    if request.max_messages_per_run
+                    else {}
+                ),
+            )
+            try:
+                await self._client.start_workflow(
+                    PackageWorkflow.run,
+                    package_input,
+                    id=package_workflow_id(package_id),
+                    task_queue=self._settings.task_queue,
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                    id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                )
+            except WorkflowAlreadyStartedError:
+                already = True
+        return SaleResult(purchase_id=purchase_id, package_ids=package_ids, already_sold=already)
+
+    async def wait_recorded(self, package_id: str, *, timeout: float = 10.0) -> bool:
+        """True once the package's balance row is in Postgres (a worker is processing it)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while asyncio.get_running_loop().time() < deadline:
+            if await self.ledger.balance(package_id) is not None:
+                return True
+            await asyncio.sleep(0.1)
+        return False
+
+    async def send(self, package_id: str, message: PackageMessage) -> PackageAnswer:
+        """Deliver one message and wait for the package's answer (accepted or refused)."""
+        handle = self._handle(package_id)
+        try:
+            answer = await handle.execute_update(
+                UPDATE_NAMES[type(message)], message, id=message.key, result_type=PackageAnswer
+            )
+            return cast(PackageAnswer, answer)
+        except WorkflowUpdateFailedError as err:
+            cause = err.cause
+            if isinstance(cause, ApplicationError):
+                raise Refused(cause.type or "Refused", cause.message) from None
+            raise PunchcardError(f"package {package_id}: {cause or err}") from None
+        except RPCError as err:
+            raise await self._rpc_error(package_id, err) from None
+
+    async def state(self, package_id: str) -> PackageView:
+        try:
+            view = await self._handle(package_id).query("state", result_type=PackageView)
+            return cast(PackageView, view)
+        except RPCError as err:
+            raise await self._rpc_error(package_id, err) from None
+
+    async def history(self, package_id: str) -> list[Entry]:
+        try:
+            entries = await self._handle(package_id).query("history", result_type=list[Entry])
+            return cast(list[Entry], entries)
+        except RPCError as err:
+            raise await self._rpc_error(package_id, err) from None
+
+    def _handle(self, package_id: str) -> WorkflowHandle[PackageWorkflow, object]:
+        return self._client.get_workflow_handle_for(
+            PackageWorkflow.run, package_workflow_id(package_id)
+        )
+
+    async def _rpc_error(self, package_id: str, err: RPCError) -> PunchcardError:
+        balance = await self.ledger.balance(package_id)
+        if err.status is RPCStatusCode.NOT_FOUND and balance is None:
+            return NotFound(f"no package {package_id!r}")
+        if balance is not None and balance.status in ("expired", "cancelled"):
+            return Refused("PackageClosed", f"package {package_id} is {balance.status}")
+        return PunchcardError(f"package {package_id}: {err.message}")
+
+
+def _split_terms(terms: PackageTerms, people: int) -> list[PackageTerms]:
+    """Per-person entitlements of a shared purchase: units and price split as evenly as
+    whole units allow, the first attendees taking the remainder."""
+    if people == 1:
+        return [terms]
+    if terms.units < people:
+        raise PunchcardError(
+            f"{terms.name} has {terms.units} units: too few to share among {people}"
+        )
+    shares = []
+    for n in range(people):
+        units = terms.units // people + (1 if n < terms.units % people else 0)
+        price = terms.price_cents // people + (1 if n < terms.price_cents % people else 0)
+        shares.append(terms.model_copy(update={"units": units, "price_cents": price}))
+    return shares

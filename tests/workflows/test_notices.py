@@ -1,0 +1,89 @@
+"""Rules 10, 13, 15: balance alerts once per crossing, confirmations, opt-out, SMS retries."""
+
+from __future__ import annotations
+
+from starter.packages import PackageService
+from tests.conftest import eventually
+from tests.fakes.smtp import SmtpFake
+from tests.fakes.twilio import TwilioFake
+from tests.workflows.conftest import ANA, CARA, Spa
+from workflows.models import RedeemRequest, ReverseRequest
+
+
+async def redeem(service: PackageService, pkg: str, n: int) -> None:
+    await service.send(pkg, RedeemRequest(key=f"k{n}", appointment_id=f"a{n}"))
+
+
+async def test_balance_alerts_fire_once_per_crossing(spa: Spa, twilio: TwilioFake) -> None:
+    [pkg] = await spa.sell("laser6")
+    for n in range(1, 5):  # 6 → 2: crosses "2 remaining"
+        await redeem(spa.service, pkg, n)
+    await eventually(lambda: spa.messages("two_left"), lambda n: n == 1)
+    await redeem(spa.service, pkg, 5)  # 2 → 1: "1 remaining" with renewal, staff 80%
+    await eventually(lambda: spa.messages("one_left"), lambda n: n == 1)
+    one_left = [
+        b for b in twilio.sent_to(ANA.phone or "") if b.startswith("You have 1 session left")
+    ]
+    assert one_left == [
+        f"You have 1 session left on your Laser hair removal, 6 sessions. Renew now: https://spa.example/renew/{pkg}"
+    ]
+    alerts = await eventually(
+        spa.ledger.open_alerts, lambda rows: any(a.kind == "consumed_80" for a in rows)
+    )
+    assert [a.kind for a in alerts].count("consumed_80") == 1
+
+    # Back up through the threshold and down again: a new crossing, a new alert.
+    await spa.service.send(
+        pkg, ReverseRequest(key="r5", appointment_id="a5", reason="error", actor="maria")
+    )
+    await redeem(spa.service, pkg, 6)
+    await eventually(lambda: spa.messages("one_left"), lambda n: n == 2)
+    assert await spa.messages("two_left") == 1
+    assert await spa.messages("confirmation") == 6
+    staff = await eventually(
+        spa.ledger.open_alerts, lambda rows: [a.kind for a in rows].count("consumed_80") == 2
+    )
+    assert len(staff) == 2
+
+
+async def test_opted_out_client_gets_email_but_no_sms(
+    spa: Spa, twilio: TwilioFake, smtp: SmtpFake
+) -> None:
+    [pkg] = await spa.sell("laser6", client_id=CARA.client_id)
+    await redeem(spa.service, pkg, 1)
+    await eventually(lambda: spa.messages("confirmation", "email"), lambda n: n == 1)
+    await eventually(lambda: spa.messages("confirmation", "sms", "opted_out"), lambda n: n == 1)
+    assert twilio.sent_to(CARA.phone or "") == []
+    assert len(smtp.sent_to("cara@example.com")) == 1
+
+
+async def test_sms_provider_failing_twice_then_succeeding_sends_exactly_one(
+    spa: Spa, twilio: TwilioFake
+) -> None:
+    [pkg] = await spa.sell("laser6")
+    twilio.fail_next(2, status=503, code=20503, message="Service Unavailable")
+    await redeem(spa.service, pkg, 1)
+    await eventually(lambda: spa.messages("confirmation"), lambda n: n == 1, timeout=30)
+    assert twilio.sent_to(ANA.phone or "") == [
+        "Session 1 of 6 complete — 5 remaining (Laser hair removal, 6 sessions)."
+    ]
+    assert twilio.attempts == 3
+    attempts = await spa.pool.fetchval(
+        "SELECT attempts FROM outbound_messages WHERE kind = 'confirmation' AND channel = 'sms'"
+    )
+    assert attempts == 3
+
+
+async def test_rejected_sms_is_recorded_not_lost(spa: Spa, twilio: TwilioFake) -> None:
+    [pkg] = await spa.sell("laser6")
+    twilio.fail_next(
+        1, status=400, code=21211, message="The 'To' number is not a valid phone number."
+    )
+    await redeem(spa.service, pkg, 1)
+    await eventually(lambda: spa.messages("confirmation", "sms", "rejected"), lambda n: n == 1)
+    error = await spa.pool.fetchval("SELECT error FROM outbound_messages WHERE status = 'rejected'")
+    assert "21211" in error
+    assert twilio.messages == []
+    # The package itself is unaffected: the next visit still confirms.
+    await redeem(spa.service, pkg, 2)
+    await eventually(lambda: spa.messages("confirmation"), lambda n: n == 1)

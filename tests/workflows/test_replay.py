@@ -1,0 +1,154 @@
+"""Determinism gate: committed histories of every lifecycle must replay on today's code.
+
+`PUNCHCARD_RECORD_HISTORIES=1 pytest tests/workflows/test_replay.py` rewrites the files
+from fresh runs; do that only for a new lifecycle, never to paper over a failing replay
+(that failure means running workflows would break: use `workflow.patched`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.worker import Replayer
+
+from tests.conftest import eventually
+from tests.workflows.conftest import ANA, BEN, Spa, short_notices
+from workflows.converter import make_data_converter
+from workflows.ids import package_workflow_id
+from workflows.models import (
+    AddUnitsRequest,
+    AppointmentNotice,
+    AttendanceRequest,
+    CancelRequest,
+    ExtendRequest,
+    RedeemRequest,
+    ReverseRequest,
+)
+from workflows.package import PackageWorkflow
+
+HISTORIES = Path(__file__).parent.parent / "histories"
+EXPECTED_LIFECYCLES = {"expiry", "upgrade", "cancel", "couples", "vip_review", "continue_as_new"}
+
+
+def replayer() -> Replayer:
+    return Replayer(workflows=[PackageWorkflow], data_converter=make_data_converter())
+
+
+async def test_committed_histories_replay() -> None:
+    files = sorted(HISTORIES.glob("*.json"))
+    assert {f.stem.split("__")[0] for f in files} >= EXPECTED_LIFECYCLES, (
+        "a lifecycle has no committed history"
+    )
+    for file in files:
+        history = WorkflowHistory.from_json(file.stem, json.loads(file.read_text()))
+        await replayer().replay_workflow(history)
+
+
+async def _expiry(spa: Spa) -> list[str]:
+    [pkg] = await spa.sell(
+        "laser6", expires_in=timedelta(seconds=6), notices=short_notices(20, 4, 2)
+    )
+    await spa.service.send(pkg, AppointmentNotice(key="b1", appointment_id="a1", change="booked"))
+    await spa.service.send(
+        pkg, AppointmentNotice(key="b2", appointment_id="a1", change="rescheduled")
+    )
+    await spa.service.send(pkg, RedeemRequest(key="k1", appointment_id="a1"))
+    await spa.service.send(pkg, AttendanceRequest(key="n2", appointment_id="a2", outcome="no_show"))
+    await spa.outcome(pkg)
+    return [pkg]
+
+
+async def _upgrade(spa: Spa) -> list[str]:
+    [pkg] = await spa.sell("duo2")
+    await spa.service.send(pkg, RedeemRequest(key="k1", appointment_id="a1"))
+    await spa.service.send(pkg, RedeemRequest(key="k2", appointment_id="a2"))
+    await spa.service.send(
+        pkg, ReverseRequest(key="r2", appointment_id="a2", reason="error", actor="m")
+    )
+    await spa.service.send(pkg, AddUnitsRequest(key="u1", units=4, paid_cents=60_000))
+    await spa.service.send(
+        pkg,
+        ExtendRequest(
+            key="e1",
+            new_expires_at=datetime.now(UTC) + timedelta(days=400),
+            reason="gift",
+            actor="m",
+        ),
+    )
+    return [pkg]
+
+
+async def _cancel(spa: Spa) -> list[str]:
+    [pkg] = await spa.sell("credit1500")
+    await spa.service.send(pkg, RedeemRequest(key="k1", appointment_id="a1", amount_cents=130_000))
+    await spa.service.send(pkg, CancelRequest(key="x1", reason="moving", actor="m"))
+    await spa.outcome(pkg)
+    return [pkg]
+
+
+async def _couples(spa: Spa) -> list[str]:
+    pkgs = await spa.sell("couples4", ANA.client_id, shared_with=[BEN.client_id])
+    await spa.service.send(pkgs[1], RedeemRequest(key="k1", appointment_id="a1"))
+    return pkgs
+
+
+async def _vip_review(spa: Spa) -> list[str]:
+    [pkg] = await spa.sell("vip3", expires_in=timedelta(seconds=2))
+    await spa.service.send(pkg, RedeemRequest(key="k1", appointment_id="a1"))
+    await eventually(
+        lambda: spa.ledger.balance(pkg), lambda b: b is not None and b.status == "in_review"
+    )
+    await spa.service.send(
+        pkg,
+        ExtendRequest(
+            key="e1", new_expires_at=datetime.now(UTC) + timedelta(days=30), reason="VIP", actor="m"
+        ),
+    )
+    return [pkg]
+
+
+async def _continue_as_new(spa: Spa) -> list[str]:
+    [pkg] = await spa.sell("big300", max_messages_per_run=4)
+    for n in range(6):
+        await spa.service.send(pkg, RedeemRequest(key=f"k{n}", appointment_id=f"a{n}"))
+    return [pkg]
+
+
+SCENARIOS: dict[str, Callable[[Spa], Awaitable[list[str]]]] = {
+    "expiry": _expiry,
+    "upgrade": _upgrade,
+    "cancel": _cancel,
+    "couples": _couples,
+    "vip_review": _vip_review,
+    "continue_as_new": _continue_as_new,
+}
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+async def test_fresh_histories_replay(spa: Spa, name: str) -> None:
+    """Every lifecycle, run now, replays cleanly (and is recorded on request)."""
+    package_ids = await SCENARIOS[name](spa)
+    assert set(SCENARIOS) == EXPECTED_LIFECYCLES
+    for n, package_id in enumerate(package_ids):
+        handle = spa.service._client.get_workflow_handle(package_workflow_id(package_id))
+        runs = [handle]
+        if name == "continue_as_new":
+            first_run = (await handle.describe()).raw_description.workflow_execution_info
+            runs = [
+                spa.service._client.get_workflow_handle(
+                    package_workflow_id(package_id), run_id=first_run.first_run_id
+                )
+            ]
+        for run in runs:
+            history = await run.fetch_history()
+            await replayer().replay_workflow(history)
+            if os.environ.get("PUNCHCARD_RECORD_HISTORIES") == "1":
+                (HISTORIES / f"{name}__{n}.json").write_text(
+                    json.dumps(json.loads(history.to_json()), indent=1) + "\n"
+                )
