@@ -156,8 +156,9 @@ class PackageService:
                     package_input,
                     id=package_workflow_id(package_id),
                     task_queue=self._settings.task_queue,
+                    # Running or closed, a package id is sold once: a repeat is "already sold".
                     id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                    id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                    id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
                 )
             except WorkflowAlreadyStartedError:
                 already = True

@@ -54,6 +54,7 @@ ResultT = TypeVar("ResultT")
 
 MAX_KEPT_ENTRIES = 1000  # older entries live in the Postgres ledger
 NOTICE_GRACE = timedelta(seconds=30)
+PATCH_NOTICES_DURING_DRAIN = "notices-start-during-ledger-drain"
 LEDGER_PAUSE = timedelta(minutes=1)
 
 
@@ -168,6 +169,8 @@ class PackageWorkflow:
         travels with the state) unless the package is closing. A failing ledger never fails
         the workflow: it is logged, and the same row is retried after a pause."""
         while self._state.ledger_outbox:
+            if workflow.patched(PATCH_NOTICES_DURING_DRAIN):
+                self._start_notices()  # a burst of updates must not hold confirmations back
             if self._should_continue_as_new() and self._state.status not in CLOSED_STATUSES:
                 return
             effect = self._state.ledger_outbox[0]
@@ -522,7 +525,7 @@ class PackageWorkflow:
         )
         if consumes:
             self._after_balance_change(remaining_before=self._state.remaining + 1, key=msg.key)
-        return self._answer(msg, outcome, outcome.capitalize(), entry)
+        return self._answer(msg, outcome, _sentence(outcome), entry)
 
     @record_attendance.validator
     def _validate_attendance(self, msg: AttendanceRequest) -> None:
@@ -623,7 +626,7 @@ class PackageWorkflow:
             outcome=outcome,
             at=workflow.now(),
         )
-        return self._answer(msg, outcome, outcome.capitalize(), entry)
+        return self._answer(msg, outcome, _sentence(outcome), entry)
 
     @note_appointment.validator
     def _validate_note(self, msg: AppointmentNotice) -> None:
@@ -696,7 +699,7 @@ class PackageWorkflow:
             at=now,
         )
         self._check_pace(now)
-        return self._answer(msg, "extended", outcome.capitalize(), entry)
+        return self._answer(msg, "extended", _sentence(outcome), entry)
 
     @extend.validator
     def _validate_extend(self, msg: ExtendRequest) -> None:
@@ -761,7 +764,7 @@ class PackageWorkflow:
             outcome=outcome,
             at=workflow.now(),
         )
-        return self._answer(msg, "cancelled", outcome.capitalize(), entry)
+        return self._answer(msg, "cancelled", _sentence(outcome), entry)
 
     @cancel.validator
     def _validate_cancel(self, msg: CancelRequest) -> None:
@@ -1008,3 +1011,8 @@ async def _call(
         retry_policy=options.retry,
     )
     return cast(ResultT, result)
+
+
+def _sentence(text: str) -> str:
+    """Capitalise the first letter only (str.capitalize would lowercase month names)."""
+    return text[:1].upper() + text[1:]

@@ -8,6 +8,8 @@ import signal
 import subprocess
 import sys
 from collections import Counter
+from pathlib import Path
+from typing import IO
 
 import asyncpg
 from temporalio.client import Client
@@ -23,20 +25,21 @@ REDEMPTIONS = 200
 PACKAGES = 4
 
 
-def start_worker(settings: Settings) -> subprocess.Popen[bytes]:
+def start_worker(settings: Settings, log: IO[bytes]) -> subprocess.Popen[bytes]:
     env = dict(os.environ)
     for name, value in settings.model_dump(mode="json").items():
         if value is not None:
             env[f"PUNCHCARD_{name.upper()}"] = str(value)
     env["PUNCHCARD_DATABASE_URL"] = settings.database_dsn()
+    env["PYTHONUNBUFFERED"] = "1"
     env["PUNCHCARD_TWILIO_AUTH_TOKEN"] = (
         settings.twilio_auth_token.get_secret_value() if settings.twilio_auth_token else ""
     )
     return subprocess.Popen(
         [sys.executable, "-m", "workers"],
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
 
 
@@ -52,7 +55,7 @@ async def send_until_answered(
 
 
 async def test_killed_worker_loses_and_doubles_nothing(
-    settings: Settings, client: Client, pool: asyncpg.Pool
+    settings: Settings, client: Client, pool: asyncpg.Pool, tmp_path: Path
 ) -> None:
     await ClientRepository(pool).upsert(ANA)
     await PackageTypeRepository(pool).upsert(BIG)
@@ -67,7 +70,8 @@ async def test_killed_worker_loses_and_doubles_nothing(
         ).package_ids[0]
         for n in range(PACKAGES)
     ]
-    first = start_worker(settings)
+    log = tmp_path.joinpath("workers.log").open("wb")
+    first = start_worker(settings, log)
     acknowledged = 0
     gate = asyncio.Semaphore(8)
 
@@ -86,17 +90,27 @@ async def test_killed_worker_loses_and_doubles_nothing(
     first.send_signal(signal.SIGKILL)
     first.wait()
     killed_at = acknowledged
-    second = start_worker(settings)
+    second = start_worker(settings, log)
     try:
         await asyncio.wait_for(asyncio.gather(*tasks), timeout=180)
+        assert killed_at < REDEMPTIONS
+        for package_id in packages:
+            view = await service.state(package_id)
+            assert view.snapshot.remaining == 300 - REDEMPTIONS // PACKAGES
+        confirmations = await eventually(
+            lambda: pool.fetchval(
+                "SELECT count(*) FROM outbound_messages"
+                " WHERE kind = 'confirmation' AND channel = 'sms' AND status = 'sent'"
+            ),
+            lambda n: n == REDEMPTIONS,
+            timeout=90,
+        )
+        assert confirmations == REDEMPTIONS
     finally:
         second.send_signal(signal.SIGTERM)
         second.wait(timeout=30)
+        log.close()
 
-    assert killed_at < REDEMPTIONS
-    for package_id in packages:
-        view = await service.state(package_id)
-        assert view.snapshot.remaining == 300 - REDEMPTIONS // PACKAGES
     rows = await pool.fetch(
         "SELECT package_id, appointment_id FROM ledger_entries WHERE kind = 'redemption'"
     )
@@ -104,11 +118,3 @@ async def test_killed_worker_loses_and_doubles_nothing(
     assert Counter(r["appointment_id"] for r in rows).most_common(1)[0][1] == 1
     balances = await pool.fetch("SELECT remaining FROM packages")
     assert [b["remaining"] for b in balances] == [300 - REDEMPTIONS // PACKAGES] * PACKAGES
-    confirmations = await eventually(
-        lambda: pool.fetchval(
-            "SELECT count(*) FROM outbound_messages WHERE kind = 'confirmation' AND channel = 'sms' AND status = 'sent'"
-        ),
-        lambda n: n == REDEMPTIONS,
-        timeout=60,
-    )
-    assert confirmations == REDEMPTIONS

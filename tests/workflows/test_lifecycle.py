@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 from temporalio.client import WorkflowExecutionStatus
 
+from starter.packages import NotFound, SaleRequest
 from tests.conftest import eventually
 from tests.workflows.conftest import ANA, BEN, Spa
 from workflows.ids import package_workflow_id
@@ -44,3 +46,21 @@ async def test_continue_as_new_keeps_balance_and_idempotency(spa: Spa) -> None:
     rows = await eventually(lambda: spa.ledger.entries(pkg), lambda rows: len(rows) == 1 + 24 + 25)
     assert [r.seq for r in rows] == list(range(1, 51))
     assert len(await spa.service.history(pkg)) == 50
+
+
+async def test_selling_the_same_purchase_twice_starts_one_package(spa: Spa) -> None:
+    request = SaleRequest(client_id=ANA.client_id, type_code="laser6", purchase_id="order-42")
+    first = await spa.service.sell(request)
+    again = await spa.service.sell(request)
+    assert (first.already_sold, again.already_sold) == (False, True)
+    assert first.package_ids == again.package_ids == ["order-42"]
+    assert await spa.service.wait_recorded("order-42")
+    assert len(await spa.ledger.balances_for_client(ANA.client_id)) == 1
+
+
+async def test_selling_to_an_unknown_client_is_refused_and_starts_nothing(spa: Spa) -> None:
+    with pytest.raises(NotFound, match="unknown client 'c-nobody'"):
+        await spa.service.sell(SaleRequest(client_id="c-nobody", type_code="laser6"))
+    with pytest.raises(NotFound, match="unknown package type 'nope'"):
+        await spa.service.sell(SaleRequest(client_id=ANA.client_id, type_code="nope"))
+    assert await spa.ledger.balances_for_client(ANA.client_id) == []

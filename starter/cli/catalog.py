@@ -1,0 +1,249 @@
+"""Clients, package types and providers: the records packages are sold against."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import asyncpg
+import typer
+
+from activities.providers import ProviderRepository
+from activities.repository import (
+    ClientRecord,
+    ClientRepository,
+    PackageTypeRecord,
+    PackageTypeRepository,
+)
+from starter.cli.render import parse_dollars, table
+from starter.cli.runtime import CliError, database, run
+from workers.settings import Settings
+from workflows import texts
+from workflows.models import PackageKind
+
+client_app = typer.Typer(help="Add clients and record their SMS opt-out.", no_args_is_help=True)
+type_app = typer.Typer(help="Add or change package types.", no_args_is_help=True)
+
+# Listing every client is a staff convenience the repository does not offer (yet).
+_ALL_CLIENTS = """
+SELECT client_id, name, phone, email, sms_opt_out, email_opt_out FROM clients
+ORDER BY lower(name), client_id LIMIT $1
+"""
+
+
+async def _all_clients(pool: asyncpg.Pool, limit: int) -> list[ClientRecord]:
+    return [ClientRecord.model_validate(dict(r)) for r in await pool.fetch(_ALL_CLIENTS, limit)]
+
+
+def _policies(t: PackageTypeRecord) -> str:
+    notes = []
+    if t.no_show_forfeits:
+        notes.append("no-show forfeits")
+    if t.late_cancel_forfeits:
+        notes.append("late cancel forfeits")
+    if t.vip_rollover_max:
+        notes.append(f"VIP rollover ≤{t.vip_rollover_max}")
+    if t.min_interval_days:
+        notes.append(f"≥{t.min_interval_days}d apart")
+    if not t.enforce_zero_balance:
+        notes.append("zero balance not enforced")
+    return ", ".join(notes)
+
+
+@client_app.command("add")
+def client_add(
+    client_id: Annotated[str, typer.Option("--id", help="Client id (the CRM's, ideally).")],
+    name: Annotated[str, typer.Option(help="Full name.")],
+    phone: Annotated[str | None, typer.Option(help="Mobile in E.164, e.g. +15555550123.")] = None,
+    email: Annotated[str | None, typer.Option(help="Email address.")] = None,
+) -> None:
+    """Add a client, or update their name and contact details."""
+
+    async def action(settings: Settings) -> None:
+        record = ClientRecord(client_id=client_id, name=name, phone=phone, email=email)
+        async with database(settings) as pool:
+            stored = await ClientRepository(pool).upsert(record)
+        typer.echo(
+            f"client {stored.client_id}: {stored.name} · {stored.phone or 'no phone'} · {stored.email or 'no email'}"
+        )
+
+    run(action)
+
+
+def _set_opt_out(client_id: str, opted_out: bool) -> None:
+    async def action(settings: Settings) -> None:
+        async with database(settings) as pool:
+            if not await ClientRepository(pool).set_sms_opt_out(client_id, opted_out):
+                raise CliError(f"no client {client_id!r}")
+        typer.echo(f"client {client_id}: SMS {'off (opted out)' if opted_out else 'on'}")
+
+    run(action)
+
+
+@client_app.command("opt-out")
+def client_opt_out(client_id: str) -> None:
+    """Stop SMS to the client (what an inbound STOP does)."""
+    _set_opt_out(client_id, True)
+
+
+@client_app.command("opt-in")
+def client_opt_in(client_id: str) -> None:
+    """Resume SMS to the client (only with their consent)."""
+    _set_opt_out(client_id, False)
+
+
+@type_app.command("add")
+def type_add(
+    code: Annotated[str, typer.Argument(help="Type code, e.g. laser6.")],
+    name: Annotated[str, typer.Option(help="What the client sees, e.g. 'Laser Hair Removal (6)'.")],
+    price: Annotated[str, typer.Option(help="Price in dollars.")],
+    kind: Annotated[
+        PackageKind, typer.Option(help="Sessions or dollar credit.")
+    ] = PackageKind.SESSIONS,
+    units: Annotated[int | None, typer.Option(min=1, help="Sessions (session packages).")] = None,
+    credit: Annotated[str | None, typer.Option(help="Dollars of credit (dollar packages).")] = None,
+    expiry_months: Annotated[
+        int | None, typer.Option(min=1, help="Default: PUNCHCARD_DEFAULT_EXPIRY_MONTHS.")
+    ] = None,
+    category: Annotated[
+        list[str] | None, typer.Option(help="Service category covered (repeat).")
+    ] = None,
+    no_show_forfeits: Annotated[bool, typer.Option(help="A no-show consumes a session.")] = False,
+    late_cancel_forfeits: Annotated[
+        bool, typer.Option(help="A late cancel consumes a session.")
+    ] = False,
+    vip_rollover: Annotated[
+        int, typer.Option(min=0, help="Up to this many left at expiry go to staff review.")
+    ] = 0,
+    min_interval_days: Annotated[
+        int | None, typer.Option(min=1, help="Days between treatments (pace alert).")
+    ] = None,
+    enforce: Annotated[bool, typer.Option(help="Refuse redemptions at zero balance.")] = True,
+) -> None:
+    """Add or replace a package type; packages already sold keep their terms."""
+
+    async def action(settings: Settings) -> None:
+        if kind is PackageKind.DOLLARS:
+            if credit is None or units is not None:
+                raise CliError("a dollar package takes --credit DOLLARS, not --units")
+            amount = parse_dollars(credit, "--credit")
+        else:
+            if units is None or credit is not None:
+                raise CliError("a session package takes --units N, not --credit")
+            amount = units
+        record = PackageTypeRecord(
+            type_code=code,
+            name=name,
+            kind=kind,
+            units=amount,
+            price_cents=parse_dollars(price, "--price"),
+            expiry_months=expiry_months,
+            categories=category or [],
+            no_show_forfeits=no_show_forfeits,
+            late_cancel_forfeits=late_cancel_forfeits,
+            vip_rollover_max=vip_rollover,
+            min_interval_days=min_interval_days,
+            enforce_zero_balance=enforce,
+        )
+        async with database(settings) as pool:
+            await PackageTypeRepository(pool).upsert(record)
+        typer.echo(
+            f"package type {code}: {name} · {texts.amount(kind, amount)} for {texts.money(record.price_cents)}"
+        )
+
+    run(action)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(client_app, name="client", rich_help_panel="Clients and catalogue")
+    app.add_typer(type_app, name="type", rich_help_panel="Clients and catalogue")
+
+    @app.command(rich_help_panel="Clients and catalogue")
+    def clients(
+        search: Annotated[str | None, typer.Argument(help="Part of a name, or a phone.")] = None,
+        limit: Annotated[int, typer.Option(min=1)] = 100,
+    ) -> None:
+        """List clients, or find them by name or phone."""
+
+        async def action(settings: Settings) -> None:
+            async with database(settings) as pool:
+                repo = ClientRepository(pool)
+                rows = await (
+                    repo.find(search, limit=limit) if search else _all_clients(pool, limit)
+                )
+            if not rows:
+                typer.echo("no clients found")
+                return
+            typer.echo(
+                table(
+                    ["id", "name", "phone", "email", "sms"],
+                    [
+                        [
+                            c.client_id,
+                            c.name,
+                            c.phone or "",
+                            c.email or "",
+                            "opted out" if c.sms_opt_out else "on",
+                        ]
+                        for c in rows
+                    ],
+                )
+            )
+
+        run(action)
+
+    @app.command(rich_help_panel="Clients and catalogue")
+    def types() -> None:
+        """The package types on sale."""
+
+        async def action(settings: Settings) -> None:
+            async with database(settings) as pool:
+                rows = await PackageTypeRepository(pool).list()
+            if not rows:
+                typer.echo("no package types yet: add one with `punchcard type add`")
+                return
+            typer.echo(
+                table(
+                    [
+                        "code",
+                        "name",
+                        "amount",
+                        "price",
+                        "per session",
+                        "expiry",
+                        "categories",
+                        "policies",
+                    ],
+                    [
+                        [
+                            t.type_code,
+                            t.name,
+                            texts.amount(t.kind, t.units),
+                            texts.money(t.price_cents),
+                            texts.money(t.price_cents // t.units)
+                            if t.kind is PackageKind.SESSIONS
+                            else "",
+                            f"{t.expiry_months or settings.default_expiry_months} months",
+                            ",".join(t.categories),
+                            _policies(t),
+                        ]
+                        for t in rows
+                    ],
+                )
+            )
+
+        run(action)
+
+    @app.command(rich_help_panel="Clients and catalogue")
+    def providers() -> None:
+        """The spa's providers."""
+
+        async def action(settings: Settings) -> None:
+            async with database(settings) as pool:
+                rows = await ProviderRepository(pool).list()
+            typer.echo(
+                table(["id", "name", "role"], [[p.provider_id, p.name, p.role or ""] for p in rows])
+                if rows
+                else "no providers"
+            )
+
+        run(action)

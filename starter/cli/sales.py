@@ -1,0 +1,167 @@
+"""Selling and staff decisions on a whole package: sell, top up, extend, cancel, forfeit."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+import typer
+
+from activities.repository import BalanceRow
+from starter.cli import options as opt
+from starter.cli.render import balance, end_of_day, last_day, parse_day, parse_dollars, table
+from starter.cli.runtime import CliError, default_actor, package_service, run
+from starter.cli.staff import send
+from starter.packages import SaleRequest
+from workers.settings import Settings
+from workflows import texts
+from workflows.models import (
+    AddUnitsRequest,
+    CancelRequest,
+    ExtendRequest,
+    ForfeitRequest,
+    PackageKind,
+    PackageMessage,
+)
+
+RECORD_WAIT = 10.0
+
+
+def register(app: typer.Typer) -> None:
+    @app.command(rich_help_panel="Packages")
+    def sell(
+        client: Annotated[str, typer.Argument(help="Client id of the buyer.")],
+        type_code: Annotated[str, typer.Argument(metavar="TYPE", help="Package type code.")],
+        with_: Annotated[
+            list[str] | None,
+            typer.Option("--with", help="Another attendee of a shared (couples) purchase."),
+        ] = None,
+        purchase_id: Annotated[
+            str | None,
+            typer.Option(help="Idempotency key of the sale (the POS receipt id); default: new."),
+        ] = None,
+        actor: opt.Actor = None,
+    ) -> None:
+        """Sell a package: one package per attendee, linked by the purchase id."""
+
+        async def action(settings: Settings) -> None:
+            request = SaleRequest(
+                client_id=client,
+                type_code=type_code,
+                shared_with=with_ or [],
+                purchase_id=purchase_id,
+                sold_by=actor or default_actor(),
+            )
+            async with package_service(settings) as service:
+                result = await service.sell(request)
+                rows: list[BalanceRow] = []
+                for package_id in result.package_ids:
+                    if not await service.wait_recorded(package_id, timeout=RECORD_WAIT):
+                        raise CliError(
+                            f"purchase {result.purchase_id} is started in Temporal but no worker "
+                            f"has recorded it: is a worker polling {settings.task_queue!r}?"
+                        )
+                    row = await service.ledger.balance(package_id)
+                    assert row is not None
+                    rows.append(row)
+            note = " (already sold: nothing changed)" if result.already_sold else ""
+            typer.echo(f"purchase {result.purchase_id}{note}")
+            tz = settings.spa_timezone
+            typer.echo(
+                table(
+                    ["package", "client", "type", "balance", "paid", "good through"],
+                    [
+                        [
+                            r.package_id,
+                            r.client_id,
+                            r.type_code,
+                            balance(r.kind, r.remaining, r.purchased_units),
+                            texts.money(r.paid_cents),
+                            last_day(r.expires_at, tz),
+                        ]
+                        for r in rows
+                    ],
+                )
+            )
+
+        run(action)
+
+    @app.command("add-sessions", rich_help_panel="Packages")
+    def add_sessions(
+        package: str,
+        paid: Annotated[str, typer.Option("--paid", help="Dollars the client paid for them.")],
+        reason: opt.Reason = "top-up",
+        units: Annotated[
+            int | None, typer.Option("--units", min=1, help="Sessions to add.")
+        ] = None,
+        credit: Annotated[
+            str | None, typer.Option("--credit", help="Dollars of credit to add (dollar packages).")
+        ] = None,
+        key: opt.Key = None,
+        actor: opt.Actor = None,
+    ) -> None:
+        """Upgrade / top-up: adds to what remains, never replaces it."""
+
+        def build(settings: Settings, row: BalanceRow | None) -> PackageMessage:
+            paid_cents = parse_dollars(paid, "--paid")
+            dollars = row is not None and row.kind is PackageKind.DOLLARS
+            if dollars and credit is None:
+                raise CliError(f"{package} is a dollar package: give --credit DOLLARS")
+            if not dollars and units is None:
+                raise CliError(f"{package} counts sessions: give --units N")
+            added = parse_dollars(credit, "--credit") if dollars and credit else units
+            assert added is not None
+            return AddUnitsRequest(
+                key=key or f"add:{added}:{paid_cents}@{date.today().isoformat()}",
+                units=added,
+                paid_cents=paid_cents,
+                reason=reason,
+                actor=actor or default_actor(),
+            )
+
+        send(package, build)
+
+    @app.command(rich_help_panel="Packages")
+    def extend(
+        package: str,
+        until: Annotated[str, typer.Option("--until", help="New last good day, YYYY-MM-DD.")],
+        reason: opt.Reason,
+        key: opt.Key = None,
+        actor: opt.Actor = None,
+    ) -> None:
+        """Extend the expiry (grace); reminders are re-planned for the new date."""
+
+        def build(settings: Settings, row: BalanceRow | None) -> PackageMessage:
+            day = parse_day(until, "--until")
+            return ExtendRequest(
+                key=key or f"extend:{day.isoformat()}",
+                new_expires_at=end_of_day(day, settings.spa_timezone),
+                reason=reason,
+                actor=actor or default_actor(),
+            )
+
+        send(package, build)
+
+    @app.command(rich_help_panel="Packages")
+    def cancel(
+        package: str, reason: opt.Reason, key: opt.Key = None, actor: opt.Actor = None
+    ) -> None:
+        """Cancel the package; the refund due is the unused value, pro rata."""
+        send(
+            package,
+            lambda settings, row: CancelRequest(
+                key=key or "cancel", reason=reason, actor=actor or default_actor()
+            ),
+        )
+
+    @app.command(rich_help_panel="Packages")
+    def forfeit(
+        package: str, reason: opt.Reason, key: opt.Key = None, actor: opt.Actor = None
+    ) -> None:
+        """Close a package in expiry review: what remains is forfeited as breakage."""
+        send(
+            package,
+            lambda settings, row: ForfeitRequest(
+                key=key or "forfeit", reason=reason, actor=actor or default_actor()
+            ),
+        )

@@ -1,0 +1,254 @@
+"""`punchcard up`: the whole of Punchcard on one machine, from pip alone.
+
+Start: the Temporal dev server (SQLite under DATA/temporal) and PostgreSQL (DATA/pg) come
+up side by side; then migrations, the in-process worker, the demo spa, and DATA/run/stack.json
+so CLI commands in another terminal find this stack. Stop, on Ctrl-C or SIGTERM, in
+dependency order: the worker finishes in-flight tasks, then Temporal closes its SQLite
+file, then PostgreSQL checkpoints. A second `up` on the same DATA finds every package,
+balance and pending timer of the first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import httpx
+from pydantic import SecretStr
+
+from activities.db import apply_migrations, create_pool
+from activities.providers import ProviderRepository
+from starter.demo import load_demo
+from starter.packages import PackageService, PunchcardError
+from starter.processes import (
+    EmbeddedPostgres,
+    StackError,
+    TemporalDevServer,
+    ensure_port_free,
+    redact_dsn,
+    split_address,
+)
+from starter.stackfile import StackInfo, read_stack, remove_stack, write_stack
+from workers.settings import Settings
+from workers.worker import connect_temporal, run_worker
+
+log = logging.getLogger("punchcard.embedded")
+
+LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1"})
+READY_TIMEOUT = 90.0
+
+Out = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class StackOptions:
+    data_dir: Path
+    demo: bool = True
+
+
+async def run_stack(settings: Settings, options: StackOptions, *, out: Out) -> None:
+    """Serve until SIGINT/SIGTERM, then stop everything in order. Raises StackError."""
+    data_dir = options.data_dir.resolve()
+    host, port = split_address(settings.temporal_address)
+    if host not in LOCAL_HOSTS:
+        raise StackError(
+            f"PUNCHCARD_TEMPORAL_ADDRESS is {settings.temporal_address}: `punchcard up` runs its "
+            "own Temporal on this machine; use `punchcard worker` against a remote cluster"
+        )
+    running = read_stack(data_dir)
+    if running is not None:
+        raise StackError(f"`punchcard up` is already running on {data_dir} (pid {running.pid})")
+    hint = "is another `punchcard up` or Temporal server running? Set PUNCHCARD_TEMPORAL_ADDRESS / PUNCHCARD_TEMPORAL_UI_PORT to use other ports"
+    ensure_port_free("127.0.0.1", port, "Temporal gRPC", hint)
+    ensure_port_free("127.0.0.1", settings.temporal_ui_port, "Temporal UI", hint)
+    data_dir.mkdir(parents=True, exist_ok=True)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    temporal = TemporalDevServer(
+        data_dir=data_dir / "temporal",
+        port=port,
+        ui_port=settings.temporal_ui_port,
+        namespace=settings.temporal_namespace,
+    )
+    postgres = EmbeddedPostgres(data_dir / "pg") if settings.database_url is None else None
+    stack = _Stack(settings=settings, temporal=temporal, postgres=postgres, stop=stop, out=out)
+    try:
+        await stack.serve(data_dir, options)
+    finally:
+        await stack.shutdown(data_dir)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+@dataclass
+class _Stack:
+    settings: Settings
+    temporal: TemporalDevServer
+    postgres: EmbeddedPostgres | None
+    stop: asyncio.Event
+    out: Out
+    worker: asyncio.Task[None] | None = None
+    wrote_stack_file: bool = False
+
+    async def serve(self, data_dir: Path, options: StackOptions) -> None:
+        out, temporal, stop = self.out, self.temporal, self.stop
+        out(f"punchcard: data directory {data_dir}")
+        out(f"· Temporal dev server: starting on {temporal.address} (log {temporal.log_file})")
+        temporal.start()
+        if self.postgres is not None:
+            out(f"· PostgreSQL: starting in {self.postgres.pgdata}")
+            started = time.monotonic()
+            dsn = await self.postgres.start()
+            out(f"✓ PostgreSQL ready in {time.monotonic() - started:.1f}s")
+        else:
+            dsn = self.settings.database_dsn()
+            out("· PostgreSQL: using PUNCHCARD_DATABASE_URL")
+        started = time.monotonic()
+        await temporal.wait_ready(timeout=READY_TIMEOUT, stop=stop)
+        if stop.is_set():
+            return
+        out(f"✓ Temporal ready in {time.monotonic() - started:.1f}s")
+        settings = self.settings.model_copy(update={"database_url": SecretStr(dsn)})
+        try:
+            pool = await create_pool(dsn, max_size=4)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as err:
+            raise StackError(f"cannot reach PostgreSQL at {redact_dsn(dsn)}: {err}") from None
+        try:
+            applied = await apply_migrations(pool)
+            out(f"✓ schema: {'applied ' + ', '.join(applied) if applied else 'up to date'}")
+            self.worker = asyncio.create_task(run_worker(settings, stop=stop))
+            out(f"✓ worker polling task queue {settings.task_queue!r}")
+            if options.demo:
+                await self._load_demo(settings, pool)
+        finally:
+            await pool.close()
+        if stop.is_set():
+            return
+        ui_url = f"http://localhost:{settings.temporal_ui_port}"
+        if self.postgres is not None:
+            write_stack(data_dir, self._info(data_dir, settings, dsn, ui_url))
+            self.wrote_stack_file = True
+        await _wait_http(ui_url, timeout=15.0)
+        self._banner(ui_url, dsn, options, data_dir)
+        stopper = asyncio.create_task(stop.wait())
+        await asyncio.wait({stopper, self.worker}, return_when=asyncio.FIRST_COMPLETED)
+        stopper.cancel()
+        if self.worker.done() and not stop.is_set():
+            raise self._worker_failure()
+        out("\npunchcard: stopping (worker, then Temporal, then PostgreSQL)…")
+
+    async def _load_demo(self, settings: Settings, pool: asyncpg.Pool) -> None:
+        """Load the demo while watching the worker: its updates need one to answer."""
+        assert self.worker is not None
+        client = await connect_temporal(settings)
+        service = PackageService(client=client, pool=pool, settings=settings)
+        demo = asyncio.create_task(load_demo(service, ProviderRepository(pool)))
+        await asyncio.wait({demo, self.worker}, return_when=asyncio.FIRST_COMPLETED)
+        if not demo.done():
+            demo.cancel()
+            if self.stop.is_set():
+                return
+            raise self._worker_failure()
+        try:
+            summary = demo.result()
+        except (PunchcardError, TimeoutError) as err:
+            raise StackError(f"the demo spa did not load: {err}") from None
+        self.out(
+            f"✓ demo spa: {summary.providers} providers, {summary.clients} clients, "
+            f"{summary.types} package types, {len(summary.packages)} packages"
+            + ("" if summary.new_entries else " (already loaded: nothing changed)")
+        )
+
+    def _worker_failure(self) -> StackError:
+        """The worker task ended on its own: log why in full, report it in one line."""
+        assert self.worker is not None and self.worker.done()
+        error = None if self.worker.cancelled() else self.worker.exception()
+        if error is not None:
+            log.error("the worker failed", exc_info=error)
+        return StackError(f"the worker stopped unexpectedly: {error or 'cancelled'}")
+
+    def _info(self, data_dir: Path, settings: Settings, dsn: str, ui_url: str) -> StackInfo:
+        return StackInfo(
+            pid=os.getpid(),
+            data_dir=str(data_dir),
+            database_url=dsn,
+            temporal_address=settings.temporal_address,
+            temporal_namespace=settings.temporal_namespace,
+            task_queue=settings.task_queue,
+            ui_url=ui_url,
+            temporal_pid=self.temporal.process.pid if self.temporal.process else None,
+            postgres_pid=self.postgres.pid if self.postgres else None,
+        )
+
+    def _banner(self, ui_url: str, dsn: str, options: StackOptions, data_dir: Path) -> None:
+        client = "ava" if options.demo else "<client>"
+        where = []
+        if data_dir != self.settings.data_dir.resolve():
+            where = [f"  export PUNCHCARD_DATA_DIR={data_dir}"]
+        lines = [
+            "",
+            "Punchcard is running. Ctrl-C stops everything cleanly.",
+            f"  Temporal UI   {ui_url}  (namespace {self.settings.temporal_namespace})",
+            f"  Temporal      {self.settings.temporal_address}",
+            f"  PostgreSQL    {redact_dsn(dsn)}",
+            "In another terminal:",
+            *where,
+            f"  .venv/bin/punchcard show {client}",
+            "  .venv/bin/punchcard history demo-ava-laser"
+            if options.demo
+            else "  .venv/bin/punchcard types",
+            "  .venv/bin/punchcard complete demo-ava-laser --appointment appt-103"
+            if options.demo
+            else "  .venv/bin/punchcard sell <client> <type>",
+            "  .venv/bin/punchcard alerts",
+            "",
+        ]
+        self.out("\n".join(lines))
+
+    async def shutdown(self, data_dir: Path) -> None:
+        """Worker first, then Temporal, then PostgreSQL; each step runs even if one fails."""
+        errors: list[str] = []
+        self.stop.set()
+        if self.worker is not None:
+            try:
+                if not self.worker.done():
+                    await asyncio.wait_for(self.worker, timeout=60)
+                elif not self.worker.cancelled():
+                    self.worker.exception()  # a failure was reported by serve()
+                self.out("✓ worker stopped")
+            except Exception as err:  # the rest of the shutdown still runs
+                errors.append(f"worker: {err}")
+        if self.wrote_stack_file:
+            remove_stack(data_dir, pid=os.getpid())
+        await asyncio.to_thread(self.temporal.stop)
+        self.out("✓ Temporal stopped")
+        if self.postgres is not None:
+            try:
+                await asyncio.to_thread(self.postgres.stop)
+                self.out("✓ PostgreSQL stopped")
+            except StackError as err:
+                errors.append(str(err))
+        if errors:
+            raise StackError("; ".join(errors))
+
+
+async def _wait_http(url: str, *, timeout: float) -> None:
+    """The UI starts with the server but may lag it; wait briefly so the banner is true."""
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient(timeout=2.0) as http:
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                await http.get(url)
+                return
+            await asyncio.sleep(0.2)

@@ -1,0 +1,225 @@
+"""The `punchcard` CLI against the real Temporal dev server, PostgreSQL and worker.
+
+Commands run in a thread (each calls asyncio.run) while the session loop keeps the
+test worker polling; configuration reaches them the way it reaches a person's shell:
+through PUNCHCARD_* environment variables.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from pathlib import Path
+
+import asyncpg
+import pytest
+from pydantic import SecretStr
+from temporalio.client import Client
+from temporalio.worker import Worker
+from typer.testing import CliRunner, Result
+
+from activities.providers import ProviderRepository
+from starter.cli import build_app
+from starter.demo import CLIENTS, SALES, load_demo
+from starter.packages import PackageService
+from starter.stackfile import StackInfo, with_running_stack, write_stack
+from workers.settings import Settings
+
+
+def env_for(settings: Settings, data_dir: Path) -> dict[str, str | None]:
+    env: dict[str, str | None] = {k: None for k in os.environ if k.startswith("PUNCHCARD_")}
+    env |= {
+        "PUNCHCARD_DATABASE_URL": settings.database_dsn(),
+        "PUNCHCARD_TEMPORAL_ADDRESS": settings.temporal_address,
+        "PUNCHCARD_TASK_QUEUE": settings.task_queue,
+        "PUNCHCARD_DATA_DIR": str(data_dir),
+        "USER": "frontdesk",
+    }
+    return env
+
+
+class Cli:
+    """Invoke the app the way a shell would, off the event loop the worker runs on."""
+
+    def __init__(self, env: dict[str, str | None]) -> None:
+        self.env = env
+
+    async def __call__(self, *args: str, **overrides: str | None) -> Result:
+        runner = CliRunner()
+        env = self.env | overrides
+        return await asyncio.to_thread(runner.invoke, build_app(), list(args), env=env)
+
+    async def ok(self, *args: str) -> str:
+        result = await self(*args)
+        assert result.exit_code == 0, (args, result.output, result.exception)
+        return result.stdout
+
+
+def one_line_error(result: Result) -> str:
+    """Failures are one line on stderr, no traceback, non-zero exit."""
+    assert result.exit_code != 0
+    assert result.stdout == ""
+    assert "Traceback" not in result.output
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def cli(settings: Settings, tmp_path: Path) -> Cli:
+    return Cli(env_for(settings, tmp_path))
+
+
+@pytest.fixture
+async def spa(cli: Cli, worker: Worker) -> Cli:
+    """A client, a 6-session laser type and a one-session peel, added through the CLI."""
+    await cli.ok("client", "add", "--id", "ana", "--name", "Ana Test", "--phone", "+15555550111")
+    await cli.ok(
+        "type", "add", "laser6", "--name", "Laser (6)", "--units", "6", "--price", "1,800",
+        "--min-interval-days", "28", "--category", "laser",
+    )  # fmt: skip
+    await cli.ok("type", "add", "peel1", "--name", "Peel", "--units", "1", "--price", "150")
+    await cli.ok(
+        "type", "add", "credit", "--name", "Credit", "--kind", "dollars", "--credit", "500",
+        "--price", "$500",
+    )  # fmt: skip
+    return cli
+
+
+async def test_sell_complete_show(spa: Cli) -> None:
+    sold = await spa.ok("sell", "ana", "laser6", "--purchase-id", "p-laser")
+    assert "p-laser" in sold and "6/6" in sold
+
+    done = await spa.ok("complete", "p-laser", "--appointment", "a1", "--provider", "prov-x")
+    assert "Session 1 of 6 complete — 5 remaining" in done
+    assert "key complete:a1" in done
+
+    again = await spa.ok("complete", "p-laser", "--appointment", "a1")
+    assert again == done  # a duplicate answers like the first and changes nothing
+
+    shown = await spa.ok("show", "ana")
+    assert "Ana Test (ana)" in shown
+    row = next(line for line in shown.splitlines() if line.startswith("p-laser"))
+    assert "5/6" in row and "active" in row and "$1,500.00" in row
+
+    history = await spa.ok("history", "p-laser")
+    assert [ln.split()[3] for ln in history.splitlines()[3:]] == ["sale", "redemption"]
+    assert "frontdesk" in history  # --actor defaults to $USER
+
+
+async def test_zero_balance_refused_in_one_line(spa: Cli) -> None:
+    await spa.ok("sell", "ana", "peel1", "--purchase-id", "p-peel")
+    await spa.ok("complete", "p-peel", "-a", "a1")
+
+    result = await spa("complete", "p-peel", "-a", "a2")
+
+    line = one_line_error(result)
+    assert line.startswith("refused (ZeroBalance): "), line
+    assert "ZERO BALANCE — collect payment" in await spa.ok("show", "ana")
+
+
+async def test_staff_actions_print_the_answer(spa: Cli) -> None:
+    await spa.ok("sell", "ana", "laser6", "--purchase-id", "p1")
+    await spa.ok("book", "p1", "-a", "a1")
+    await spa.ok("book", "p1", "-a", "a1", "--change", "rescheduled", "--at", "2030-01-02T10:00")
+    await spa.ok("complete", "p1", "-a", "a1")
+    assert "not consumed" in await spa.ok("no-show", "p1", "-a", "a2")
+    assert "returned" in await spa.ok("reverse", "p1", "-a", "a1", "--reason", "wrong client")
+    added = await spa.ok(
+        "add-sessions", "p1", "--units", "2", "--paid", "500", "--reason", "upgrade"
+    )
+    assert "8 sessions remaining" in added
+    assert "extended" in (await spa.ok("extend", "p1", "--until", "2099-12-31", "--reason", "r"))
+    cancelled = await spa.ok("cancel", "p1", "--reason", "moved away", "--actor", "manager")
+    assert "refund due $2,300.00" in cancelled and "cancelled" in cancelled
+
+    line = one_line_error(await spa("complete", "p1", "-a", "a9"))
+    assert line.startswith("refused ("), line
+
+
+async def test_dollar_package(spa: Cli) -> None:
+    await spa.ok("sell", "ana", "credit", "--purchase-id", "p-credit")
+    assert "$380.50 remaining" in await spa.ok(
+        "complete", "p-credit", "-a", "a1", "--amount", "119.50"
+    )
+
+    line = one_line_error(await spa("complete", "p-credit", "-a", "a2", "--amount", "1000"))
+    assert line.startswith("refused (AmountAboveBalance): ")
+    assert one_line_error(await spa("complete", "p-credit", "-a", "a3", "--amount", "1.234"))
+
+
+async def test_unknown_things_are_one_line(spa: Cli) -> None:
+    assert one_line_error(await spa("complete", "nope", "-a", "a1")) == "no package 'nope'"
+    assert one_line_error(await spa("show", "nobody")).startswith("no client 'nobody'")
+    assert "unknown package type" in one_line_error(await spa("sell", "ana", "nothing"))
+
+
+async def test_unreachable_services_are_one_line(cli: Cli) -> None:
+    port = closed_port()
+    line = one_line_error(
+        await cli("complete", "p", "-a", "a", PUNCHCARD_TEMPORAL_ADDRESS=f"127.0.0.1:{port}")
+    )
+    assert line == f"cannot reach Temporal at 127.0.0.1:{port} — is `punchcard up` running?"
+
+    dsn = f"postgresql://postgres:secret@127.0.0.1:{port}/punchcard"
+    line = one_line_error(await cli("show", "ana", PUNCHCARD_DATABASE_URL=dsn))
+    assert line.startswith(
+        f"cannot reach PostgreSQL at postgresql://postgres:***@127.0.0.1:{port}/"
+    )
+    assert "secret" not in line
+
+    line = one_line_error(await cli("show", "ana", PUNCHCARD_DATABASE_URL=None))
+    assert line.startswith("no database: PUNCHCARD_DATABASE_URL is unset")
+
+
+async def test_demo_twice_changes_nothing(
+    settings: Settings, client: Client, pool: asyncpg.Pool, worker: Worker
+) -> None:
+    service = PackageService(client=client, pool=pool, settings=settings)
+    first = await load_demo(service, ProviderRepository(pool))
+    tables = ("clients", "package_types", "providers", "packages", "ledger_entries")
+
+    async def snapshot() -> dict[str, list[asyncpg.Record]]:
+        return {t: await pool.fetch(f"SELECT * FROM {t} ORDER BY 1") for t in tables}
+
+    before = await snapshot()
+    second = await load_demo(service, ProviderRepository(pool))
+
+    assert first.new_entries > 0 and second.new_entries == 0
+    assert await snapshot() == before
+    assert len(before["clients"]) == len(CLIENTS)
+    balances = {r["package_id"]: r["remaining"] for r in before["packages"]}
+    assert set(balances) == {p for sale in SALES for p in sale.package_ids}
+    assert 0 in balances.values() and len(set(balances.values())) > 2
+
+
+def test_cli_finds_a_running_stack(tmp_path: Path) -> None:
+    info = StackInfo(
+        pid=os.getpid(),
+        data_dir=str(tmp_path),
+        database_url="postgresql://postgres:@/punchcard?host=/somewhere",
+        temporal_address="127.0.0.1:17233",
+        temporal_namespace="default",
+        task_queue="punchcard-packages",
+        ui_url="http://localhost:18233",
+    )
+    write_stack(tmp_path, info)
+
+    found = with_running_stack(Settings(data_dir=tmp_path))
+    assert found.database_dsn() == info.database_url
+    assert found.temporal_address == "127.0.0.1:17233"
+
+    explicit = Settings(data_dir=tmp_path, temporal_address="elsewhere:7233")
+    assert with_running_stack(explicit).temporal_address == "elsewhere:7233"
+    configured = Settings(data_dir=tmp_path, database_url=SecretStr("postgresql://db/x"))
+    assert with_running_stack(configured).database_dsn() == "postgresql://db/x"
+
+    write_stack(tmp_path, info.model_copy(update={"pid": 2**22 + 12345}))  # no such process
+    assert with_running_stack(Settings(data_dir=tmp_path)).database_url is None
