@@ -1,0 +1,228 @@
+"""The book's state and the helpers every rule uses: entries, effects, values, identity."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from temporalio.exceptions import ApplicationError
+
+from workflows import schedule, texts
+from workflows.models import (
+    CLOSED_STATUSES,
+    ClientNoticeEffect,
+    Entry,
+    EntryKind,
+    LedgerEffect,
+    PackageAnswer,
+    PackageInput,
+    PackageKind,
+    PackageMessage,
+    PackageOutcome,
+    PackageSnapshot,
+    PackageState,
+    PackageStatus,
+    StaffAlertEffect,
+)
+
+MAX_KEPT_ENTRIES = 1000  # older entries live in the Postgres ledger
+
+
+class Refused(ApplicationError):
+    """A message the package will not accept; `type` names the rule for callers."""
+
+    def __init__(self, rule: str, message: str) -> None:
+        super().__init__(message, type=rule, non_retryable=True)
+
+
+class PackageBook:
+    """One package's state plus the effects its changes owe the outside world."""
+
+    def __init__(self, input: PackageInput, state: PackageState) -> None:
+        self.input = input
+        self.terms = input.terms
+        self.state = state
+        self.forfeited = 0
+        self.breakage = 0
+
+    # --- answers and identity -------------------------------------------------------------
+
+    def known_answer(self, key: str) -> PackageAnswer | None:
+        return self.state.answers.get(key)
+
+    def answer(
+        self, msg: PackageMessage, outcome: str, message: str, entry: Entry
+    ) -> PackageAnswer:
+        answer = PackageAnswer(
+            package_id=self.input.package_id,
+            key=msg.key,
+            outcome=outcome,
+            message=message,
+            entry_seq=entry.seq,
+            remaining=self.state.remaining,
+            status=self.state.status,
+            refund_due_cents=self.state.refund_due_cents,
+        )
+        self.state.answers[msg.key] = answer
+        return answer
+
+    def answer_as(self, key: str, first: PackageAnswer) -> PackageAnswer:
+        """A duplicate under a new key gets the first answer, remembered under both keys."""
+        self.state.answers[key] = first
+        return first
+
+    def root(self, appointment_id: str, rebooked_from: str | None) -> str:
+        """A rebooked visit keeps the identity of the appointment it replaced."""
+        if appointment_id in self.state.aliases:
+            return self.state.aliases[appointment_id]
+        if rebooked_from:
+            return self.state.aliases.get(rebooked_from, rebooked_from)
+        return appointment_id
+
+    def link(self, appointment_id: str, root: str) -> None:
+        if appointment_id != root:
+            self.state.aliases[appointment_id] = root
+
+    def require_open(self, verb: str, now: datetime) -> None:
+        status = self.state.status
+        name = self.terms.name
+        if status is PackageStatus.CANCELLED:
+            raise Refused("PackageCancelled", f"{name} was cancelled: cannot {verb} it")
+        if status is PackageStatus.IN_REVIEW:
+            raise Refused(
+                "PackageInReview",
+                f"{name} expired on {self.expiry_text()} and awaits staff review: cannot {verb} it",
+            )
+        expires_at = self.state.expires_at
+        if status is PackageStatus.EXPIRED or (expires_at is not None and now >= expires_at):
+            raise Refused(
+                "PackageExpired", f"{name} expired on {self.expiry_text()}: cannot {verb} it"
+            )
+
+    def require_not_closed(self, what: str) -> None:
+        if self.state.status in CLOSED_STATUSES:
+            raise Refused(
+                "PackageClosed", f"{self.terms.name} is {self.state.status.value}: {what}"
+            )
+
+    # --- money and pace -----------------------------------------------------------------
+
+    def value_of(self, units: int) -> int:
+        """Pro-rata value: price paid / units bought (top-ups included), in whole cents."""
+        if self.state.purchased_units <= 0:
+            return 0
+        return units * self.state.paid_cents // self.state.purchased_units
+
+    def amount(self, units: int) -> str:
+        return texts.amount(self.terms.kind, units)
+
+    def pace_due(self) -> datetime | None:
+        """When the remaining sessions stop fitting before expiry; None if pace does not apply."""
+        interval = self.terms.min_interval_days
+        if (
+            interval is None
+            or self.terms.kind is not PackageKind.SESSIONS
+            or self.state.expires_at is None
+            or self.state.remaining <= 0
+            or not self.input.notices.pace_warning
+        ):
+            return None
+        return schedule.pace_deadline(self.state.expires_at, self.state.remaining, interval)
+
+    # --- entries and effects --------------------------------------------------------------
+
+    def append(
+        self,
+        *,
+        key: str,
+        kind: EntryKind,
+        actor: str,
+        outcome: str,
+        at: datetime,
+        delta: int = 0,
+        value: int = 0,
+        appointment_id: str | None = None,
+        provider_id: str | None = None,
+        source: str = "system",
+        reason: str | None = None,
+    ) -> Entry:
+        """Record an entry and queue its ledger row with the balance as it stands after it."""
+        entry = Entry(
+            seq=self.state.next_seq,
+            key=key,
+            kind=kind,
+            units_delta=delta,
+            balance_after=self.state.remaining,
+            value_cents=value,
+            appointment_id=appointment_id,
+            provider_id=provider_id,
+            actor=actor,
+            source=source,
+            reason=reason,
+            outcome=outcome,
+            at=at,
+        )
+        self.state.next_seq += 1
+        self.state.entries.append(entry)
+        if len(self.state.entries) > MAX_KEPT_ENTRIES:
+            self.state.entries.pop(0)
+            self.state.dropped_entries += 1
+        self.state.ledger_outbox.append(LedgerEffect(entry=entry, snapshot=self.snapshot(at)))
+        return entry
+
+    def notify_client(self, key: str, kind: str, subject: str, body: str) -> None:
+        self.state.notice_outbox.append(
+            ClientNoticeEffect(
+                key=f"{self.input.package_id}:{key}", kind=kind, subject=subject, body=body
+            )
+        )
+
+    def alert_staff(self, key: str, kind: str, message: str) -> None:
+        self.state.notice_outbox.append(
+            StaffAlertEffect(key=f"{self.input.package_id}:staff:{key}", kind=kind, message=message)
+        )
+
+    # --- views ------------------------------------------------------------------------
+
+    def snapshot(self, now: datetime) -> PackageSnapshot:
+        pace_due = self.pace_due()
+        return PackageSnapshot(
+            package_id=self.input.package_id,
+            client_id=self.input.client_id,
+            type_code=self.terms.type_code,
+            name=self.terms.name,
+            kind=self.terms.kind,
+            status=self.state.status,
+            remaining=self.state.remaining,
+            purchased_units=self.state.purchased_units,
+            paid_cents=self.state.paid_cents,
+            unused_value_cents=self.value_of(max(self.state.remaining, 0)),
+            purchased_at=self.input.purchased_at,
+            expires_at=self.state.expires_at,
+            parent_purchase_id=self.input.parent_purchase_id,
+            refund_due_cents=self.state.refund_due_cents,
+            pace_at_risk=pace_due is not None and now >= pace_due,
+        )
+
+    def outcome(self) -> PackageOutcome:
+        return PackageOutcome(
+            package_id=self.input.package_id,
+            status=self.state.status,
+            remaining=self.state.remaining,
+            forfeited_units=self.forfeited,
+            breakage_cents=self.breakage,
+            refund_due_cents=self.state.refund_due_cents,
+        )
+
+    def expires_iso(self) -> str:
+        return self.state.expires_at.isoformat() if self.state.expires_at else "never"
+
+    def expiry_text(self) -> str:
+        return texts.local_date(self.state.expires_at, self.input.notices.timezone)
+
+    def renewal_url(self) -> str:
+        return self.input.notices.renewal_url.format(package_id=self.input.package_id)
+
+
+def sentence(text: str) -> str:
+    """Capitalise the first letter only (str.capitalize would lowercase month names)."""
+    return text[:1].upper() + text[1:]

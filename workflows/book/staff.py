@@ -1,0 +1,160 @@
+"""Rules 6–9 by staff hand: the sale, top-ups, extensions, forfeits after review, cancels."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from workflows import texts
+from workflows.book.alerts import check_pace
+from workflows.book.core import PackageBook, Refused, sentence
+from workflows.book.timers import forfeit_remaining, skip_reminders_past
+from workflows.models import (
+    CLOSED_STATUSES,
+    AddUnitsRequest,
+    CancelRequest,
+    EntryKind,
+    ExtendRequest,
+    ForfeitRequest,
+    PackageAnswer,
+    PackageInput,
+    PackageState,
+    PackageStatus,
+)
+
+
+def open_book(input: PackageInput) -> PackageBook:
+    """The book of a new sale, or of a package carried across continue-as-new."""
+    if input.carried is not None:
+        return PackageBook(input, input.carried)
+    terms = input.terms
+    book = PackageBook(
+        input,
+        PackageState(
+            remaining=terms.units,
+            purchased_units=terms.units,
+            paid_cents=terms.price_cents,
+            expires_at=input.expires_at,
+        ),
+    )
+    skip_reminders_past(book, input.purchased_at)
+    book.append(
+        key="sale",
+        kind=EntryKind.SALE,
+        delta=terms.units,
+        value=terms.price_cents,
+        actor=input.sold_by,
+        outcome=f"sold {book.amount(terms.units)}",
+        at=input.purchased_at,
+    )
+    check_pace(book, input.purchased_at)
+    return book
+
+
+def check_add_units(book: PackageBook, msg: AddUnitsRequest, now: datetime) -> None:
+    if msg.key not in book.state.answers:
+        book.require_open("add to", now)
+
+
+def add_units(book: PackageBook, msg: AddUnitsRequest, now: datetime) -> PackageAnswer:
+    """Upgrade / top-up: adds to what remains (never replaces it), recorded apart."""
+    before = book.state.remaining
+    book.state.remaining += msg.units
+    book.state.purchased_units += msg.units
+    book.state.paid_cents += msg.paid_cents
+    added = book.amount(msg.units)
+    entry = book.append(
+        key=msg.key,
+        kind=EntryKind.TOP_UP,
+        delta=msg.units,
+        value=msg.paid_cents,
+        actor=msg.actor,
+        source=msg.source,
+        reason=msg.reason,
+        outcome=f"added {added} (was {book.amount(before)})",
+        at=now,
+    )
+    message = (
+        f"{added} added to your {book.terms.name} — {book.amount(book.state.remaining)} remaining."
+    )
+    book.notify_client(f"topup:{msg.key}", "top_up", "Package updated", message)
+    check_pace(book, now)
+    return book.answer(msg, "added", message, entry)
+
+
+def check_extend(book: PackageBook, msg: ExtendRequest, now: datetime) -> None:
+    if msg.key in book.state.answers:
+        return
+    book.require_not_closed("it cannot be extended")
+    if msg.new_expires_at.tzinfo is None:
+        raise Refused("BadExpiry", "new_expires_at needs a time zone")
+    if msg.new_expires_at <= now:
+        raise Refused(
+            "BadExpiry", f"new expiry {msg.new_expires_at.isoformat()} is not in the future"
+        )
+    if book.state.expires_at is not None and msg.new_expires_at <= book.state.expires_at:
+        raise Refused(
+            "BadExpiry", f"new expiry must be later than the current one ({book.expiry_text()})"
+        )
+
+
+def extend(book: PackageBook, msg: ExtendRequest, now: datetime) -> PackageAnswer:
+    """Grace by staff (with reason and who); also takes a package out of expiry review."""
+    old = book.expiry_text()
+    book.state.expires_at = msg.new_expires_at
+    book.state.status = PackageStatus.ACTIVE
+    skip_reminders_past(book, now)
+    outcome = f"expiry extended from {old} to {book.expiry_text()}"
+    entry = book.append(
+        key=msg.key,
+        kind=EntryKind.EXTENSION,
+        actor=msg.actor,
+        source=msg.source,
+        reason=msg.reason,
+        outcome=outcome,
+        at=now,
+    )
+    check_pace(book, now)
+    return book.answer(msg, "extended", sentence(outcome), entry)
+
+
+def check_forfeit(book: PackageBook, msg: ForfeitRequest) -> None:
+    if msg.key not in book.state.answers and book.state.status is not PackageStatus.IN_REVIEW:
+        raise Refused(
+            "NotInReview",
+            f"{book.terms.name} is {book.state.status.value}, not awaiting expiry review",
+        )
+
+
+def forfeit(book: PackageBook, msg: ForfeitRequest, now: datetime) -> PackageAnswer:
+    """Staff close a package in expiry review: what remains is forfeited as breakage."""
+    remaining = book.state.remaining
+    forfeit_remaining(book, key=msg.key, actor=msg.actor, reason=msg.reason, at=now)
+    message = f"Forfeited {book.amount(remaining)} after review"
+    return book.answer(msg, "forfeited", message, book.state.entries[-1])
+
+
+def check_cancel(book: PackageBook, msg: CancelRequest) -> None:
+    if msg.key not in book.state.answers and book.state.status in CLOSED_STATUSES:
+        raise Refused("PackageClosed", f"{book.terms.name} is already {book.state.status.value}")
+
+
+def cancel(book: PackageBook, msg: CancelRequest, now: datetime) -> PackageAnswer:
+    """Cancel; the refund due is the unused value, pro rata (issued by payments later)."""
+    remaining = max(book.state.remaining, 0)
+    refund = book.value_of(remaining)
+    book.state.remaining -= remaining
+    book.state.status = PackageStatus.CANCELLED
+    book.state.refund_due_cents = refund
+    outcome = f"cancelled: {book.amount(remaining)} unused, refund due {texts.money(refund)}"
+    entry = book.append(
+        key=msg.key,
+        kind=EntryKind.CANCELLATION,
+        delta=-remaining,
+        value=refund,
+        actor=msg.actor,
+        source=msg.source,
+        reason=msg.reason,
+        outcome=outcome,
+        at=now,
+    )
+    return book.answer(msg, "cancelled", sentence(outcome), entry)
