@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import asyncpg
 import typer
 
 from activities.providers import ProviderRepository
@@ -22,16 +21,6 @@ from workflows.models import PackageKind
 
 client_app = typer.Typer(help="Add clients and record their SMS opt-out.", no_args_is_help=True)
 type_app = typer.Typer(help="Add or change package types.", no_args_is_help=True)
-
-# Listing every client is a staff convenience the repository does not offer (yet).
-_ALL_CLIENTS = """
-SELECT client_id, name, phone, email, sms_opt_out, email_opt_out FROM clients
-ORDER BY lower(name), client_id LIMIT $1
-"""
-
-
-async def _all_clients(pool: asyncpg.Pool, limit: int) -> list[ClientRecord]:
-    return [ClientRecord.model_validate(dict(r)) for r in await pool.fetch(_ALL_CLIENTS, limit)]
 
 
 def _policies(t: PackageTypeRecord) -> str:
@@ -167,9 +156,7 @@ def register(app: typer.Typer) -> None:
         async def action(settings: Settings) -> None:
             async with database(settings) as pool:
                 repo = ClientRepository(pool)
-                rows = await (
-                    repo.find(search, limit=limit) if search else _all_clients(pool, limit)
-                )
+                rows = await (repo.find(search, limit=limit) if search else repo.list(limit))
             if not rows:
                 typer.echo("no clients found")
                 return

@@ -17,7 +17,7 @@ from activities.repository import (
     PackageTypeRecord,
     PackageTypeRepository,
 )
-from tests.activities.test_ledger import SOLD_AT, ledger_input, record, sale
+from tests.activities.helpers import SOLD_AT, ledger_input, record, sale
 from workflows.contracts import StaffAlertInput, StaffAlertResult
 from workflows.models import EntryKind, PackageKind, PackageTerms
 
@@ -103,6 +103,17 @@ async def test_find_by_name_or_phone(
     clients: ClientRepository, text: str, expected: list[str]
 ) -> None:
     assert sorted(c.client_id for c in await clients.find(text)) == expected
+
+
+async def test_list_is_by_name_ignoring_case(pool: asyncpg.Pool) -> None:
+    repo = ClientRepository(pool)
+    assert await repo.list() == []
+    adam = ClientRecord(client_id="c-adam", name="adam Zed")
+    for client in (BEN, ANA, adam, BEA):
+        await repo.upsert(client)
+
+    assert await repo.list() == [adam, ANA, BEA, BEN]
+    assert [c.client_id for c in await repo.list(limit=2)] == ["c-adam", "c-ana"]
 
 
 async def test_opt_out_by_phone_touches_everyone_on_that_number(
