@@ -8,27 +8,12 @@ from typing import Literal
 import asyncpg
 
 from activities.repository.base import Row
-from workflows.models import EntryKind, PackageKind, PackageStatus
+from workflows.models import EntryKind, PackageSnapshot
 
 
-class BalanceRow(Row):
-    """One row of `packages`: the balance as of entry `last_seq`."""
+class BalanceRow(PackageSnapshot):
+    """One row of `packages`: the package's snapshot as of ledger entry `last_seq`."""
 
-    package_id: str
-    client_id: str
-    type_code: str
-    name: str
-    kind: PackageKind
-    status: PackageStatus
-    remaining: int
-    purchased_units: int
-    paid_cents: int
-    unused_value_cents: int
-    refund_due_cents: int | None
-    pace_at_risk: bool
-    purchased_at: datetime
-    expires_at: datetime | None
-    parent_purchase_id: str | None
     last_seq: int
     updated_at: datetime
 
