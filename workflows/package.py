@@ -66,12 +66,15 @@ class PackageWorkflow:
         self._handled_this_run = 0
         self._in_flight: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []  # kept referenced until done
+        self._broken: Exception | None = None
 
     # --- run loop ---------------------------------------------------------------------
 
     @workflow.run
     async def run(self, input: PackageInput) -> PackageOutcome:
         while True:
+            if self._broken is not None:
+                raise self._broken  # fails the workflow task, not the package: retried after a fix
             self._start_notices()
             await self._drain_ledger()
             if self._state.status in CLOSED_STATUSES:
@@ -90,7 +93,8 @@ class PackageWorkflow:
 
     def _has_work(self) -> bool:
         return (
-            bool(self._state.ledger_outbox)
+            self._broken is not None
+            or bool(self._state.ledger_outbox)
             or any(n.key not in self._in_flight for n in self._state.notice_outbox)
             or self._should_continue_as_new()
         )
