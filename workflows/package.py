@@ -11,7 +11,7 @@ in the book's state and travel across continue-as-new with any undrained effects
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TypeVar, cast
 
 from temporalio import workflow
@@ -54,6 +54,7 @@ PATCH_NOTICES_DURING_DRAIN = "notices-start-during-ledger-drain"
 # The ledger write is a few milliseconds of SQL: as a local activity it runs inside the
 # workflow task that accepted the update, saving a server round trip per entry.
 PATCH_LEDGER_LOCAL = "ledger-write-as-local-activity"
+PATCH_STEADY_ALARM = "one-steady-timer-per-deadline"
 
 
 @workflow.defn(name="PackageWorkflow")
@@ -67,11 +68,15 @@ class PackageWorkflow:
         self._in_flight: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []  # kept referenced until done
         self._broken: Exception | None = None
+        self._alarm_rang = False
 
     # --- run loop ---------------------------------------------------------------------
 
     @workflow.run
     async def run(self, input: PackageInput) -> PackageOutcome:
+        steady_alarm = workflow.patched(PATCH_STEADY_ALARM)
+        if steady_alarm:
+            self._tasks.append(asyncio.create_task(self._alarm()))
         while True:
             if self._broken is not None:
                 raise self._broken  # fails the workflow task, not the package: retried after a fix
@@ -83,17 +88,42 @@ class PackageWorkflow:
                 continue
             if self._should_continue_as_new():
                 await self._continue_as_new()
-            deadline = timers.next_deadline(self._book)
-            timeout = None if deadline is None else max(deadline - workflow.now(), timedelta(0))
-            try:
-                await workflow.wait_condition(self._has_work, timeout=timeout)
-            except TimeoutError:
-                pass
+            if steady_alarm:
+                await workflow.wait_condition(self._has_work)
+                self._alarm_rang = False
+            else:
+                deadline = timers.next_deadline(self._book)
+                timeout = None if deadline is None else max(deadline - workflow.now(), timedelta(0))
+                try:
+                    await workflow.wait_condition(self._has_work, timeout=timeout)
+                except TimeoutError:
+                    pass
             timers.fire_due(self._book, workflow.now())
+
+    async def _alarm(self) -> None:
+        """One timer for the next reminder, pace or expiry deadline, replaced only when that
+        deadline moves (a fresh timer per wake-up would add two history events per update)."""
+        while True:
+            deadline = timers.next_deadline(self._book)
+            if deadline is None:
+                await workflow.wait_condition(lambda: timers.next_deadline(self._book) is not None)
+                continue
+
+            def moved(at: datetime = deadline) -> bool:
+                return timers.next_deadline(self._book) != at
+
+            try:
+                await workflow.wait_condition(
+                    moved, timeout=max(deadline - workflow.now(), timedelta(0))
+                )
+            except TimeoutError:
+                self._alarm_rang = True
+                await workflow.wait_condition(lambda: not self._alarm_rang)
 
     def _has_work(self) -> bool:
         return (
             self._broken is not None
+            or self._alarm_rang
             or bool(self._state.ledger_outbox)
             or any(n.key not in self._in_flight for n in self._state.notice_outbox)
             or self._should_continue_as_new()
