@@ -13,7 +13,12 @@ from typing import cast
 
 import asyncpg
 from pydantic import Field
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+)
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -162,6 +167,10 @@ class PackageService:
                 )
             except WorkflowAlreadyStartedError:
                 already = True
+            except RPCError as err:
+                raise PunchcardError(
+                    f"could not start package {package_id}: {err.message}"
+                ) from None
         return SaleResult(purchase_id=purchase_id, package_ids=package_ids, already_sold=already)
 
     async def wait_recorded(self, package_id: str, *, timeout: float = 10.0) -> bool:
@@ -187,7 +196,20 @@ class PackageService:
                 raise Refused(cause.type or "Refused", cause.message) from None
             raise PunchcardError(f"package {package_id}: {cause or err}") from None
         except RPCError as err:
+            # A closed package takes no updates, but a duplicate still gets its first answer.
+            if (first := await self.first_answer(package_id, message.key)) is not None:
+                return first
             raise await self._rpc_error(package_id, err) from None
+
+    async def first_answer(self, package_id: str, key: str) -> PackageAnswer | None:
+        """The answer the package gave to `key`, read from its (possibly closed) workflow."""
+        try:
+            answer = await self._handle(package_id).query(
+                "answer", key, result_type=cast(type, PackageAnswer | None)
+            )
+        except (RPCError, WorkflowQueryFailedError):
+            return None
+        return cast(PackageAnswer | None, answer)
 
     async def state(self, package_id: str) -> PackageView:
         try:
@@ -218,17 +240,19 @@ class PackageService:
 
 
 def _split_terms(terms: PackageTerms, people: int) -> list[PackageTerms]:
-    """Per-person entitlements of a shared purchase: units and price split as evenly as
-    whole units allow, the first attendees taking the remainder."""
+    """Per-person entitlements of a shared purchase: units split as evenly as whole units
+    allow (the first attendees take the remainder), and the price split by units, so
+    every share has the purchase's per-session value."""
     if people == 1:
         return [terms]
     if terms.units < people:
         raise PunchcardError(
             f"{terms.name} has {terms.units} units: too few to share among {people}"
         )
-    shares = []
-    for n in range(people):
-        units = terms.units // people + (1 if n < terms.units % people else 0)
-        price = terms.price_cents // people + (1 if n < terms.price_cents % people else 0)
-        shares.append(terms.model_copy(update={"units": units, "price_cents": price}))
-    return shares
+    units = [terms.units // people + (1 if n < terms.units % people else 0) for n in range(people)]
+    prices = [terms.price_cents * u // terms.units for u in units]
+    prices[0] += terms.price_cents - sum(prices)
+    return [
+        terms.model_copy(update={"units": u, "price_cents": p})
+        for u, p in zip(units, prices, strict=True)
+    ]

@@ -48,6 +48,7 @@ def activity_list(
         messaging.send_client_sms,
         messaging.send_client_email,
         messaging.send_staff_email,
+        messaging.record_undelivered,
     ]
 
 

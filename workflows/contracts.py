@@ -17,6 +17,7 @@ SEND_CLIENT_SMS = "messaging.send_client_sms"
 SEND_CLIENT_EMAIL = "messaging.send_client_email"
 RECORD_STAFF_ALERT = "alerts.record_staff_alert"
 SEND_STAFF_EMAIL = "messaging.send_staff_email"
+RECORD_UNDELIVERED = "messaging.record_undelivered"
 
 
 class LedgerEntryInput(Model):
@@ -65,3 +66,11 @@ class StaffAlertInput(Model):
 
 class StaffAlertResult(Model):
     recorded: bool
+
+
+class UndeliveredInput(Model):
+    """A message whose retries ran out (timed out, not rejected): recorded as failed."""
+
+    message_key: str
+    channel: Literal["sms", "email"]
+    reason: str

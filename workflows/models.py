@@ -124,6 +124,7 @@ class AppointmentRecord(Model):
     scheduled_at: datetime | None = None
     service_date: date | None = None
     consumed: int = 0  # units taken by this appointment (redemption or forfeit)
+    consumed_value: int = 0  # their value in cents, given back whole by a reversal
     answer_key: str | None = None  # idempotency key of the message that set the status
 
 
@@ -276,6 +277,9 @@ class PackageState(BaseModel):
     expires_at: datetime | None
     next_seq: int = 1
     refund_due_cents: int | None = None
+    # What the remaining units are worth: starts at the price, grows by what top-ups cost,
+    # and each use takes its pro-rata share of it, so the values recorded add up exactly.
+    unused_value_cents: int | None = None
     entries: list[Entry] = Field(default_factory=list)
     dropped_entries: int = 0
     answers: dict[str, PackageAnswer] = Field(default_factory=dict)

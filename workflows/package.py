@@ -16,6 +16,7 @@ from typing import TypeVar, cast
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
+from temporalio.exceptions import TimeoutError as RetriesRanOut
 
 with workflow.unsafe.imports_passed_through():
     import workflows.book.staff as staff
@@ -55,6 +56,7 @@ PATCH_NOTICES_DURING_DRAIN = "notices-start-during-ledger-drain"
 # workflow task that accepted the update, saving a server round trip per entry.
 PATCH_LEDGER_LOCAL = "ledger-write-as-local-activity"
 PATCH_STEADY_ALARM = "one-steady-timer-per-deadline"
+PATCH_RECORD_GIVE_UP = "record-messages-that-ran-out-of-retries"
 
 
 @workflow.defn(name="PackageWorkflow")
@@ -199,14 +201,18 @@ class PackageWorkflow:
                 self._tasks.append(asyncio.create_task(self._deliver(notice)))
 
     async def _deliver(self, notice: Notice) -> None:
+        """Send one notice; it leaves the outbox only once its activities are settled."""
         try:
             await self._send(notice)
+        except Exception as err:
+            # Not a provider failure (those are ActivityErrors, settled in _send): a bug.
+            # Keep the notice and fail the workflow task from the run loop so it is seen.
+            self._broken = err
+            return
         finally:
             self._in_flight.discard(notice.key)
-            self._state.notice_outbox = [
-                n for n in self._state.notice_outbox if n.key != notice.key
-            ]
             self._tasks = [t for t in self._tasks if not t.done()]
+        self._state.notice_outbox = [n for n in self._state.notice_outbox if n.key != notice.key]
 
     async def _send(self, notice: Notice) -> None:
         calls: list[tuple[str, object]]
@@ -244,8 +250,22 @@ class PackageWorkflow:
         )
         for (name, _), result in zip(calls, results, strict=True):
             if isinstance(result, ActivityError):
-                # The activity recorded the failure in Postgres before giving up.
                 workflow.logger.warning("%s for %s gave up: %s", name, notice.key, result.cause)
+                # A rejection was recorded by the activity itself; running out of retries
+                # (a timeout) was not, so the workflow closes the row.
+                if isinstance(result.cause, RetriesRanOut) and workflow.patched(
+                    PATCH_RECORD_GIVE_UP
+                ):
+                    await _call(
+                        contracts.RECORD_UNDELIVERED,
+                        contracts.UndeliveredInput(
+                            message_key=notice.key,
+                            channel="sms" if name == contracts.SEND_CLIENT_SMS else "email",
+                            reason=f"gave up: {result.cause}",
+                        ),
+                        type(None),
+                        policies.LEDGER,
+                    )
             elif isinstance(result, BaseException):
                 raise result
 
@@ -331,6 +351,11 @@ class PackageWorkflow:
             pending_effects=len(self._state.ledger_outbox) + len(self._state.notice_outbox),
             messages_this_run=self._handled_this_run,
         )
+
+    @workflow.query(name="answer")
+    def answer(self, key: str) -> PackageAnswer | None:
+        """The first answer given to `key`: duplicates still get it after the package closed."""
+        return self._book.known_answer(key)
 
     @workflow.query(name="history")
     def history(self) -> list[Entry]:

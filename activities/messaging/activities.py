@@ -22,6 +22,7 @@ from temporalio.exceptions import ApplicationError
 from activities.messaging.email import SmtpMailer
 from activities.messaging.twilio import OPTED_OUT_CODE, TwilioError, TwilioSms
 from workflows.contracts import (
+    RECORD_UNDELIVERED,
     SEND_CLIENT_EMAIL,
     SEND_CLIENT_SMS,
     SEND_STAFF_EMAIL,
@@ -29,6 +30,7 @@ from workflows.contracts import (
     DeliveryResult,
     DeliveryStatus,
     StaffAlertInput,
+    UndeliveredInput,
 )
 from workflows.policies import UNKNOWN_CLIENT
 
@@ -219,6 +221,13 @@ class MessagingActivities:
         return await self._send(
             message,
             lambda: mailer.send(address, staff_subject(input.kind), input.message, message_id),
+        )
+
+    @activity.defn(name=RECORD_UNDELIVERED)
+    async def record_undelivered(self, input: UndeliveredInput) -> None:
+        """Close the row of a message whose retries ran out, so it never reads `sending`."""
+        await self._pool.execute(
+            _FINISH, input.message_key, input.channel, "failed", None, input.reason
         )
 
     # --- the outbox -------------------------------------------------------------------

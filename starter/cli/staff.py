@@ -47,22 +47,28 @@ def send(package_id: str, build: MessageBuilder) -> None:
         async with package_service(settings) as service:
             row = await service.ledger.balance(package_id)
             message = build(settings, row)
+            repeat = await service.first_answer(package_id, message.key) is not None
             answer = await answered(settings, service.send(package_id, message))
             row = await service.ledger.balance(package_id) or row
-        _print_answer(answer, message, row)
+        _print_answer(answer, message, row, repeat=repeat)
 
     run(action)
 
 
-def _print_answer(answer: PackageAnswer, message: PackageMessage, row: BalanceRow | None) -> None:
+def _print_answer(
+    answer: PackageAnswer, message: PackageMessage, row: BalanceRow | None, *, repeat: bool
+) -> None:
     left = str(answer.remaining) if row is None else amount(row.kind, answer.remaining)
     details = f"package {answer.package_id} · {left} remaining · {answer.status.value}"
     if answer.refund_due_cents is not None:
         details += f" · refund due {texts.money(answer.refund_due_cents)}"
     typer.echo(answer.message)
     typer.echo(f"{details} · key {answer.key}")
-    if answer.key != message.key:
-        typer.echo(f"already recorded under key {answer.key}: nothing changed")
+    if repeat or answer.key != message.key:
+        typer.echo(
+            f"already recorded under key {answer.key}: nothing changed "
+            "(a new event needs its own --key)"
+        )
 
 
 def register(app: typer.Typer) -> None:

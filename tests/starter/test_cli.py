@@ -102,7 +102,9 @@ async def test_sell_complete_show(spa: Cli) -> None:
     assert "key complete:a1" in done
 
     again = await spa.ok("complete", "p-laser", "--appointment", "a1")
-    assert again == done  # a duplicate answers like the first and changes nothing
+    # A duplicate answers like the first, changes nothing, and says so.
+    assert again.startswith(done)
+    assert "already recorded under key complete:a1: nothing changed" in again
 
     shown = await spa.ok("show", "ana")
     assert "Ana Test (ana)" in shown

@@ -17,6 +17,7 @@ from temporalio.client import Client
 from activities.repository import ClientRepository, PackageTypeRepository
 from starter.packages import PackageService, PunchcardError, SaleRequest
 from tests.conftest import eventually
+from tests.fakes.twilio import TwilioFake
 from tests.workflows.conftest import ANA, BIG
 from workers.settings import Settings
 from workflows.models import RedeemRequest
@@ -55,7 +56,7 @@ async def send_until_answered(
 
 
 async def test_killed_worker_loses_and_doubles_nothing(
-    settings: Settings, client: Client, pool: asyncpg.Pool, tmp_path: Path
+    settings: Settings, client: Client, pool: asyncpg.Pool, tmp_path: Path, twilio: TwilioFake
 ) -> None:
     await ClientRepository(pool).upsert(ANA)
     await PackageTypeRepository(pool).upsert(BIG)
@@ -106,6 +107,16 @@ async def test_killed_worker_loses_and_doubles_nothing(
             timeout=90,
         )
         assert confirmations == REDEMPTIONS
+        # Every client text went out. Twilio takes no idempotency key, so a send caught
+        # by the kill between Twilio's 201 and our "sent" row may go twice; never more
+        # than the sends that can be in flight on one worker.
+        texts = Counter(m["Body"] for m in twilio.messages if "complete" in m["Body"])
+        for n in range(1, REDEMPTIONS // PACKAGES + 1):
+            body = f"Session {n} of 300 complete — {300 - n} remaining (Studio pass)."
+            assert texts[body] >= PACKAGES, body
+        duplicates = sum(texts.values()) - REDEMPTIONS
+        assert duplicates <= settings.worker_max_concurrent_activities
+        print(f"killed after {killed_at} acknowledged; duplicate texts: {duplicates}")
     finally:
         second.send_signal(signal.SIGTERM)
         second.wait(timeout=30)

@@ -95,7 +95,11 @@ COUPLES = LASER.model_copy(
     }
 )
 
-TYPES = (LASER, STRICT, TWO, VIP, PACED, CREDIT, BIG, COUPLES)
+TRIO = LASER.model_copy(
+    update={"type_code": "trio3", "name": "Trio peel", "units": 3, "price_cents": 90_000}
+)
+
+TYPES = (LASER, STRICT, TWO, VIP, PACED, CREDIT, BIG, COUPLES, TRIO)
 
 
 def short_notices(*befores: float, local_hour: int | None = None) -> NoticePolicy:

@@ -7,6 +7,7 @@ from temporalio.client import WorkflowExecutionStatus
 
 from starter.packages import NotFound, SaleRequest
 from tests.conftest import eventually
+from tests.fakes.twilio import TwilioFake
 from tests.workflows.conftest import ANA, BEN, Spa
 from workflows.ids import package_workflow_id
 from workflows.models import AppointmentNotice, RedeemRequest
@@ -26,7 +27,7 @@ async def test_couples_purchase_splits_into_linked_entitlements(spa: Spa) -> Non
     assert answer.message.startswith("Session 1 of 2 complete — 1 remaining")
 
 
-async def test_continue_as_new_keeps_balance_and_idempotency(spa: Spa) -> None:
+async def test_continue_as_new_keeps_balance_and_idempotency(spa: Spa, twilio: TwilioFake) -> None:
     [pkg] = await spa.sell("big300", max_messages_per_run=10)
     handle = spa.service._client.get_workflow_handle(package_workflow_id(pkg))
     first_run = (await handle.describe()).run_id
@@ -46,6 +47,9 @@ async def test_continue_as_new_keeps_balance_and_idempotency(spa: Spa) -> None:
     rows = await eventually(lambda: spa.ledger.entries(pkg), lambda rows: len(rows) == 1 + 24 + 25)
     assert [r.seq for r in rows] == list(range(1, 51))
     assert len(await spa.service.history(pkg)) == 50
+    # Notices carried across runs go out once each: 25 confirmations, 25 texts.
+    await eventually(lambda: spa.messages("confirmation"), lambda n: n == 25)
+    assert len([m for m in twilio.messages if "complete" in m["Body"]]) == 25
 
 
 async def test_selling_the_same_purchase_twice_starts_one_package(spa: Spa) -> None:
@@ -64,3 +68,11 @@ async def test_selling_to_an_unknown_client_is_refused_and_starts_nothing(spa: S
     with pytest.raises(NotFound, match="unknown package type 'nope'"):
         await spa.service.sell(SaleRequest(client_id=ANA.client_id, type_code="nope"))
     assert await spa.ledger.balances_for_client(ANA.client_id) == []
+
+
+async def test_a_shared_purchase_splits_the_price_by_sessions(spa: Spa) -> None:
+    first, second = await spa.sell("trio3", ANA.client_id, shared_with=[BEN.client_id])
+    ana, ben = await spa.ledger.balance(first), await spa.ledger.balance(second)
+    assert ana is not None and ben is not None
+    assert (ana.purchased_units, ana.paid_cents) == (2, 60_000)
+    assert (ben.purchased_units, ben.paid_cents) == (1, 30_000)

@@ -1,8 +1,10 @@
 """Determinism gate: committed histories of every lifecycle must replay on today's code.
 
-`PUNCHCARD_RECORD_HISTORIES=1 pytest tests/workflows/test_replay.py` rewrites the files
-from fresh runs; do that only for a new lifecycle, never to paper over a failing replay
-(that failure means running workflows would break: use `workflow.patched`).
+`PUNCHCARD_RECORD_HISTORIES=v3 pytest tests/workflows/test_replay.py -k fresh` adds a
+generation of files (`<lifecycle>__v3_<n>.json`) from fresh runs, beside the older ones:
+record one after every `workflow.patched` change, so both the old and the new branch stay
+under replay. Never rewrite or delete an old generation to make a failing replay pass
+(that failure means running workflows would break).
 """
 
 from __future__ import annotations
@@ -148,7 +150,7 @@ async def test_fresh_histories_replay(spa: Spa, name: str) -> None:
         for run in runs:
             history = await run.fetch_history()
             await replayer().replay_workflow(history)
-            if os.environ.get("PUNCHCARD_RECORD_HISTORIES") == "1":
-                (HISTORIES / f"{name}__{n}.json").write_text(
+            if tag := os.environ.get("PUNCHCARD_RECORD_HISTORIES"):
+                (HISTORIES / f"{name}__{tag}_{n}.json").write_text(
                     json.dumps(json.loads(history.to_json()), indent=1) + "\n"
                 )

@@ -64,7 +64,7 @@ def check_pace(book: PackageBook, now: datetime) -> None:
         f"{book.terms.min_interval_days} days between visits; to use them all before "
         f"{book.expiry_text()}, book now."
     )
-    pace_key = f"pace:{book.state.remaining}@{book.expires_iso()}"
+    pace_key = f"pace@{book.state.next_seq}"  # each warning is its own ledger entry
     book.append(
         key=pace_key,
         kind=EntryKind.PACE_ALERT,

@@ -106,11 +106,43 @@ class PackageBook:
 
     # --- money and pace -----------------------------------------------------------------
 
-    def value_of(self, units: int) -> int:
-        """Pro-rata value: price paid / units bought (top-ups included), in whole cents."""
-        if self.state.purchased_units <= 0:
-            return 0
-        return units * self.state.paid_cents // self.state.purchased_units
+    def unused_value(self) -> int:
+        """What the remaining units are worth (deferred revenue), in cents."""
+        if self.state.unused_value_cents is None:  # carried from before the value was kept
+            bought = max(self.state.purchased_units, 1)
+            self.state.unused_value_cents = (
+                max(self.state.remaining, 0) * self.state.paid_cents // bought
+            )
+        return self.state.unused_value_cents
+
+    def consume(self, units: int) -> int:
+        """Take `units` off the balance and return their value: a pro-rata share of the
+        unused value, the last units taking all that is left, so nothing is lost to
+        rounding and the values of every use, refund and forfeit add up to what was paid."""
+        remaining, pool = self.state.remaining, self.unused_value()
+        if remaining <= 0:
+            value = 0
+        elif units >= remaining:
+            value = pool
+        else:
+            value = pool * units // remaining
+        self.state.remaining -= units
+        self.state.unused_value_cents = pool - value
+        return value
+
+    def restore(self, units: int, value: int) -> None:
+        """Give back what an appointment took, at the value it took."""
+        pool = self.unused_value()
+        self.state.remaining += units
+        self.state.unused_value_cents = pool + value
+
+    def add(self, units: int, paid_cents: int) -> None:
+        """A top-up: more units, and what they cost joins the unused value."""
+        pool = self.unused_value()
+        self.state.remaining += units
+        self.state.purchased_units += units
+        self.state.paid_cents += paid_cents
+        self.state.unused_value_cents = pool + paid_cents
 
     def amount(self, units: int) -> str:
         return texts.amount(self.terms.kind, units)
@@ -195,7 +227,7 @@ class PackageBook:
             remaining=self.state.remaining,
             purchased_units=self.state.purchased_units,
             paid_cents=self.state.paid_cents,
-            unused_value_cents=self.value_of(max(self.state.remaining, 0)),
+            unused_value_cents=self.unused_value(),
             purchased_at=self.input.purchased_at,
             expires_at=self.state.expires_at,
             parent_purchase_id=self.input.parent_purchase_id,

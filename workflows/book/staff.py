@@ -33,6 +33,7 @@ def open_book(input: PackageInput) -> PackageBook:
             remaining=terms.units,
             purchased_units=terms.units,
             paid_cents=terms.price_cents,
+            unused_value_cents=terms.price_cents,
             expires_at=input.expires_at,
         ),
     )
@@ -58,9 +59,7 @@ def check_add_units(book: PackageBook, msg: AddUnitsRequest, now: datetime) -> N
 def add_units(book: PackageBook, msg: AddUnitsRequest, now: datetime) -> PackageAnswer:
     """Upgrade / top-up: adds to what remains (never replaces it), recorded apart."""
     before = book.state.remaining
-    book.state.remaining += msg.units
-    book.state.purchased_units += msg.units
-    book.state.paid_cents += msg.paid_cents
+    book.add(msg.units, msg.paid_cents)
     added = book.amount(msg.units)
     entry = book.append(
         key=msg.key,
@@ -141,8 +140,7 @@ def check_cancel(book: PackageBook, msg: CancelRequest) -> None:
 def cancel(book: PackageBook, msg: CancelRequest, now: datetime) -> PackageAnswer:
     """Cancel; the refund due is the unused value, pro rata (issued by payments later)."""
     remaining = max(book.state.remaining, 0)
-    refund = book.value_of(remaining)
-    book.state.remaining -= remaining
+    refund = book.consume(remaining)
     book.state.status = PackageStatus.CANCELLED
     book.state.refund_due_cents = refund
     outcome = f"cancelled: {book.amount(remaining)} unused, refund due {texts.money(refund)}"

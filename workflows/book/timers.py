@@ -87,7 +87,7 @@ def _expire(book: PackageBook, now: datetime) -> None:
             kind=EntryKind.EXPIRY_REVIEW,
             actor="system",
             outcome="expired under VIP rollover policy: awaiting staff review",
-            value=book.value_of(remaining),
+            value=book.unused_value(),
             at=now,
         )
         book.alert_staff(
@@ -113,9 +113,8 @@ def forfeit_remaining(
 ) -> None:
     """Close the package as expired; what remains is breakage at its pro-rata value."""
     remaining = max(book.state.remaining, 0)
-    value = book.value_of(remaining)
+    value = book.consume(remaining)
     book.forfeited, book.breakage = remaining, value
-    book.state.remaining -= remaining
     book.state.status = PackageStatus.EXPIRED
     book.append(
         key=key,

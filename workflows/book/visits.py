@@ -25,6 +25,8 @@ from workflows.models import (
     ReverseRequest,
 )
 
+_ABSENT = (AppointmentStatus.NO_SHOW, AppointmentStatus.LATE_CANCEL)
+
 
 def check_redeem(book: PackageBook, msg: RedeemRequest, now: datetime) -> None:
     if msg.key in book.state.answers or _completed(book, msg) is not None:
@@ -42,7 +44,8 @@ def check_redeem(book: PackageBook, msg: RedeemRequest, now: datetime) -> None:
                     f"{book.terms.name} on {msg.service_date}; if {msg.appointment_id} is "
                     "a second visit that day, resend with allow_same_day",
                 )
-    units_for(book, msg)
+    if _forfeited(book, msg) == 0:
+        units_for(book, msg)
 
 
 def redeem(book: PackageBook, msg: RedeemRequest, now: datetime) -> PackageAnswer:
@@ -51,15 +54,18 @@ def redeem(book: PackageBook, msg: RedeemRequest, now: datetime) -> PackageAnswe
         return book.answer_as(msg.key, book.state.answers[done.answer_key or ""])
     root = book.root(msg.appointment_id, msg.rebooked_from)
     known = book.state.appointments.get(root)
-    units = units_for(book, msg)
+    # A visit first reported as a forfeited no-show / late cancel already took its session.
+    already = _forfeited(book, msg)
+    units = already or units_for(book, msg)
     book.link(msg.appointment_id, root)
-    book.state.remaining -= units
+    value = book.consume(units - already)
     book.state.appointments[root] = AppointmentRecord(
         appointment_id=root,
         status=AppointmentStatus.COMPLETED,
         scheduled_at=known.scheduled_at if known else None,
         service_date=msg.service_date or now.date(),
         consumed=units,
+        consumed_value=value + (known.consumed_value if known is not None and already else 0),
         answer_key=msg.key,
     )
     message = texts.redemption_confirmation(
@@ -70,20 +76,26 @@ def redeem(book: PackageBook, msg: RedeemRequest, now: datetime) -> PackageAnswe
         remaining=book.state.remaining,
         spent=units,
     )
+    if already:
+        outcome = "redeemed: the session was already taken by this visit's forfeit"
+    else:
+        outcome = "redeemed" if book.state.remaining >= 0 else "redeemed over balance"
     entry = book.append(
         key=msg.key,
         kind=EntryKind.REDEMPTION,
-        delta=-units,
-        value=book.value_of(units),
+        delta=already - units,
+        value=value,
         appointment_id=root,
         provider_id=msg.provider_id,
         actor=msg.actor,
         source=msg.source,
-        outcome="redeemed" if book.state.remaining >= 0 else "redeemed over balance",
+        outcome=outcome,
         at=now,
     )
     book.notify_client(f"confirm:{msg.key}", "confirmation", "Visit complete", message)
-    after_balance_change(book, remaining_before=book.state.remaining + units, key=msg.key, now=now)
+    after_balance_change(
+        book, remaining_before=book.state.remaining + units - already, key=msg.key, now=now
+    )
     return book.answer(msg, "redeemed", message, entry)
 
 
@@ -115,8 +127,14 @@ def _completed(book: PackageBook, msg: RedeemRequest) -> AppointmentRecord | Non
     return known if known is not None and known.status is AppointmentStatus.COMPLETED else None
 
 
+def _forfeited(book: PackageBook, msg: RedeemRequest) -> int:
+    """Units this visit's earlier no-show / late cancel already forfeited (0 if none)."""
+    known = book.state.appointments.get(book.root(msg.appointment_id, msg.rebooked_from))
+    return known.consumed if known is not None and known.status in _ABSENT else 0
+
+
 def check_attendance(book: PackageBook, msg: AttendanceRequest, now: datetime) -> None:
-    if msg.key in book.state.answers:
+    if msg.key in book.state.answers or _earlier_absence(book, msg) is not None:
         return
     book.require_open("record a no-show or late cancel on", now)
     known = book.state.appointments.get(book.root(msg.appointment_id, None))
@@ -127,6 +145,9 @@ def check_attendance(book: PackageBook, msg: AttendanceRequest, now: datetime) -
 
 
 def record_attendance(book: PackageBook, msg: AttendanceRequest, now: datetime) -> PackageAnswer:
+    if (same := _earlier_absence(book, msg)) is not None:
+        # The absence reported again (another key, or no-show vs late cancel): one forfeit at most.
+        return book.answer_as(msg.key, book.state.answers[same.answer_key or ""])
     root = book.root(msg.appointment_id, None)
     terms = book.terms
     policy_forfeits = (
@@ -141,18 +162,19 @@ def record_attendance(book: PackageBook, msg: AttendanceRequest, now: datetime) 
         if consumes
         else f"{label}: recorded, not consumed"
     )
-    book.state.remaining -= consumes
+    value = book.consume(consumes)
     book.state.appointments[root] = AppointmentRecord(
         appointment_id=root,
         status=AppointmentStatus(msg.outcome),
         consumed=consumes,
+        consumed_value=value,
         answer_key=msg.key,
     )
     entry = book.append(
         key=msg.key,
         kind=EntryKind(msg.outcome),
         delta=-consumes,
-        value=book.value_of(consumes),
+        value=value,
         appointment_id=root,
         provider_id=msg.provider_id,
         actor=msg.actor,
@@ -163,6 +185,12 @@ def record_attendance(book: PackageBook, msg: AttendanceRequest, now: datetime) 
     if consumes:
         after_balance_change(book, remaining_before=book.state.remaining + 1, key=msg.key, now=now)
     return book.answer(msg, outcome, sentence(outcome), entry)
+
+
+def _earlier_absence(book: PackageBook, msg: AttendanceRequest) -> AppointmentRecord | None:
+    """The no-show / late cancel already recorded for this appointment, if any."""
+    known = book.state.appointments.get(book.root(msg.appointment_id, None))
+    return known if known is not None and known.status in _ABSENT else None
 
 
 def check_reverse(book: PackageBook, msg: ReverseRequest) -> None:
@@ -180,9 +208,14 @@ def check_reverse(book: PackageBook, msg: ReverseRequest) -> None:
 def reverse(book: PackageBook, msg: ReverseRequest, now: datetime) -> PackageAnswer:
     root = book.root(msg.appointment_id, None)
     record = book.state.appointments[root]
-    book.state.remaining += record.consumed
+    book.restore(record.consumed, record.consumed_value)
     book.state.appointments[root] = record.model_copy(
-        update={"status": AppointmentStatus.REVERSED, "consumed": 0, "answer_key": msg.key}
+        update={
+            "status": AppointmentStatus.REVERSED,
+            "consumed": 0,
+            "consumed_value": 0,
+            "answer_key": msg.key,
+        }
     )
     check_pace(book, now)
     back = book.amount(record.consumed)
@@ -190,7 +223,7 @@ def reverse(book: PackageBook, msg: ReverseRequest, now: datetime) -> PackageAns
         key=msg.key,
         kind=EntryKind.REVERSAL,
         delta=record.consumed,
-        value=book.value_of(record.consumed),
+        value=record.consumed_value,
         appointment_id=root,
         actor=msg.actor,
         source=msg.source,
@@ -234,7 +267,7 @@ def note_appointment(book: PackageBook, msg: AppointmentNotice, now: datetime) -
     if book.state.remaining <= 0 and msg.change in ("booked", "rescheduled"):
         outcome = f"{msg.change}: zero balance, staff alerted to collect payment"
         book.alert_staff(
-            f"zero-booking:{msg.key}",
+            f"zero-booking:{root}",  # one alert per visit, however often it is rescheduled
             "booking_at_zero",
             f"Appointment {msg.appointment_id} was booked against {book.terms.name} for client "
             f"{book.input.client_id}, which has a zero balance: collect payment before the visit.",

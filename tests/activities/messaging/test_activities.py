@@ -20,6 +20,7 @@ from tests.activities.messaging.helpers import (
 )
 from tests.fakes.smtp import SmtpFake
 from tests.fakes.twilio import TwilioFake
+from workflows.contracts import UndeliveredInput
 from workflows.policies import PROVIDER_REJECTED, UNKNOWN_CLIENT
 
 
@@ -164,3 +165,23 @@ async def test_staff_email_without_address_is_not_configured(
 
     assert result.status == "not_configured"
     assert smtp.messages == []
+
+
+async def test_a_message_whose_retries_ran_out_is_closed_as_failed_but_a_sent_one_stays(
+    pool: asyncpg.Pool, twilio: TwilioFake, messaging: MessagingActivities
+) -> None:
+    await add_client(pool)
+    env = ActivityEnvironment()
+    twilio.fail_next(1, status=503, code=20503, message="Service Unavailable")
+    with pytest.raises(ApplicationError):
+        await env.run(messaging.send_client_sms, notice("k-stuck"))
+    assert (await outbox_row(pool, "k-stuck", "sms"))["status"] == "sending"
+    gave_up = UndeliveredInput(message_key="k-stuck", channel="sms", reason="gave up: timeout")
+    await env.run(messaging.record_undelivered, gave_up)
+    row = await outbox_row(pool, "k-stuck", "sms")
+    assert (row["status"], row["error"]) == ("failed", "gave up: timeout")
+
+    await env.run(messaging.send_client_sms, notice("k-ok"))
+    sent = UndeliveredInput(message_key="k-ok", channel="sms", reason="gave up: timeout")
+    await env.run(messaging.record_undelivered, sent)
+    assert (await outbox_row(pool, "k-ok", "sms"))["status"] == "sent"

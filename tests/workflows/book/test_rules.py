@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -11,13 +12,16 @@ from workflows.book.core import PackageBook
 from workflows.models import (
     AddUnitsRequest,
     AppointmentNotice,
+    AttendanceRequest,
     CancelRequest,
+    ExtendRequest,
     NoticePolicy,
     PackageInput,
     PackageKind,
     PackageTerms,
     RedeemRequest,
     ReminderSpec,
+    ReverseRequest,
 )
 
 SOLD = datetime(2026, 1, 10, 15, 0, tzinfo=UTC)
@@ -66,17 +70,47 @@ def test_dollar_credit_warns_at_twenty_percent_left() -> None:
     assert "low_balance" not in kinds(book)
     visits.redeem(book, RedeemRequest(key="d2", appointment_id="a2", amount_cents=1), SOLD)
     assert "low_balance" in kinds(book)
-    # Bonus credit: $1,000 of credit bought for $900 is worth $0.90 per dollar of credit.
-    assert book.value_of(book.state.remaining) == 18_000
+    # Bonus credit: $1,000 of credit bought for $900 is worth $0.90 per dollar of credit;
+    # uses round down, the cent stays with what is unused, and the total stays exact.
+    assert book.unused_value() == 18_001
+    assert values(book) == 90_000
 
 
-def test_values_are_pro_rata_in_whole_cents_and_follow_top_ups() -> None:
+def values(book: PackageBook) -> int:
+    """Everything the ledger has valued so far plus what remains unused."""
+    used = sum(
+        e.value_cents
+        for e in book.state.entries
+        if e.kind in ("redemption", "late_cancel", "no_show", "expiry", "cancellation")
+    )
+    given_back = sum(e.value_cents for e in book.state.entries if e.kind == "reversal")
+    return used - given_back + book.unused_value()
+
+
+def test_values_add_up_to_what_was_paid_through_rounding_and_top_ups() -> None:
     book = book_of(units=3, price=100_000)
-    assert book.value_of(1) == 33_333
-    staff.add_units(book, AddUnitsRequest(key="u", units=1, paid_cents=20_000), SOLD)
-    assert (book.state.remaining, book.value_of(4)) == (4, 120_000)
+    for n in range(3):
+        redeem(book, n)
+    assert [e.value_cents for e in book.state.entries[1:]] == [33_333, 33_333, 33_334]
+
+    book = book_of(units=6, price=180_000)
+    redeem(book, 1)
+    redeem(book, 2)
+    staff.add_units(book, AddUnitsRequest(key="u", units=4, paid_cents=100_000), SOLD)
+    for n in range(3, 6):
+        redeem(book, n)
+    assert values(book) == 280_000
+    assert book.unused_value() == 137_500  # 5 left of the $2,200 bought for 8
     answer = staff.cancel(book, CancelRequest(key="x", reason="moving"), SOLD)
-    assert answer.refund_due_cents == 120_000
+    assert answer.refund_due_cents == book.state.entries[-1].value_cents
+    assert values(book) == 280_000 and book.unused_value() == 0
+
+
+def test_a_reversal_gives_back_exactly_what_the_visit_took() -> None:
+    book = book_of(units=3, price=100_000)
+    redeem(book, 1)
+    visits.reverse(book, ReverseRequest(key="r", appointment_id="a1", reason="error"), SOLD)
+    assert (book.state.remaining, book.unused_value()) == (3, 100_000)
 
 
 def test_check_in_at_zero_is_refused_but_booking_only_alerts() -> None:
@@ -137,3 +171,79 @@ def test_reminders_skipped_at_sale_are_never_sent() -> None:
     )
     assert list(book.state.reminders.values()) == ["skipped"]
     assert timers.next_deadline(book) == SOLD + timedelta(days=16)
+
+
+def test_the_same_absence_reported_twice_forfeits_once() -> None:
+    book = book_of(units=4, late_cancel_forfeits=True, no_show_forfeits=True)
+    first = AttendanceRequest(key="e1", appointment_id="a1", outcome="late_cancel")
+    visits.check_attendance(book, first, SOLD)
+    answer = visits.record_attendance(book, first, SOLD)
+    again = AttendanceRequest(key="e2", appointment_id="a1", outcome="no_show")
+    visits.check_attendance(book, again, SOLD)
+    assert visits.record_attendance(book, again, SOLD) == answer
+    assert book.state.remaining == 3
+
+
+def test_a_forfeited_visit_later_completed_takes_one_session_in_all() -> None:
+    book = book_of(units=4, price=40_000, late_cancel_forfeits=True)
+    visits.record_attendance(
+        book, AttendanceRequest(key="e1", appointment_id="a1", outcome="late_cancel"), SOLD
+    )
+    done = RedeemRequest(key="c1", appointment_id="a1")
+    visits.check_redeem(book, done, SOLD)
+    answer = visits.redeem(book, done, SOLD)
+    assert answer.remaining == 3 and book.state.entries[-1].units_delta == 0
+    visits.reverse(book, ReverseRequest(key="r1", appointment_id="a1", reason="error"), SOLD)
+    assert (book.state.remaining, book.unused_value()) == (4, 40_000)
+
+
+def test_a_forfeited_visit_completes_even_at_zero() -> None:
+    book = book_of(units=1, late_cancel_forfeits=True)
+    visits.record_attendance(
+        book, AttendanceRequest(key="e1", appointment_id="a1", outcome="late_cancel"), SOLD
+    )
+    done = RedeemRequest(key="c1", appointment_id="a1")
+    visits.check_redeem(book, done, SOLD)  # no ZeroBalance: the session was already taken
+    assert visits.redeem(book, done, SOLD).remaining == 0
+
+
+def test_every_pace_warning_is_its_own_entry() -> None:
+    book = book_of(units=6, min_interval_days=28)  # 6 x 28 days fit in a year
+    late = SOLD + timedelta(days=230)  # 135 days left: 6 sessions no longer fit
+    timers.fire_due(book, late)
+    redeem(book, 1, late)  # 5 x 28 = 140 > 135: still at risk, no new warning
+    visits.reverse(book, ReverseRequest(key="r", appointment_id="a1", reason="error"), late)
+    keys = [e.key for e in book.state.entries if e.kind == "pace_alert"]
+    assert len(keys) == 1
+    book2 = book_of(units=3, min_interval_days=28)
+    at = SOLD + timedelta(days=300)  # 65 days left; 3 x 28 = 84: at risk
+    timers.fire_due(book2, at)
+    redeem(book2, 1, at)  # 2 x 28 = 56 fits: re-armed
+    visits.reverse(book2, ReverseRequest(key="r", appointment_id="a1", reason="error"), at)
+    keys = [e.key for e in book2.state.entries if e.kind == "pace_alert"]
+    assert len(keys) == 2 and len(set(keys)) == 2
+
+
+def test_reminders_default_to_ten_local_and_move_with_an_extension() -> None:
+    book = staff.open_book(
+        PackageInput(
+            package_id="p3",
+            client_id="c1",
+            terms=PackageTerms(type_code="t", name="Series", units=2, price_cents=1),
+            purchased_at=SOLD,
+            expires_at=datetime(2027, 1, 11, 5, 0, tzinfo=UTC),  # midnight NY
+        )
+    )
+    first = timers.next_deadline(book)
+    assert first is not None and (
+        first.astimezone(ZoneInfo("America/New_York")).hour,
+        first.date(),
+    ) == (10, date(2026, 11, 12))
+    later = datetime(2027, 6, 1, 4, 0, tzinfo=UTC)
+    staff.extend(
+        book, ExtendRequest(key="x", new_expires_at=later, reason="leave", actor="m"), SOLD
+    )
+    moved = timers.next_deadline(book)
+    assert moved is not None and moved.astimezone(ZoneInfo("America/New_York")).date() == date(
+        2027, 4, 2
+    )
