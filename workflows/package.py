@@ -170,9 +170,9 @@ class PackageWorkflow:
             if self._should_continue_as_new() and self._state.status not in CLOSED_STATUSES:
                 return
             effect = self._state.ledger_outbox[0]
-            record = _call_local if workflow.patched(PATCH_LEDGER_LOCAL) else _call
+            local = workflow.patched(PATCH_LEDGER_LOCAL)
             try:
-                await record(
+                await _call(
                     contracts.RECORD_LEDGER_ENTRY,
                     contracts.LedgerEntryInput(
                         package_id=self._input.package_id,
@@ -182,6 +182,7 @@ class PackageWorkflow:
                     ),
                     contracts.LedgerEntryResult,
                     policies.LEDGER,
+                    local=local,
                 )
             except ActivityError as err:
                 workflow.logger.error(
@@ -363,25 +364,17 @@ class PackageWorkflow:
 
 
 async def _call(
-    name: str, arg: object, result_type: type[ResultT], options: policies.ActivityOptions
+    name: str,
+    arg: object,
+    result_type: type[ResultT],
+    options: policies.ActivityOptions,
+    *,
+    local: bool = False,
 ) -> ResultT:
-    """Every activity call names its timeouts and retry policy (from `policies`)."""
-    result = await workflow.execute_activity(
-        name,
-        arg,
-        result_type=result_type,
-        start_to_close_timeout=options.start_to_close,
-        schedule_to_close_timeout=options.schedule_to_close,
-        retry_policy=options.retry,
-    )
-    return cast(ResultT, result)
-
-
-async def _call_local(
-    name: str, arg: object, result_type: type[ResultT], options: policies.ActivityOptions
-) -> ResultT:
-    """A short activity run by the worker that runs the workflow task (same policies)."""
-    result = await workflow.execute_local_activity(
+    """Every activity call names its timeouts and retry policy (from `policies`). A local
+    activity runs in the worker that runs the workflow task: for short work only."""
+    execute = workflow.execute_local_activity if local else workflow.execute_activity
+    result = await execute(
         name,
         arg,
         result_type=result_type,
