@@ -201,6 +201,34 @@ class PackageBook:
         self.state.ledger_outbox.append(LedgerEffect(entry=entry, snapshot=self.snapshot(at)))
         return entry
 
+    def record(
+        self,
+        msg: PackageMessage,
+        *,
+        kind: EntryKind,
+        outcome: str,
+        at: datetime,
+        delta: int = 0,
+        value: int = 0,
+        appointment_id: str | None = None,
+        provider_id: str | None = None,
+        reason: str | None = None,
+    ) -> Entry:
+        """Append the entry a message caused, signed with its key, actor and source."""
+        return self.append(
+            key=msg.key,
+            kind=kind,
+            actor=msg.actor,
+            source=msg.source,
+            outcome=outcome,
+            at=at,
+            delta=delta,
+            value=value,
+            appointment_id=appointment_id,
+            provider_id=provider_id,
+            reason=reason,
+        )
+
     def notify_client(self, key: str, kind: str, subject: str, body: str) -> None:
         self.state.notice_outbox.append(
             ClientNoticeEffect(

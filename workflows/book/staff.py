@@ -61,13 +61,11 @@ def add_units(book: PackageBook, msg: AddUnitsRequest, now: datetime) -> Package
     before = book.state.remaining
     book.add(msg.units, msg.paid_cents)
     added = book.amount(msg.units)
-    entry = book.append(
-        key=msg.key,
+    entry = book.record(
+        msg,
         kind=EntryKind.TOP_UP,
         delta=msg.units,
         value=msg.paid_cents,
-        actor=msg.actor,
-        source=msg.source,
         reason=msg.reason,
         outcome=f"added {added} (was {book.amount(before)})",
         at=now,
@@ -103,11 +101,9 @@ def extend(book: PackageBook, msg: ExtendRequest, now: datetime) -> PackageAnswe
     book.state.status = PackageStatus.ACTIVE
     skip_reminders_past(book, now)
     outcome = f"expiry extended from {old} to {book.expiry_text()}"
-    entry = book.append(
-        key=msg.key,
+    entry = book.record(
+        msg,
         kind=EntryKind.EXTENSION,
-        actor=msg.actor,
-        source=msg.source,
         reason=msg.reason,
         outcome=outcome,
         at=now,
@@ -144,13 +140,11 @@ def cancel(book: PackageBook, msg: CancelRequest, now: datetime) -> PackageAnswe
     book.state.status = PackageStatus.CANCELLED
     book.state.refund_due_cents = refund
     outcome = f"cancelled: {book.amount(remaining)} unused, refund due {texts.money(refund)}"
-    entry = book.append(
-        key=msg.key,
+    entry = book.record(
+        msg,
         kind=EntryKind.CANCELLATION,
         delta=-remaining,
         value=refund,
-        actor=msg.actor,
-        source=msg.source,
         reason=msg.reason,
         outcome=outcome,
         at=now,

@@ -80,15 +80,13 @@ def redeem(book: PackageBook, msg: RedeemRequest, now: datetime) -> PackageAnswe
         outcome = "redeemed: the session was already taken by this visit's forfeit"
     else:
         outcome = "redeemed" if book.state.remaining >= 0 else "redeemed over balance"
-    entry = book.append(
-        key=msg.key,
+    entry = book.record(
+        msg,
         kind=EntryKind.REDEMPTION,
         delta=already - units,
         value=value,
         appointment_id=root,
         provider_id=msg.provider_id,
-        actor=msg.actor,
-        source=msg.source,
         outcome=outcome,
         at=now,
     )
@@ -170,15 +168,13 @@ def record_attendance(book: PackageBook, msg: AttendanceRequest, now: datetime) 
         consumed_value=value,
         answer_key=msg.key,
     )
-    entry = book.append(
-        key=msg.key,
+    entry = book.record(
+        msg,
         kind=EntryKind(msg.outcome),
         delta=-consumes,
         value=value,
         appointment_id=root,
         provider_id=msg.provider_id,
-        actor=msg.actor,
-        source=msg.source,
         outcome=outcome,
         at=now,
     )
@@ -219,14 +215,12 @@ def reverse(book: PackageBook, msg: ReverseRequest, now: datetime) -> PackageAns
     )
     check_pace(book, now)
     back = book.amount(record.consumed)
-    entry = book.append(
-        key=msg.key,
+    entry = book.record(
+        msg,
         kind=EntryKind.REVERSAL,
         delta=record.consumed,
         value=record.consumed_value,
         appointment_id=root,
-        actor=msg.actor,
-        source=msg.source,
         reason=msg.reason,
         outcome=f"reversed: {back} returned",
         at=now,
@@ -272,13 +266,11 @@ def note_appointment(book: PackageBook, msg: AppointmentNotice, now: datetime) -
             f"Appointment {msg.appointment_id} was booked against {book.terms.name} for client "
             f"{book.input.client_id}, which has a zero balance: collect payment before the visit.",
         )
-    entry = book.append(
-        key=msg.key,
+    entry = book.record(
+        msg,
         kind=EntryKind.BOOKING,
         appointment_id=root,
         provider_id=msg.provider_id,
-        actor=msg.actor,
-        source=msg.source,
         outcome=outcome,
         at=now,
     )
