@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup lint bench clean
+.PHONY: run test setup lint browser bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Punchcard needs Python 3.11 or newer")'
@@ -23,7 +23,26 @@ lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint
+# The front-desk test drives Debian's chromium (never `playwright install`: it downloads a
+# browser). Nothing to do when it is there; else apt-get it, with sudo unless root.
+CHROMIUM ?= /usr/bin/chromium
+APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
+
+browser:
+	@if [ -x "$(CHROMIUM)" ]; then \
+		echo "browser: $(CHROMIUM) is present"; \
+	else \
+		if [ "$$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi; \
+		echo "browser: $(CHROMIUM) is missing: installing Debian's chromium with apt-get"; \
+		echo "browser: $${sudo:+$$sudo }env $(APT_INSTALL)"; \
+		$$sudo env $(APT_INSTALL) || { \
+			echo "browser: install failed: running apt-get update, then installing again"; \
+			$$sudo apt-get update && $$sudo env $(APT_INSTALL); \
+		} || { echo "browser: could not install chromium; the desk browser test needs $(CHROMIUM)" >&2; exit 1; }; \
+		[ -x "$(CHROMIUM)" ] || { echo "browser: chromium installed but $(CHROMIUM) is missing" >&2; exit 1; }; \
+	fi
+
+test: lint browser
 	$(BIN)/pytest -p no:cacheprovider $(PYTEST_ARGS)
 
 bench: setup

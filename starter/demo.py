@@ -11,9 +11,18 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from pathlib import Path
 
 from activities.providers import ProviderRecord, ProviderRepository
-from activities.repository import ClientRecord, PackageTypeRecord
+from activities.repository import (
+    ClientLink,
+    ClientRecord,
+    PackageTypeRecord,
+    Role,
+    ServiceMapping,
+    StaffMember,
+    StaffRepository,
+)
 from starter.packages import PackageService, Refused, SaleRequest
 from workflows.models import (
     AppointmentNotice,
@@ -86,6 +95,29 @@ TYPES = [
         categories=["facial"],
         vip_rollover_max=2,
     ),
+]
+
+
+# Ava's ids on the booking platforms, as in the README's webhook walkthrough.
+LINKS = [
+    ClientLink(
+        platform="boulevard",
+        external_id="urn:blvd:Client:8e8e8e8e-0000-4000-8000-000000000020",
+        client_id="ava",
+    ),
+    ClientLink(platform="mindbody", external_id="100015531", client_id="ava"),
+]
+
+# Booking-platform services mapped to the categories the demo package types cover.
+SERVICES = [
+    ServiceMapping(platform="*", service_key="Laser Hair Removal - Underarm", category="laser"),
+    ServiceMapping(platform="*", service_key="Laser Hair Removal", category="laser"),
+    ServiceMapping(platform="*", service_key="Laser - Full Face", category="laser"),
+    ServiceMapping(platform="mindbody", service_key="12", category="laser"),
+    ServiceMapping(platform="*", service_key="HydraFacial", category="facial"),
+    ServiceMapping(platform="*", service_key="Couples Facial", category="facial"),
+    ServiceMapping(platform="*", service_key="Botox", category="injectables"),
+    ServiceMapping(platform="*", service_key="Body Sculpting", category="body"),
 ]
 
 
@@ -198,6 +230,12 @@ async def load_demo(
     for package_type in TYPES:
         if await service.types.get(package_type.type_code) != package_type:
             await service.types.upsert(package_type)
+    for link in LINKS:
+        await service.links.link(link)
+    known = {(m.platform, m.service_key) for m in await service.catalog.list()}
+    for mapping in SERVICES:
+        if (mapping.platform, " ".join(mapping.service_key.lower().split())) not in known:
+            await service.catalog.upsert(mapping.model_copy(update={"updated_by": ACTOR}))
     summary.packages = [p for sale in SALES for p in sale.package_ids]
     before = await _ledger_rows(service, summary.packages)
     now = datetime.now().astimezone()
@@ -240,3 +278,33 @@ async def settle(service: PackageService, package_id: str, *, timeout: float) ->
         if asyncio.get_running_loop().time() > deadline:
             raise TimeoutError(f"the ledger did not catch up with {package_id} in {timeout:.0f}s")
         await asyncio.sleep(0.1)
+
+
+DEMO_STAFF = [
+    StaffMember(staff_id="frontdesk", name="Front Desk (demo)", role=Role.FRONT_DESK),
+    StaffMember(staff_id="manager", name="Practice Manager (demo)", role=Role.MANAGER),
+]
+
+
+async def demo_staff_tokens(staff: StaffRepository, path: Path) -> dict[str, str]:
+    """Tokens for the demo's front desk and manager, made once and kept in `path` (0600)."""
+    saved = await asyncio.to_thread(_read_tokens, path)
+    valid = [await staff.by_token(saved.get(m.staff_id, "")) for m in DEMO_STAFF]
+    if saved and all(valid):
+        return saved
+    tokens = {m.staff_id: await staff.add(m) for m in DEMO_STAFF}
+    await asyncio.to_thread(_write_tokens, path, tokens)
+    return tokens
+
+
+def _read_tokens(path: Path) -> dict[str, str]:
+    if not path.exists():
+        return {}
+    pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+    return {key: value for key, value in pairs}
+
+
+def _write_tokens(path: Path, tokens: dict[str, str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600, exist_ok=True)
+    path.write_text("".join(f"{k}={v}\n" for k, v in tokens.items()))

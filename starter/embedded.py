@@ -26,7 +26,9 @@ from pydantic import SecretStr
 
 from activities.db import apply_migrations, create_pool
 from activities.providers import ProviderRepository
-from starter.demo import load_demo
+from activities.repository import StaffRepository
+from starter.api.serve import run_api
+from starter.demo import demo_staff_tokens, load_demo
 from starter.packages import PackageService, PunchcardError
 from starter.processes import (
     EmbeddedPostgres,
@@ -99,6 +101,8 @@ class _Stack:
     stop: asyncio.Event
     out: Out
     worker: asyncio.Task[None] | None = None
+    api: asyncio.Task[None] | None = None
+    tokens: dict[str, str] | None = None
     wrote_stack_file: bool = False
 
     async def serve(self, data_dir: Path, options: StackOptions) -> None:
@@ -131,10 +135,18 @@ class _Stack:
             out(f"✓ worker polling task queue {settings.task_queue!r}")
             if options.demo:
                 await self._load_demo(settings, pool)
+                self.tokens = await demo_staff_tokens(
+                    StaffRepository(pool), data_dir / "run" / "demo-staff-tokens"
+                )
         finally:
             await pool.close()
         if stop.is_set():
             return
+        self.api = asyncio.create_task(run_api(settings, stop=stop))
+        await _wait_http(f"http://{settings.api_host}:{settings.api_port}/health", timeout=20.0)
+        if self.api.done():
+            raise StackError(f"the API did not start: {self.api.exception()}")
+        out(f"✓ API on http://{settings.api_host}:{settings.api_port}")
         ui_url = f"http://localhost:{settings.temporal_ui_port}"
         if self.postgres is not None:
             write_stack(data_dir, self._info(data_dir, settings, dsn, ui_url))
@@ -142,11 +154,13 @@ class _Stack:
         await _wait_http(ui_url, timeout=15.0)
         self._banner(ui_url, dsn, options, data_dir)
         stopper = asyncio.create_task(stop.wait())
-        await asyncio.wait({stopper, self.worker}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({stopper, self.worker, self.api}, return_when=asyncio.FIRST_COMPLETED)
         stopper.cancel()
         if self.worker.done() and not stop.is_set():
             raise self._worker_failure()
-        out("\npunchcard: stopping (worker, then Temporal, then PostgreSQL)…")
+        if self.api.done() and not stop.is_set():
+            raise StackError(f"the API stopped unexpectedly: {self.api.exception()}")
+        out("\npunchcard: stopping (API and worker, then Temporal, then PostgreSQL)…")
 
     async def _load_demo(self, settings: Settings, pool: asyncpg.Pool) -> None:
         """Load the demo while watching the worker: its updates need one to answer."""
@@ -196,9 +210,15 @@ class _Stack:
         where = []
         if data_dir != self.settings.data_dir.resolve():
             where = [f"  export PUNCHCARD_DATA_DIR={data_dir}"]
+        api = f"http://{self.settings.api_host}:{self.settings.api_port}"
+        tokens = [f"  {who} token: {token}" for who, token in (self.tokens or {}).items()]
         lines = [
             "",
             "Punchcard is running. Ctrl-C stops everything cleanly.",
+            f"  Front desk    {api}/desk",
+            f"  API           {api}/docs  (OpenAPI: {api}/openapi.json, health: {api}/health)",
+            f"  Webhooks      {api}/webhooks/boulevard | mindbody | stripe | twilio/sms",
+            *tokens,
             f"  Temporal UI   {ui_url}  (namespace {self.settings.temporal_namespace})",
             f"  Temporal      {self.settings.temporal_address}",
             f"  PostgreSQL    {redact_dsn(dsn)}",
@@ -220,6 +240,12 @@ class _Stack:
         """Worker first, then Temporal, then PostgreSQL; each step runs even if one fails."""
         errors: list[str] = []
         self.stop.set()
+        if self.api is not None:
+            try:
+                await asyncio.wait_for(self.api, timeout=15)
+                self.out("✓ API stopped")
+            except Exception as err:  # the rest of the shutdown still runs
+                errors.append(f"API: {err}")
         if self.worker is not None:
             try:
                 if not self.worker.done():

@@ -23,7 +23,13 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.repository import ClientRepository, LedgerReader, PackageTypeRepository
+from activities.repository import (
+    ClientLinkRepository,
+    ClientRepository,
+    LedgerReader,
+    PackageTypeRepository,
+    ServiceCatalog,
+)
 from workers.settings import Settings
 from workflows import schedule
 from workflows.ids import package_workflow_id
@@ -102,6 +108,8 @@ class PackageService:
         self.clients = ClientRepository(pool)
         self.types = PackageTypeRepository(pool)
         self.ledger = LedgerReader(pool)
+        self.links = ClientLinkRepository(pool)
+        self.catalog = ServiceCatalog(pool)
 
     def notice_policy(self) -> NoticePolicy:
         s = self._settings

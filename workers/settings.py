@@ -46,6 +46,35 @@ class Settings(BaseSettings):
     email_from: str = "Punchcard <no-reply@punchcard.invalid>"
     staff_email: str | None = None
 
+    # HTTP API (staff endpoints, webhooks, the front-desk page)
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=1, le=65535)
+    api_public_url: str | None = None  # as providers call us, e.g. behind a TLS proxy
+    manager_email: str | None = None  # review items older than a day are escalated here
+    review_escalate_hours: float = Field(default=24, gt=0)
+    visit_idle_days: float = Field(default=30, gt=0)
+
+    # Boulevard webhooks. The signature scheme is unconfirmed (see README): configurable.
+    boulevard_webhook_secret: SecretStr | None = None
+    boulevard_signature_header: str = "x-blvd-signature,blvd-signature"
+    boulevard_signature_encoding: str = "either"  # hex | base64 | either
+    boulevard_allow_unsigned: bool = False
+
+    # Mindbody: webhook signature key, and the Public API for ids-only cancellations.
+    mindbody_signature_key: SecretStr | None = None
+    mindbody_base_url: str = "https://api.mindbodyonline.com/public/v6"
+    mindbody_api_key: SecretStr | None = None
+    mindbody_staff_token: SecretStr | None = None
+
+    # Stripe webhooks
+    stripe_webhook_secret: SecretStr | None = None
+    stripe_webhook_tolerance_seconds: int = Field(default=300, ge=1)
+
+    # Zenoti polling
+    zenoti_base_url: str = "https://api.zenoti.com/v1"
+    zenoti_api_key: SecretStr | None = None
+    poll_interval_minutes: int = Field(default=15, ge=1)
+
     # Worker
     worker_max_concurrent_activities: int = Field(default=50, ge=1)
     worker_max_concurrent_workflow_tasks: int = Field(default=20, ge=1)

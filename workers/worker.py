@@ -18,16 +18,28 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.alerts import StaffAlertActivities
+from activities.booking.mindbody import MindbodyApi
+from activities.booking.zenoti import ZenotiApi
 from activities.db import apply_migrations, create_pool
+from activities.intake import IntakeActivities, VisitGateway
 from activities.ledger import LedgerActivities
 from activities.messaging import MessagingActivities, SmtpMailer, TwilioSms
+from activities.polling import PollingActivities
 from workers.settings import Settings
 from workflows.converter import make_data_converter
 from workflows.package import PackageWorkflow
+from workflows.poll import PollLocationWorkflow
+from workflows.review import ReviewEscalationWorkflow
+from workflows.visit import VisitWorkflow
 
 log = logging.getLogger("punchcard.worker")
 
-WORKFLOWS: Sequence[type] = (PackageWorkflow,)
+WORKFLOWS: Sequence[type] = (
+    PackageWorkflow,
+    VisitWorkflow,
+    ReviewEscalationWorkflow,
+    PollLocationWorkflow,
+)
 
 
 async def connect_temporal(settings: Settings) -> Client:
@@ -39,7 +51,12 @@ async def connect_temporal(settings: Settings) -> Client:
 
 
 def activity_list(
-    *, ledger: LedgerActivities, alerts: StaffAlertActivities, messaging: MessagingActivities
+    *,
+    ledger: LedgerActivities,
+    alerts: StaffAlertActivities,
+    messaging: MessagingActivities,
+    intake: IntakeActivities,
+    polling: PollingActivities,
 ) -> list[Any]:
     """The one registration list: every activity the workflows call."""
     return [
@@ -49,7 +66,40 @@ def activity_list(
         messaging.send_client_email,
         messaging.send_staff_email,
         messaging.record_undelivered,
+        intake.find_candidates,
+        intake.deliver_to_package,
+        intake.open_review_item,
+        intake.close_review_item,
+        intake.record_route,
+        intake.enrich_visit,
+        intake.submit_visits,
+        intake.escalate_reviews,
+        polling.read_cursor,
+        polling.fetch_page,
+        polling.advance_cursor,
     ]
+
+
+def visit_gateway(settings: Settings, client: Client) -> VisitGateway:
+    return VisitGateway(client, task_queue=settings.task_queue, idle_days=settings.visit_idle_days)
+
+
+def build_mindbody(settings: Settings, http: httpx.AsyncClient) -> MindbodyApi | None:
+    if settings.mindbody_api_key is None:
+        return None
+    token = settings.mindbody_staff_token
+    return MindbodyApi(
+        http,
+        base_url=settings.mindbody_base_url,
+        api_key=settings.mindbody_api_key.get_secret_value(),
+        staff_token=None if token is None else token.get_secret_value(),
+    )
+
+
+def build_zenoti(settings: Settings, http: httpx.AsyncClient) -> ZenotiApi | None:
+    if settings.zenoti_api_key is None:
+        return None
+    return ZenotiApi(http, base_url=settings.zenoti_base_url, api_key=settings.zenoti_api_key)
 
 
 def build_sms(settings: Settings, http: httpx.AsyncClient) -> TwilioSms | None:
@@ -91,6 +141,14 @@ async def build_worker(settings: Settings, client: Client) -> AsyncIterator[Work
                 mailer=build_mailer(settings),
                 staff_email=settings.staff_email,
             )
+            intake = IntakeActivities(
+                pool=pool,
+                client=client,
+                gateway=visit_gateway(settings, client),
+                mindbody=build_mindbody(settings, http),
+                mailer=build_mailer(settings),
+                manager_email=settings.manager_email or settings.staff_email,
+            )
             yield Worker(
                 client,
                 task_queue=settings.task_queue,
@@ -99,6 +157,8 @@ async def build_worker(settings: Settings, client: Client) -> AsyncIterator[Work
                     ledger=LedgerActivities(pool),
                     alerts=StaffAlertActivities(pool),
                     messaging=messaging,
+                    intake=intake,
+                    polling=PollingActivities(pool, build_zenoti(settings, http)),
                 ),
                 max_concurrent_activities=settings.worker_max_concurrent_activities,
                 max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,

@@ -48,3 +48,59 @@ MESSAGING = ActivityOptions(
         non_retryable_error_types=PERMANENT_ERRORS,
     ),
 )
+
+INTAKE = ActivityOptions(
+    start_to_close=timedelta(seconds=30),
+    # Routing a visit must finish: the visit waits (durably) through outages of the
+    # database or of the package workers, and a permanent error is a bug to fix, not skip.
+    retry=RetryPolicy(
+        initial_interval=timedelta(milliseconds=500),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(minutes=1),
+        maximum_attempts=0,
+        non_retryable_error_types=[BAD_CONFIGURATION],
+    ),
+)
+
+# Polling runs every few minutes and its cursor moves only after a complete run, so a
+# run that cannot finish should end and leave the window to the next one, rather than
+# hold the schedule (overlap SKIP) retrying for hours.
+POLL_FETCH = ActivityOptions(
+    start_to_close=timedelta(seconds=60),
+    schedule_to_close=timedelta(minutes=10),
+    retry=RetryPolicy(
+        initial_interval=timedelta(seconds=2),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(minutes=2),
+        maximum_attempts=0,
+        non_retryable_error_types=PERMANENT_ERRORS,
+    ),
+)
+
+POLL_SUBMIT = ActivityOptions(
+    start_to_close=timedelta(seconds=60),
+    # Handing a page to intake is idempotent (event keys), so retrying is always safe;
+    # past the bound the run fails and the next scheduled run re-reads the same window.
+    schedule_to_close=timedelta(minutes=10),
+    retry=RetryPolicy(
+        initial_interval=timedelta(milliseconds=500),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(minutes=1),
+        maximum_attempts=0,
+        non_retryable_error_types=[BAD_CONFIGURATION],
+    ),
+)
+
+POLL_CURSOR = ActivityOptions(
+    start_to_close=timedelta(seconds=15),
+    # A cursor write is a single row: retry through a database restart, but give up
+    # within the run's interval; an unwritten cursor only means the window is re-read.
+    schedule_to_close=timedelta(minutes=5),
+    retry=RetryPolicy(
+        initial_interval=timedelta(milliseconds=200),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(seconds=30),
+        maximum_attempts=0,
+        non_retryable_error_types=[BAD_CONFIGURATION],
+    ),
+)

@@ -7,6 +7,9 @@ these classes, so SQL lives in one place and callers get typed, frozen rows.
 - `package_types`: `PackageTypeRecord`, `PackageTypeRepository`
 - `ledger_reader`: `LedgerReader` and its rows (`BalanceRow`, `LedgerRow`, `AlertRow`,
   `MessageRow`)
+- `links`: external client ids (`ClientLinkRepository`) and the `ServiceCatalog`
+- `review`: the `ReviewQueue`, `AppointmentRoutes` and the `InboundEventLog`
+- `staff`: `StaffRepository` (API tokens and roles)
 - `base`: `Row`, the frozen base of every row
 """
 
@@ -21,18 +24,47 @@ from activities.repository.ledger_reader import (
     LedgerRow,
     MessageRow,
 )
+from activities.repository.links import (
+    ClientLink,
+    ClientLinkRepository,
+    ServiceCatalog,
+    ServiceMapping,
+    normalise_phone,
+)
 from activities.repository.package_types import PackageTypeRecord, PackageTypeRepository
+from activities.repository.review import (
+    AppointmentRoutes,
+    InboundEvent,
+    InboundEventLog,
+    ReviewItem,
+    ReviewQueue,
+)
+from activities.repository.staff import Role, StaffMember, StaffRepository, token_digest
 
 __all__ = [
     "E164",
     "AlertRow",
+    "AppointmentRoutes",
     "BalanceRow",
+    "ClientLink",
+    "ClientLinkRepository",
     "ClientRecord",
     "ClientRepository",
+    "InboundEvent",
+    "InboundEventLog",
     "LedgerReader",
     "LedgerRow",
     "MessageRow",
     "PackageTypeRecord",
     "PackageTypeRepository",
+    "ReviewItem",
+    "ReviewQueue",
+    "Role",
     "Row",
+    "ServiceCatalog",
+    "ServiceMapping",
+    "StaffMember",
+    "StaffRepository",
+    "normalise_phone",
+    "token_digest",
 ]

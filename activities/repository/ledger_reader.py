@@ -40,8 +40,8 @@ class LedgerRow(Row):
 
 class AlertRow(Row):
     alert_key: str
-    package_id: str
-    client_id: str
+    package_id: str | None
+    client_id: str | None
     kind: str
     message: str
     created_at: datetime

@@ -26,6 +26,9 @@ class PackageTypeRecord(Row):
     vip_rollover_max: int = Field(default=0, ge=0)
     min_interval_days: int | None = Field(default=None, gt=0)
     enforce_zero_balance: bool = True
+    match_priority: int = Field(
+        default=100, description="rule 4: among covering packages, lower goes first"
+    )
 
     def terms(self) -> PackageTerms:
         """The terms frozen into a package sold today (expiry is computed by the seller)."""
@@ -46,7 +49,7 @@ class PackageTypeRecord(Row):
 
 _TYPE_COLUMNS = (
     "type_code, name, kind, units, price_cents, expiry_months, categories, no_show_forfeits, "
-    "late_cancel_forfeits, vip_rollover_max, min_interval_days, enforce_zero_balance"
+    "late_cancel_forfeits, vip_rollover_max, min_interval_days, enforce_zero_balance, match_priority"
 )
 
 
@@ -62,7 +65,7 @@ class PackageTypeRepository:
         await self._pool.execute(
             f"""
             INSERT INTO package_types ({_TYPE_COLUMNS})
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
             ON CONFLICT (type_code) DO UPDATE SET
                 name = EXCLUDED.name,
                 kind = EXCLUDED.kind,
@@ -74,7 +77,8 @@ class PackageTypeRepository:
                 late_cancel_forfeits = EXCLUDED.late_cancel_forfeits,
                 vip_rollover_max = EXCLUDED.vip_rollover_max,
                 min_interval_days = EXCLUDED.min_interval_days,
-                enforce_zero_balance = EXCLUDED.enforce_zero_balance
+                enforce_zero_balance = EXCLUDED.enforce_zero_balance,
+                match_priority = EXCLUDED.match_priority
             """,
             t.type_code,
             t.name,
@@ -88,6 +92,7 @@ class PackageTypeRepository:
             t.vip_rollover_max,
             t.min_interval_days,
             t.enforce_zero_balance,
+            t.match_priority,
         )
 
     async def get(self, type_code: str) -> PackageTypeRecord | None:

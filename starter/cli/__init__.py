@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import typer
 
-from starter.cli import catalog, ops, sales, staff, views
+from starter.cli import catalog, intake, ops, sales, staff, views
+from starter.cli.webhooks import webhook_app
 
 
 def build_app() -> typer.Typer:
@@ -24,6 +25,8 @@ def build_app() -> typer.Typer:
     sales.register(app)
     staff.register(app)
     views.register(app)
+    intake.register(app)
+    app.add_typer(webhook_app, name="webhook", rich_help_panel="Intake")
     return app
 
 

@@ -194,7 +194,13 @@ def register(app: typer.Typer) -> None:
                 table(
                     ["when", "kind", "client", "package", "message"],
                     [
-                        [local_time(a.created_at, tz), a.kind, a.client_id, a.package_id, a.message]
+                        [
+                            local_time(a.created_at, tz),
+                            a.kind,
+                            a.client_id or "-",
+                            a.package_id or "-",
+                            a.message,
+                        ]
                         for a in rows
                     ],
                 )

@@ -1,0 +1,1 @@
+"""Booking-platform adapters: read appointments back from Mindbody, Boulevard and others."""

@@ -1,0 +1,274 @@
+"""Appointment intake: hand events to visit workflows, and the activities those workflows call.
+
+`VisitGateway.submit` is the one door every source uses (webhooks, polling, CSV, desk):
+a signal-with-start of the appointment's visit workflow, durable in Temporal once it
+returns. The visit workflow then calls the activities below to find candidate packages,
+deliver updates to them, and open or close review items.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+
+import asyncpg
+from pydantic import ValidationError
+from temporalio import activity
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.booking.mindbody import MindbodyApi
+from activities.messaging.email import SmtpMailer
+from activities.repository import (
+    AppointmentRoutes,
+    ClientLinkRepository,
+    ReviewQueue,
+    ServiceCatalog,
+)
+from workflows import visit_models as vm
+from workflows.ids import package_workflow_id, visit_workflow_id
+from workflows.models import (
+    AppointmentNotice,
+    AttendanceRequest,
+    PackageAnswer,
+    PackageMessage,
+    RedeemRequest,
+)
+from workflows.visit import VisitWorkflow
+from workflows.visit_models import (
+    Candidate,
+    CandidateQuery,
+    Candidates,
+    CloseReviewInput,
+    DeliveryAnswer,
+    EnrichInput,
+    PackageDelivery,
+    ReviewItemInput,
+    RouteInput,
+    SubmitResult,
+    SubmitVisits,
+    VisitChange,
+    VisitEvent,
+    VisitInput,
+)
+
+log = logging.getLogger("punchcard.intake")
+
+UPDATES: dict[str, type[PackageMessage]] = {
+    "redeem": RedeemRequest,
+    "note_appointment": AppointmentNotice,
+    "record_attendance": AttendanceRequest,
+}
+
+
+class VisitGateway:
+    """Signal-with-start of visit workflows: the durable hand-off for every source."""
+
+    def __init__(self, client: Client, *, task_queue: str, idle_days: float) -> None:
+        self._client = client
+        self._task_queue = task_queue
+        self._idle_days = idle_days
+
+    async def submit(self, event: VisitEvent) -> str:
+        """Returns the visit workflow id once the event is in its history."""
+        workflow_id = visit_workflow_id(event.platform, event.appointment_id)
+        await self._client.start_workflow(
+            VisitWorkflow.run,
+            VisitInput(
+                platform=event.platform,
+                appointment_id=event.appointment_id,
+                idle_days=self._idle_days,
+            ),
+            id=workflow_id,
+            task_queue=self._task_queue,
+            start_signal="event",
+            start_signal_args=[event],
+            # A closed visit may hear again (a late duplicate): a new run, same routes.
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        )
+        return workflow_id
+
+
+class IntakeActivities:
+    def __init__(
+        self,
+        *,
+        pool: asyncpg.Pool,
+        client: Client,
+        gateway: VisitGateway,
+        mindbody: MindbodyApi | None = None,
+        mailer: SmtpMailer | None = None,
+        manager_email: str | None = None,
+    ) -> None:
+        self._client = client
+        self._gateway = gateway
+        self._mindbody = mindbody
+        self._mailer = mailer
+        self._manager_email = manager_email
+        self._pool = pool
+        self._links = ClientLinkRepository(pool)
+        self._catalog = ServiceCatalog(pool)
+        self._review = ReviewQueue(pool)
+        self._routes = AppointmentRoutes(pool)
+
+    @activity.defn(name=vm.FIND_CANDIDATES)
+    async def find_candidates(self, query: CandidateQuery) -> Candidates:
+        """Rule 4: active, unexpired packages of the client covering the category, ordered
+        by explicit priority, then soonest expiry, then oldest purchase."""
+        prior = await self._routes.get(query.platform, query.appointment_id)
+        category = query.category or await self._catalog.category_for(
+            query.platform, query.service_key, query.service_name
+        )
+        if category is None:
+            return Candidates(category=None, prior_package_id=prior)
+        rows = await self._pool.fetch(
+            """
+            SELECT p.package_id, p.kind, p.remaining, p.status, t.match_priority,
+                   p.expires_at, p.purchased_at
+            FROM packages p JOIN package_types t ON t.type_code = p.type_code
+            WHERE p.client_id = $1 AND p.status = 'active' AND $2 = ANY (t.categories)
+              AND (p.expires_at IS NULL OR p.expires_at > now())
+            ORDER BY t.match_priority, p.expires_at NULLS LAST, p.purchased_at, p.package_id
+            """,
+            query.client_id,
+            category,
+        )
+        return Candidates(
+            category=category,
+            prior_package_id=prior,
+            packages=[Candidate.model_validate(dict(r)) for r in rows],
+        )
+
+    @activity.defn(name=vm.DELIVER_TO_PACKAGE)
+    async def deliver_to_package(self, delivery: PackageDelivery) -> DeliveryAnswer:
+        """Send one update to a package and report its answer; a refusal is an answer,
+        not an error. Transient Temporal errors raise, so the activity retries."""
+        try:
+            message = UPDATES[delivery.update].model_validate(delivery.message)
+        except ValidationError as err:
+            return DeliveryAnswer(
+                accepted=False, rule="BadMessage", detail=f"bad {delivery.update} message: {err}"
+            )
+        handle = self._client.get_workflow_handle(package_workflow_id(delivery.package_id))
+        try:
+            answer = await handle.execute_update(
+                delivery.update, message, id=message.key, result_type=PackageAnswer
+            )
+        except WorkflowUpdateFailedError as err:
+            cause = err.cause
+            if isinstance(cause, ApplicationError):
+                return DeliveryAnswer(
+                    accepted=False, rule=cause.type or "Refused", detail=cause.message
+                )
+            raise
+        except RPCError as err:
+            if err.status is not RPCStatusCode.NOT_FOUND:
+                raise
+            # Closed (or never sold): a duplicate still gets the first answer.
+            try:
+                first = await handle.query("answer", message.key, result_type=PackageAnswer)
+            except RPCError:
+                first = None
+            if isinstance(first, PackageAnswer):
+                return DeliveryAnswer(accepted=True, detail=first.message, answer=first)
+            return DeliveryAnswer(
+                accepted=False,
+                rule="PackageClosed",
+                detail=f"package {delivery.package_id} is closed or does not exist",
+            )
+        return DeliveryAnswer(accepted=True, detail=answer.message, answer=answer)
+
+    @activity.defn(name=vm.OPEN_REVIEW_ITEM)
+    async def open_review_item(self, item: ReviewItemInput) -> None:
+        added = await self._review.open(**item.model_dump())
+        log.info("review item %s %s", item.item_id, "opened" if added else "already open")
+
+    @activity.defn(name=vm.CLOSE_REVIEW_ITEM)
+    async def close_review_item(self, close: CloseReviewInput) -> None:
+        await self._review.close(
+            close.item_id,
+            status=close.status,
+            resolved_by=close.resolved_by,
+            resolution=close.resolution,
+            package_id=close.package_id,
+        )
+
+    @activity.defn(name=vm.RECORD_ROUTE)
+    async def record_route(self, route: RouteInput) -> None:
+        await self._routes.record(route.platform, route.appointment_id, route.package_id)
+
+    @activity.defn(name=vm.ENRICH_VISIT)
+    async def enrich_visit(self, input: EnrichInput) -> VisitEvent:
+        """Fill what the event lacks: the client (through client links) and, for a
+        Mindbody cancellation that carried ids only, the appointment from the Public API."""
+        event = input.event
+        if event.change is VisitChange.UNKNOWN and event.platform == vm.Platform.MINDBODY:
+            if self._mindbody is None:
+                raise ApplicationError(
+                    "a Mindbody event carried ids only and PUNCHCARD_MINDBODY_API_KEY is not "
+                    "set, so its status cannot be fetched",
+                    type="BadConfiguration",
+                    non_retryable=True,
+                )
+            from starter.ingress.mindbody import visit_from_appointment
+
+            found = await self._mindbody.get_appointment(event.site_id or "", event.appointment_id)
+            if found is not None:
+                event = visit_from_appointment(event, found)
+        if event.client_id is None and event.external_client_id:
+            client_id = await self._links.resolve(event.platform, event.external_client_id)
+            event = event.model_copy(update={"client_id": client_id})
+        return event
+
+    @activity.defn(name=vm.SUBMIT_VISITS)
+    async def submit_visits(self, batch: SubmitVisits) -> SubmitResult:
+        """Hand polled visits to their workflows; unlinked clients go to the review queue."""
+        accepted, unknown = 0, []
+        for event in batch.visits:
+            if event.client_id is None and event.external_client_id:
+                client_id = await self._links.resolve(event.platform, event.external_client_id)
+                event = event.model_copy(update={"client_id": client_id})
+            if event.client_id is None:
+                unknown.append(event.appointment_id)
+                if event.change is VisitChange.COMPLETED:
+                    await self._review.open(
+                        item_id=f"client:{event.platform}:{event.appointment_id}",
+                        kind="unmatched_visit",
+                        reason="unknown_client",
+                        detail=(
+                            f"{event.platform} client {event.external_client_id!r} is not "
+                            f"linked to a Punchcard client (appointment {event.appointment_id})"
+                        ),
+                        platform=event.platform,
+                        appointment_id=event.appointment_id,
+                        service_name=event.service_name,
+                    )
+                continue
+            await self._gateway.submit(event)
+            accepted += 1
+        return SubmitResult(accepted=accepted, unknown_clients=unknown)
+
+    @activity.defn(name=vm.ESCALATE_REVIEWS)
+    async def escalate_reviews(self, input: vm.EscalateInput) -> vm.EscalateResult:
+        """Alert the manager about review items waiting longer than `older_than_hours`:
+        one staff alert per item and one email listing them all."""
+        items = await self._review.overdue(input.older_than_hours)
+        if not items:
+            return vm.EscalateResult(escalated=0)
+        lines = [f"- {i.created_at:%Y-%m-%d %H:%M} {i.reason}: {i.detail}" for i in items]
+        body = (
+            f"{len(items)} review item(s) have waited more than "
+            f"{input.older_than_hours:g} hours:\n\n" + "\n".join(lines)
+        )
+        if self._mailer is not None and self._manager_email:
+            digest = hashlib.sha256("|".join(i.item_id for i in items).encode()).hexdigest()
+            await self._mailer.send(
+                self._manager_email,
+                f"Punchcard: {len(items)} review item(s) waiting",
+                body,
+                f"review-escalation/{digest[:24]}",
+            )
+        await self._review.mark_escalated([i.item_id for i in items])
+        return vm.EscalateResult(escalated=len(items))

@@ -1,0 +1,129 @@
+"""The ASGI app: `create_app(settings)` for uvicorn; tests pass their own client and pool.
+
+Errors have one shape everywhere, `{"detail": "<one line>"}`: validation errors are
+flattened to a sentence naming the field, and an unexpected failure of Temporal or
+PostgreSQL is a 503 saying which, never a stack trace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import asyncpg
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from pydantic import ValidationError
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.db import apply_migrations, create_pool
+from starter.api.deps import ApiDeps, Deps
+from starter.api.routes import desk, imports, staff, webhooks
+from starter.api.schemas import Health
+from starter.packages import NotFound, PunchcardError, Refused
+from workers.settings import Settings
+from workers.worker import connect_temporal
+
+log = logging.getLogger("punchcard.api")
+
+DESCRIPTION = """Punchcard's staff API, provider webhooks and the front-desk page (/desk).
+
+Staff endpoints take `Authorization: Bearer <token>` (create one with
+`punchcard staff add`). Front desk reads, sells and records visits; a manager also
+extends, cancels, tops up and resolves the review queue."""
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    client: Client | None = None,
+    pool: asyncpg.Pool | None = None,
+) -> FastAPI:
+    settings = settings or Settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own_pool = pool is None
+        the_pool = pool or await create_pool(
+            settings.database_dsn(), max_size=settings.database_pool_size
+        )
+        try:
+            if own_pool:
+                await apply_migrations(the_pool)
+            the_client = client or await connect_temporal(settings)
+            async with httpx.AsyncClient(timeout=httpx.Timeout(20.0, connect=5.0)) as http:
+                app.state.deps = ApiDeps.build(settings, the_client, the_pool, http)
+                yield
+        finally:
+            if own_pool:
+                await the_pool.close()
+
+    app = FastAPI(
+        title="Punchcard",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.include_router(staff.router)
+    app.include_router(imports.router)
+    app.include_router(webhooks.router)
+    app.include_router(desk.router)
+
+    @app.get("/health", tags=["health"], responses={503: {"model": Health}})
+    async def health(deps: Deps) -> Response:
+        """Ready when Temporal and PostgreSQL both answer within two seconds."""
+        temporal = database = "ok"
+        try:
+            await asyncio.wait_for(deps.client.service_client.check_health(), 2)
+        except (RPCError, TimeoutError, OSError) as err:
+            temporal = f"unreachable: {err}"
+        try:
+            await asyncio.wait_for(deps.pool.fetchval("SELECT 1"), 2)
+        except (asyncpg.PostgresError, TimeoutError, OSError) as err:
+            database = f"unreachable: {err}"
+        ok = temporal == database == "ok"
+        body = Health(status="ok" if ok else "degraded", temporal=temporal, database=database)
+        return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
+
+    @app.get("/", include_in_schema=False)
+    async def root() -> Response:
+        return RedirectResponse("/desk")
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "request"
+        return JSONResponse(status_code=422, content={"detail": f"{where}: {first['msg']}"})
+
+    @app.exception_handler(ValidationError)
+    async def model_error(request: Request, exc: ValidationError) -> Response:
+        """A value the API accepted but a message refuses (e.g. too long once prefixed)."""
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "value"
+        return JSONResponse(status_code=422, content={"detail": f"{where}: {first['msg']}"})
+
+    @app.exception_handler(PunchcardError)
+    async def punchcard_error(request: Request, exc: PunchcardError) -> Response:
+        status = 404 if isinstance(exc, NotFound) else 409 if isinstance(exc, Refused) else 400
+        return JSONResponse(status_code=status, content={"detail": str(exc)})
+
+    @app.exception_handler(RPCError)
+    async def temporal_error(request: Request, exc: RPCError) -> Response:
+        if exc.status is RPCStatusCode.INVALID_ARGUMENT:
+            return JSONResponse(status_code=400, content={"detail": f"invalid: {exc.message}"})
+        log.error("Temporal error on %s: %s", request.url.path, exc)
+        return JSONResponse(status_code=503, content={"detail": f"Temporal: {exc.message}"})
+
+    @app.exception_handler(asyncpg.PostgresError)
+    async def database_error(request: Request, exc: asyncpg.PostgresError) -> Response:
+        if isinstance(exc, asyncpg.DataError):  # e.g. a NUL byte PostgreSQL cannot store
+            return JSONResponse(status_code=400, content={"detail": f"invalid value: {exc}"})
+        log.error("database error on %s: %s", request.url.path, exc)
+        return JSONResponse(status_code=503, content={"detail": "database unavailable"})
+
+    return app

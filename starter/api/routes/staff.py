@@ -1,0 +1,332 @@
+"""Staff endpoints: clients, packages and their actions, sales, the review queue, the catalog."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, HTTPException, Query
+
+from activities.repository import ClientLink, ServiceMapping
+from starter.api.deps import Deps, Manager, Staff
+from starter.api.desk_view import desk_package
+from starter.api.schemas import (
+    AddUnitsBody,
+    AssignBody,
+    AttendanceBody,
+    CancelBody,
+    CatalogBody,
+    ClientDetail,
+    ClientOut,
+    CompleteBody,
+    DeskPackage,
+    DismissBody,
+    ErrorBody,
+    ExtendBody,
+    HistoryLine,
+    LinkBody,
+    LinkOut,
+    Me,
+    ResolveOut,
+    ReverseBody,
+    SaleBody,
+    SaleOut,
+)
+from starter.packages import SaleRequest
+from starter.review import ReviewService
+from workflows.models import (
+    AddUnitsRequest,
+    AttendanceRequest,
+    CancelRequest,
+    ExtendRequest,
+    PackageAnswer,
+    PackageMessage,
+    RedeemRequest,
+    ReverseRequest,
+)
+from workflows.visit_models import ResolveReview
+
+ERRORS: dict[int | str, dict[str, object]] = {
+    401: {"model": ErrorBody, "description": "missing or unknown staff token"},
+    403: {"model": ErrorBody, "description": "the role may not do this"},
+    404: {"model": ErrorBody, "description": "no such client, package or item"},
+    409: {"model": ErrorBody, "description": "refused by the package's rules"},
+}
+
+router = APIRouter(prefix="/api", responses=ERRORS)
+
+
+@router.get("/me", tags=["staff"])
+async def me(member: Staff) -> Me:
+    return Me(staff_id=member.staff_id, name=member.name, role=member.role.value)
+
+
+# --- clients ------------------------------------------------------------------------------
+
+
+@router.get("/clients", tags=["clients"])
+async def find_clients(
+    deps: Deps, member: Staff, q: Annotated[str, Query(max_length=200)] = ""
+) -> list[ClientOut]:
+    """Front-desk search: part of a name, or a phone typed in any format."""
+    found = await deps.service.clients.find(q) if q.strip() else await deps.service.clients.list(50)
+    return [ClientOut(**c.model_dump(exclude={"email_opt_out"})) for c in found]
+
+
+@router.get("/clients/{client_id}", tags=["clients"])
+async def client_detail(client_id: str, deps: Deps, member: Staff) -> ClientDetail:
+    """A client with every package: active ones first, closed ones after."""
+    client = await deps.service.clients.get(client_id)
+    if client is None:
+        raise HTTPException(404, f"no client {client_id!r}")
+    rows = await deps.service.ledger.balances_for_client(client_id)
+    now = datetime.now(UTC)
+    tz = deps.settings.spa_timezone
+    packages = [desk_package(r, now=now, timezone=tz) for r in rows]
+    packages.sort(key=lambda p: (p.status != "active", p.expires_at or now + timedelta(days=9999)))
+    links = await deps.links.for_client(client_id)
+    return ClientDetail(
+        client=ClientOut(**client.model_dump(exclude={"email_opt_out"})),
+        packages=packages,
+        links=[LinkOut(platform=link.platform, external_id=link.external_id) for link in links],
+    )
+
+
+@router.put("/clients/{client_id}/links", tags=["clients"], status_code=200)
+async def link_client(client_id: str, body: LinkBody, deps: Deps, member: Staff) -> LinkOut:
+    """Tie a booking-platform client id (Boulevard URN, Mindbody id…) to this client."""
+    if await deps.service.clients.get(client_id) is None:
+        raise HTTPException(404, f"no client {client_id!r}")
+    await deps.links.link(
+        ClientLink(platform=body.platform, external_id=body.external_id, client_id=client_id)
+    )
+    return LinkOut(platform=body.platform, external_id=body.external_id)
+
+
+# --- packages -----------------------------------------------------------------------------
+
+
+@router.get("/packages/{package_id}", tags=["packages"])
+async def package(package_id: str, deps: Deps, member: Staff) -> DeskPackage:
+    row = await deps.service.ledger.balance(package_id)
+    if row is None:
+        raise HTTPException(404, f"no package {package_id!r}")
+    return desk_package(row, now=datetime.now(UTC), timezone=deps.settings.spa_timezone)
+
+
+@router.get("/packages/{package_id}/history", tags=["packages"])
+async def package_history(package_id: str, deps: Deps, member: Staff) -> list[HistoryLine]:
+    """The package's ledger, oldest first (the permanent record in Postgres)."""
+    if await deps.service.ledger.balance(package_id) is None:
+        raise HTTPException(404, f"no package {package_id!r}")
+    rows = await deps.service.ledger.entries(package_id)
+    return [
+        HistoryLine.model_validate(r.model_dump(include=set(HistoryLine.model_fields)))
+        for r in rows
+    ]
+
+
+@router.post("/packages/{package_id}/complete", tags=["packages"])
+async def complete(package_id: str, body: CompleteBody, deps: Deps, member: Staff) -> PackageAnswer:
+    """Record a completed visit at the desk: takes one session (or the amount)."""
+    ref = body.request_id or body.appointment_id or uuid.uuid4().hex
+    appointment = body.appointment_id or f"desk:{ref}"
+    return await _send(
+        deps,
+        package_id,
+        RedeemRequest(
+            key=f"desk-complete:{ref}",
+            actor=member.staff_id,
+            source="desk",
+            appointment_id=appointment,
+            amount_cents=body.amount_cents,
+            provider_id=body.provider_id,
+            service_date=body.service_date or _today(deps),
+            allow_same_day=body.allow_same_day,
+        ),
+    )
+
+
+@router.post("/packages/{package_id}/no-show", tags=["packages"])
+async def no_show(
+    package_id: str, body: AttendanceBody, deps: Deps, member: Staff
+) -> PackageAnswer:
+    """Record a no-show or late cancel: never takes a session unless the type forfeits."""
+    ref = body.request_id or body.appointment_id or uuid.uuid4().hex
+    return await _send(
+        deps,
+        package_id,
+        AttendanceRequest(
+            key=f"desk-{body.outcome}:{ref}",
+            actor=member.staff_id,
+            source="desk",
+            appointment_id=body.appointment_id or f"desk:{ref}",
+            outcome=body.outcome,
+        ),
+    )
+
+
+@router.post("/packages/{package_id}/reverse", tags=["packages"])
+async def reverse(package_id: str, body: ReverseBody, deps: Deps, member: Staff) -> PackageAnswer:
+    """Give back a session taken in error (with the reason)."""
+    return await _send(
+        deps,
+        package_id,
+        ReverseRequest(
+            key=f"desk-reverse:{body.appointment_id}",
+            actor=member.staff_id,
+            source="desk",
+            appointment_id=body.appointment_id,
+            reason=body.reason,
+        ),
+    )
+
+
+@router.post("/packages/{package_id}/add-units", tags=["packages"])
+async def add_units(
+    package_id: str, body: AddUnitsBody, deps: Deps, member: Manager
+) -> PackageAnswer:
+    """Upgrade / top-up (manager): adds to what remains."""
+    return await _send(
+        deps,
+        package_id,
+        AddUnitsRequest(
+            key=f"desk-add:{body.request_id or uuid.uuid4().hex}",
+            actor=member.staff_id,
+            source="desk",
+            units=body.units,
+            paid_cents=body.paid_cents,
+            reason=body.reason,
+        ),
+    )
+
+
+@router.post("/packages/{package_id}/extend", tags=["packages"])
+async def extend(package_id: str, body: ExtendBody, deps: Deps, member: Manager) -> PackageAnswer:
+    """Grace (manager): the package stays good through `new_expires_on`."""
+    zone = ZoneInfo(deps.settings.spa_timezone)
+    ends = datetime.combine(body.new_expires_on + timedelta(days=1), time(0), zone)
+    return await _send(
+        deps,
+        package_id,
+        ExtendRequest(
+            key=f"desk-extend:{package_id}:{body.new_expires_on}",
+            actor=member.staff_id,
+            source="desk",
+            new_expires_at=ends,
+            reason=body.reason,
+        ),
+    )
+
+
+@router.post("/packages/{package_id}/cancel", tags=["packages"])
+async def cancel(package_id: str, body: CancelBody, deps: Deps, member: Manager) -> PackageAnswer:
+    """Cancel (manager): the answer carries the pro-rata refund due."""
+    return await _send(
+        deps,
+        package_id,
+        CancelRequest(
+            key=f"desk-cancel:{package_id}",
+            actor=member.staff_id,
+            source="desk",
+            reason=body.reason,
+        ),
+    )
+
+
+@router.post("/sales", tags=["packages"], status_code=201)
+async def sell(body: SaleBody, deps: Deps, member: Staff) -> SaleOut:
+    """Sell a package type to a client (and the attendees of a shared purchase)."""
+    result = await deps.service.sell(
+        SaleRequest(
+            client_id=body.client_id,
+            type_code=body.type_code,
+            shared_with=body.shared_with,
+            purchase_id=body.purchase_id,
+            sold_by=member.staff_id,
+        )
+    )
+    return SaleOut(**result.model_dump())
+
+
+# --- review queue -------------------------------------------------------------------------
+
+
+@router.get("/review", tags=["review"])
+async def review_items(
+    deps: Deps,
+    member: Staff,
+    status: Literal["open", "assigned", "dismissed", "done", "all"] = "open",
+) -> list[dict[str, object]]:
+    items = await deps.review.list(None if status == "all" else status)
+    return [item.model_dump(mode="json") for item in items]
+
+
+@router.post("/review/{item_id}/assign", tags=["review"])
+async def assign(item_id: str, body: AssignBody, deps: Deps, member: Manager) -> ResolveOut:
+    """Give a waiting visit to a package (manager): the package redeems it now."""
+    return await _resolve(
+        deps,
+        item_id,
+        ResolveReview(
+            action="assign",
+            package_id=body.package_id,
+            amount_cents=body.amount_cents,
+            actor=member.staff_id,
+        ),
+    )
+
+
+@router.post("/review/{item_id}/dismiss", tags=["review"])
+async def dismiss(item_id: str, body: DismissBody, deps: Deps, member: Manager) -> ResolveOut:
+    """Close a review item without redeeming (manager), with the reason."""
+    return await _resolve(
+        deps, item_id, ResolveReview(action="dismiss", reason=body.reason, actor=member.staff_id)
+    )
+
+
+# --- catalog ------------------------------------------------------------------------------
+
+
+@router.get("/catalog/services", tags=["catalog"])
+async def catalog(deps: Deps, member: Staff) -> list[ServiceMapping]:
+    return await deps.catalog.list()
+
+
+@router.put("/catalog/services", tags=["catalog"])
+async def map_service(body: CatalogBody, deps: Deps, member: Staff) -> ServiceMapping:
+    """Map a platform's service (id or name) to a category package types cover."""
+    return await deps.catalog.upsert(
+        ServiceMapping(
+            platform=body.platform,
+            service_key=body.service_key,
+            category=body.category,
+            label=body.label,
+            updated_by=member.staff_id,
+        )
+    )
+
+
+@router.delete("/catalog/services/{platform}/{service_key}", tags=["catalog"], status_code=204)
+async def unmap_service(platform: str, service_key: str, deps: Deps, member: Staff) -> None:
+    if not await deps.catalog.remove(platform, service_key):
+        raise HTTPException(404, f"no mapping for {platform} service {service_key!r}")
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def _today(deps: Deps) -> date:
+    return datetime.now(ZoneInfo(deps.settings.spa_timezone)).date()
+
+
+async def _send(deps: Deps, package_id: str, message: PackageMessage) -> PackageAnswer:
+    """Errors become 404 / 409 / 400 in the app's PunchcardError handler."""
+    return await deps.service.send(package_id, message)
+
+
+async def _resolve(deps: Deps, item_id: str, request: ResolveReview) -> ResolveOut:
+    settled = await ReviewService(client=deps.client, queue=deps.review).settle(item_id, request)
+    return ResolveOut(**settled.model_dump())

@@ -1,0 +1,200 @@
+"""Provider webhooks: signature first, then the body, then a durable hand-off.
+
+Every refusal is a 4xx whose body names the problem ({"detail": "..."}); event types we
+do not act on are answered 2xx and recorded as ignored.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+
+from starter.api.deps import Deps
+from starter.api.schemas import ErrorBody, WebhookAck
+from starter.api.webhook_intake import accept_visit
+from starter.ingress import boulevard, mindbody, stripe, twilio
+from starter.ingress.base import WebhookRejected
+
+log = logging.getLogger("punchcard.webhooks")
+
+REFUSALS: dict[int | str, dict[str, object]] = {
+    400: {"model": ErrorBody, "description": "the body is not what the provider sends"},
+    401: {"model": ErrorBody, "description": "missing or wrong signature"},
+    422: {"model": ErrorBody, "description": "a required field is missing, or unknown client"},
+}
+
+router = APIRouter(prefix="/webhooks", tags=["webhooks"], responses=REFUSALS)
+
+# The raw body is what is signed: declared here so the OpenAPI document shows a body.
+_JSON_BODY: dict[str, object] = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    }
+}
+_FORM_BODY: dict[str, object] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/x-www-form-urlencoded": {
+                "schema": {"type": "object", "additionalProperties": {"type": "string"}}
+            }
+        },
+    }
+}
+
+
+def _refused(provider: str, err: WebhookRejected) -> JSONResponse:
+    log.warning("%s webhook refused (%s): %s", provider, err.status, err.reason)
+    return JSONResponse(status_code=err.status, content={"detail": err.reason})
+
+
+def _secret(value: object) -> str | None:
+    getter = getattr(value, "get_secret_value", None)
+    return None if getter is None else str(getter())
+
+
+@router.post("/boulevard", openapi_extra=_JSON_BODY, response_model=WebhookAck)
+async def boulevard_webhook(request: Request, deps: Deps) -> Response:
+    """Boulevard appointment events (the envelope of Boulevard's Admin API webhooks)."""
+    body = await request.body()
+    s = deps.settings
+    config = boulevard.BoulevardSignature(
+        secret=_secret(s.boulevard_webhook_secret),
+        headers=tuple(
+            h.strip().lower() for h in s.boulevard_signature_header.split(",") if h.strip()
+        ),
+        encoding=s.boulevard_signature_encoding,  # type: ignore[arg-type]
+        allow_unsigned=s.boulevard_allow_unsigned,
+    )
+    try:
+        boulevard.verify(body, request.headers, config)
+        ack = await accept_visit(deps, boulevard.parse(body))
+    except WebhookRejected as err:
+        return _refused("boulevard", err)
+    return JSONResponse(ack.model_dump(mode="json"))
+
+
+@router.head("/mindbody", include_in_schema=False)
+async def mindbody_validation() -> Response:
+    """Mindbody checks the URL with an unsigned HEAD before activating a subscription."""
+    return Response(status_code=200)
+
+
+@router.post("/mindbody", openapi_extra=_JSON_BODY, response_model=WebhookAck)
+async def mindbody_webhook(request: Request, deps: Deps) -> Response:
+    """Mindbody appointmentBooking.created / .updated / .cancelled."""
+    body = await request.body()
+    try:
+        mindbody.verify(body, request.headers, _secret(deps.settings.mindbody_signature_key))
+        ack = await accept_visit(deps, mindbody.parse(body))
+    except WebhookRejected as err:
+        return _refused("mindbody", err)
+    return JSONResponse(ack.model_dump(mode="json"))
+
+
+@router.post("/stripe", openapi_extra=_JSON_BODY, response_model=WebhookAck)
+async def stripe_webhook(request: Request, deps: Deps) -> Response:
+    """Stripe events: verified and kept durably (renewals and refunds act on them)."""
+    body = await request.body()
+    s = deps.settings
+    try:
+        stripe.verify(
+            body,
+            request.headers.get("stripe-signature"),
+            _secret(s.stripe_webhook_secret),
+            tolerance=s.stripe_webhook_tolerance_seconds,
+        )
+        parsed = stripe.parse(body)
+    except WebhookRejected as err:
+        return _refused("stripe", err)
+    earlier = await deps.inbound.get("stripe", parsed.event_key)
+    status = "ignored" if parsed.ignored_reason else "received"
+    await deps.inbound.record(
+        provider="stripe",
+        event_key=parsed.event_key,
+        event_type=parsed.event_type,
+        status=status,
+        detail=parsed.ignored_reason,
+        payload=None if parsed.ignored_reason else parsed.payload,
+    )
+    if earlier is not None:
+        ack = WebhookAck(
+            status="duplicate",
+            event_key=parsed.event_key,
+            detail=f"event {parsed.event_key} already {earlier.status}: nothing changed",
+        )
+    else:
+        ack = WebhookAck(
+            status="ignored" if parsed.ignored_reason else "received",
+            event_key=parsed.event_key,
+            detail=parsed.ignored_reason or f"{parsed.event_type} kept for the renewal flow",
+        )
+    return JSONResponse(ack.model_dump(mode="json"))
+
+
+@router.post("/twilio/sms", openapi_extra=_FORM_BODY)
+async def twilio_inbound_sms(request: Request, deps: Deps) -> Response:
+    """Client replies: STOP family opts out, START opts back in, BOOK asks staff to call."""
+    s = deps.settings
+    body = await request.body()
+    try:
+        params = _form_pairs(body)
+        url = twilio.public_url(str(request.url), s.api_public_url)
+        twilio.verify(
+            url, params, request.headers.get("x-twilio-signature"), _secret(s.twilio_auth_token)
+        )
+        sms = twilio.parse_inbound(params)
+    except WebhookRejected as err:
+        return _refused("twilio", err)
+    reply, status, detail = await _act_on_sms(deps, sms)
+    await deps.inbound.record(
+        provider="twilio",
+        event_key=sms.message_sid,
+        event_type=f"sms:{sms.keyword or 'other'}",
+        status=status,
+        detail=detail,
+    )
+    return Response(content=twilio.twiml(reply), media_type="text/xml")
+
+
+async def _act_on_sms(deps: Deps, sms: twilio.InboundSms) -> tuple[str | None, str, str]:
+    """(reply, inbound status, detail). Opt-outs apply to every client with the number."""
+    clients = deps.service.clients
+    spa = deps.settings.spa_name
+    if sms.keyword == "stop":
+        ids = await clients.set_sms_opt_out_by_phone(sms.from_number, True)
+        return None, "accepted" if ids else "ignored", f"opted out: {ids or 'no client'}"
+    if sms.keyword == "start":
+        ids = await clients.set_sms_opt_out_by_phone(sms.from_number, False)
+        return None, "accepted" if ids else "ignored", f"opted in: {ids or 'no client'}"
+    if sms.keyword == "help":
+        return f"{spa}: reply BOOK to be called back, STOP to stop texts.", "accepted", "help"
+    if sms.keyword == "book":
+        matches = await clients.find(sms.from_number)
+        client_id = matches[0].client_id if len(matches) == 1 else None
+        who = matches[0].name if len(matches) == 1 else sms.from_number
+        await deps.review.open(
+            item_id=f"sms:{sms.message_sid}",
+            kind="follow_up",
+            reason="book_request",
+            detail=f"{who} texted BOOK: call back to book an appointment",
+            client_id=client_id,
+        )
+        return (
+            f"Thanks! {spa} will contact you shortly to book.",
+            "accepted",
+            "follow-up opened",
+        )
+    return None, "ignored", "no keyword"
+
+
+def _form_pairs(body: bytes) -> list[tuple[str, str]]:
+    from urllib.parse import parse_qsl
+
+    try:
+        return parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+    except (UnicodeDecodeError, ValueError):
+        raise WebhookRejected(400, "body is not application/x-www-form-urlencoded UTF-8") from None

@@ -1,0 +1,186 @@
+"""Request and response bodies of the staff API (the OpenAPI document is built from these)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import Field
+
+from workflows.models import Model, PackageKind, PackageStatus
+
+Text = Field(min_length=1, max_length=500)
+
+
+class ErrorBody(Model):
+    detail: str
+
+
+class DeskWarning(Model):
+    code: Literal["zero_balance", "expiring_soon", "pace", "in_review", "low_balance"]
+    message: str
+
+
+class DeskPackage(Model):
+    """One package as the front desk sees it."""
+
+    package_id: str
+    client_id: str
+    type_code: str
+    name: str
+    kind: PackageKind
+    status: PackageStatus
+    remaining: int
+    purchased_units: int
+    remaining_label: str = Field(description='"4 of 6 sessions" or "$1,200.00 of $1,500.00"')
+    expires_at: datetime | None
+    expires_on: date | None
+    unused_value_cents: int
+    pace_at_risk: bool
+    parent_purchase_id: str | None
+    warnings: list[DeskWarning]
+
+
+class ClientOut(Model):
+    client_id: str
+    name: str
+    phone: str | None
+    email: str | None
+    sms_opt_out: bool
+
+
+class LinkOut(Model):
+    platform: str
+    external_id: str
+
+
+class ClientDetail(Model):
+    client: ClientOut
+    packages: list[DeskPackage]
+    links: list[LinkOut]
+
+
+class HistoryLine(Model):
+    seq: int
+    kind: str
+    units_delta: int
+    balance_after: int
+    value_cents: int
+    appointment_id: str | None
+    actor: str
+    source: str
+    reason: str | None
+    outcome: str
+    occurred_at: datetime
+
+
+class CompleteBody(Model):
+    appointment_id: str | None = Field(
+        default=None, max_length=120, description="omit at the desk: one is made up"
+    )
+    request_id: str | None = Field(
+        default=None, max_length=120, description="idempotency key: a retry sends the same"
+    )
+    amount_cents: int | None = Field(default=None, gt=0, le=10_000_000)
+    provider_id: str | None = Field(default=None, max_length=200)
+    service_date: date | None = None
+    allow_same_day: bool = False
+
+
+class AttendanceBody(Model):
+    appointment_id: str | None = Field(default=None, max_length=120)
+    request_id: str | None = Field(default=None, max_length=120)
+    outcome: Literal["no_show", "late_cancel"] = "no_show"
+
+
+class ReverseBody(Model):
+    appointment_id: str = Field(min_length=1, max_length=120)
+    reason: str = Text
+
+
+class AddUnitsBody(Model):
+    units: int = Field(gt=0, le=10_000_000)
+    paid_cents: int = Field(ge=0, le=100_000_000)
+    reason: str = Field(default="top-up", min_length=1, max_length=500)
+    request_id: str | None = Field(default=None, max_length=120)
+
+
+class ExtendBody(Model):
+    new_expires_on: date = Field(description="last day the package is good (spa's zone)")
+    reason: str = Text
+
+
+class CancelBody(Model):
+    reason: str = Text
+
+
+class SaleBody(Model):
+    client_id: str = Field(min_length=1, max_length=200)
+    type_code: str = Field(min_length=1, max_length=200)
+    shared_with: list[str] = Field(default_factory=list, max_length=10)
+    purchase_id: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+class SaleOut(Model):
+    purchase_id: str
+    package_ids: list[str]
+    already_sold: bool
+
+
+class AssignBody(Model):
+    package_id: str = Field(min_length=1, max_length=200)
+    amount_cents: int | None = Field(default=None, gt=0, le=10_000_000)
+
+
+class DismissBody(Model):
+    reason: str = Text
+
+
+class ResolveOut(Model):
+    item_id: str
+    status: str
+    package_id: str | None = None
+    detail: str
+
+
+class LinkBody(Model):
+    platform: Literal["boulevard", "mindbody", "zenoti", "jane", "csv"]
+    external_id: str = Field(min_length=1, max_length=300)
+
+
+class CatalogBody(Model):
+    platform: Literal["*", "boulevard", "mindbody", "zenoti", "jane", "csv"] = "*"
+    service_key: str = Field(min_length=1, max_length=300, description="service id or name")
+    category: str = Field(min_length=1, max_length=100)
+    label: str | None = Field(default=None, max_length=300)
+
+
+class RowProblem(Model):
+    line: int = Field(description="line number in the file (the header is line 1)")
+    message: str
+
+
+class ImportReport(Model):
+    rows: int = Field(description="data rows read")
+    accepted: int = Field(description="rows handed to their visit workflows")
+    skipped: int = Field(default=0, description="rows that are not outcomes, or repeats")
+    errors: list[RowProblem]
+
+
+class WebhookAck(Model):
+    status: Literal["accepted", "duplicate", "ignored", "received"]
+    event_key: str
+    detail: str
+    visit_workflow_id: str | None = None
+
+
+class Health(Model):
+    status: Literal["ok", "degraded"]
+    temporal: str
+    database: str
+
+
+class Me(Model):
+    staff_id: str
+    name: str
+    role: str

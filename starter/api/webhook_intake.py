@@ -1,0 +1,133 @@
+"""From a verified, parsed delivery to a durable hand-off: client resolution, the inbound
+record, and the signal-with-start of the appointment's visit workflow.
+
+A delivery is answered 2xx only after `VisitGateway.submit` returned, i.e. once the event
+is in Temporal. A repeat of an accepted event is answered "duplicate" without re-sending;
+the visit workflow would ignore it anyway (it dedupes on the event key).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from starter.api.deps import ApiDeps
+from starter.api.schemas import WebhookAck
+from starter.ingress.base import ParsedDelivery, WebhookRejected
+from workflows.visit_models import Platform, VisitChange, VisitEvent
+
+log = logging.getLogger("punchcard.webhooks")
+
+# Changes that touch a balance: from an unknown client they are refused (4xx); booking
+# chatter about clients who hold no packages is normal and answered "ignored".
+_CONSUMING = frozenset({VisitChange.COMPLETED, VisitChange.NO_SHOW, VisitChange.LATE_CANCEL})
+
+
+async def accept_visit(deps: ApiDeps, parsed: ParsedDelivery) -> WebhookAck:
+    visit = parsed.visit
+    if visit is None:
+        reason = parsed.ignored_reason or "nothing to do"
+        await deps.inbound.record(
+            provider=parsed.provider,
+            event_key=parsed.event_key,
+            event_type=parsed.event_type,
+            status="ignored",
+            detail=reason,
+        )
+        return WebhookAck(status="ignored", event_key=parsed.event_key, detail=reason)
+    earlier = await deps.inbound.get(parsed.provider, parsed.event_key)
+    if earlier is not None and earlier.status == "accepted":
+        await deps.inbound.record(
+            provider=parsed.provider,
+            event_key=parsed.event_key,
+            event_type=parsed.event_type,
+            status="accepted",
+        )
+        return WebhookAck(
+            status="duplicate",
+            event_key=parsed.event_key,
+            detail=f"already accepted ({earlier.deliveries} earlier deliveries): nothing changed",
+        )
+    visit = await _with_client(deps, parsed, visit)
+    if visit.client_id is None and visit.change is not VisitChange.UNKNOWN:
+        detail = (
+            f"unknown client: {visit.platform} client {visit.external_client_id!r} is not "
+            "linked to a Punchcard client (link it with PUT /api/clients/{id}/links or "
+            "`punchcard client link`)"
+        )
+        if visit.change not in _CONSUMING:
+            await deps.inbound.record(
+                provider=parsed.provider,
+                event_key=parsed.event_key,
+                event_type=parsed.event_type,
+                status="ignored",
+                detail=detail,
+                appointment_id=visit.appointment_id,
+            )
+            return WebhookAck(status="ignored", event_key=parsed.event_key, detail=detail)
+        await deps.inbound.record(
+            provider=parsed.provider,
+            event_key=parsed.event_key,
+            event_type=parsed.event_type,
+            status="refused",
+            detail=detail,
+            appointment_id=visit.appointment_id,
+        )
+        raise WebhookRejected(422, detail)
+    workflow_id = await deps.gateway.submit(visit)
+    await deps.inbound.record(
+        provider=parsed.provider,
+        event_key=parsed.event_key,
+        event_type=parsed.event_type,
+        status="accepted",
+        detail=f"{visit.change} handed to {workflow_id}",
+        appointment_id=visit.appointment_id,
+        client_id=visit.client_id,
+    )
+    return WebhookAck(
+        status="accepted",
+        event_key=parsed.event_key,
+        detail=f"{visit.change.value} for appointment {visit.appointment_id} is recorded",
+        visit_workflow_id=workflow_id,
+    )
+
+
+async def _with_client(deps: ApiDeps, parsed: ParsedDelivery, visit: VisitEvent) -> VisitEvent:
+    """Resolve the Punchcard client: a stored link, else one client with the same email or
+    phone as the payload (then linked, so the next event resolves directly)."""
+    if visit.client_id is not None or not visit.external_client_id:
+        return visit
+    client_id = await deps.links.resolve(visit.platform, visit.external_client_id)
+    if client_id is None:
+        email, phone = contact_hints(visit.platform, parsed.payload)
+        client_id = await deps.links.match_contact(email=email, phone=phone)
+        if client_id is not None:
+            from activities.repository import ClientLink
+
+            await deps.links.link(
+                ClientLink(
+                    platform=visit.platform,
+                    external_id=visit.external_client_id,
+                    client_id=client_id,
+                )
+            )
+            log.info("linked %s client %s by contact details", visit.platform, client_id)
+    return visit.model_copy(update={"client_id": client_id})
+
+
+def contact_hints(platform: str, payload: dict[str, Any]) -> tuple[str | None, str | None]:
+    """Email and phone a provider put in the payload, for matching an unlinked client."""
+    if platform == Platform.MINDBODY:
+        data = payload.get("eventData") or {}
+        return _text(data.get("clientEmail")), _text(data.get("clientPhone"))
+    if platform == Platform.BOULEVARD:
+        node = (payload.get("data") or {}).get("node") or {}
+        client = node.get("client") or {}
+        if not isinstance(client, dict):
+            return None, None
+        return _text(client.get("email")), _text(client.get("mobilePhone") or client.get("phone"))
+    return None, None
+
+
+def _text(value: object) -> str | None:
+    return value.strip() if isinstance(value, str) and value.strip() else None

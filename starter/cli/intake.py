@@ -1,0 +1,293 @@
+"""Intake and the people who run it: the HTTP API, staff tokens, client links, the service
+catalog, the review queue, and CSV imports."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from activities.intake import VisitGateway
+from activities.repository import (
+    ClientLink,
+    ReviewQueue,
+    Role,
+    ServiceMapping,
+    StaffMember,
+    StaffRepository,
+)
+from starter.api.serve import run_api
+from starter.cli.render import table
+from starter.cli.runtime import CliError, database, default_actor, package_service, run, temporal
+from starter.imports import import_csv
+from starter.review import ReviewService
+from workers.settings import Settings
+from workflows.visit_models import ResolveReview
+
+PLATFORMS = ("boulevard", "mindbody", "zenoti", "jane", "csv")
+
+
+def register(app: typer.Typer) -> None:
+    @app.command(rich_help_panel="Run")
+    def api() -> None:
+        """Serve the HTTP API, webhooks and the front-desk page (`punchcard up` runs one)."""
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
+
+        async def action(settings: Settings) -> None:
+            typer.echo(f"api: http://{settings.api_host}:{settings.api_port} (Ctrl-C stops it)")
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            import signal
+
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            await run_api(settings, stop=stop)
+
+        run(action)
+
+    staff_app = typer.Typer(
+        help="Staff who may use the API, and their tokens.", no_args_is_help=True
+    )
+    app.add_typer(staff_app, name="staff", rich_help_panel="Intake")
+
+    @staff_app.command("add")
+    def staff_add(
+        staff_id: str,
+        name: Annotated[str, typer.Option(help="Full name.")] = "",
+        role: Annotated[Role, typer.Option(help="front_desk or manager.")] = Role.FRONT_DESK,
+    ) -> None:
+        """Create a staff member (or give them a new token); prints the token once."""
+
+        async def action(settings: Settings) -> None:
+            async with database(settings) as pool:
+                token = await StaffRepository(pool).add(
+                    StaffMember(staff_id=staff_id, name=name or staff_id, role=role)
+                )
+            typer.echo(f"{staff_id} ({role.value}): token {token}")
+            typer.echo("Send it as `Authorization: Bearer <token>`; it is not shown again.")
+
+        run(action)
+
+    @staff_app.command("list")
+    def staff_list() -> None:
+        """Staff and their roles."""
+
+        async def action(settings: Settings) -> None:
+            async with database(settings) as pool:
+                members = await StaffRepository(pool).list()
+            typer.echo(
+                table(
+                    ["staff", "name", "role", "active"],
+                    [
+                        [m.staff_id, m.name, m.role.value, "yes" if m.active else "no"]
+                        for m in members
+                    ],
+                )
+                if members
+                else "no staff yet: punchcard staff add <id> --role manager"
+            )
+
+        run(action)
+
+    @staff_app.command("revoke")
+    def staff_revoke(staff_id: str) -> None:
+        """Revoke a staff member's token."""
+
+        async def action(settings: Settings) -> None:
+            async with database(settings) as pool:
+                if not await StaffRepository(pool).deactivate(staff_id):
+                    raise CliError(f"no staff member {staff_id!r}")
+            typer.echo(f"{staff_id}: token revoked")
+
+        run(action)
+
+    @app.command("link", rich_help_panel="Intake")
+    def link(
+        client_id: str,
+        platform: Annotated[str, typer.Argument(help="boulevard, mindbody, zenoti, jane or csv")],
+        external_id: Annotated[str, typer.Argument(help="The platform's client id (URN, id…).")],
+    ) -> None:
+        """Tie a booking-platform client id to a Punchcard client."""
+        if platform not in PLATFORMS:
+            raise typer.BadParameter(f"platform must be one of {', '.join(PLATFORMS)}")
+
+        async def action(settings: Settings) -> None:
+            async with package_service(settings) as service:
+                if await service.clients.get(client_id) is None:
+                    raise CliError(f"unknown client {client_id!r}")
+                await service.links.link(
+                    ClientLink(platform=platform, external_id=external_id, client_id=client_id)
+                )
+            typer.echo(f"{platform} client {external_id} → {client_id}")
+
+        run(action)
+
+    catalog_app = typer.Typer(help="Booking-platform services → categories.", no_args_is_help=True)
+    app.add_typer(catalog_app, name="catalog", rich_help_panel="Intake")
+
+    @catalog_app.command("list")
+    def catalog_list() -> None:
+        """Every mapping ('*' applies to all platforms)."""
+
+        async def action(settings: Settings) -> None:
+            async with package_service(settings) as service:
+                rows = await service.catalog.list()
+            typer.echo(
+                table(
+                    ["platform", "service", "category"],
+                    [[m.platform, m.service_key, m.category] for m in rows],
+                )
+                if rows
+                else "the catalog is empty: punchcard catalog map '<service>' <category>"
+            )
+
+        run(action)
+
+    @catalog_app.command("map")
+    def catalog_map(
+        service: Annotated[str, typer.Argument(help="The service's id or name on the platform.")],
+        category: str,
+        platform: Annotated[str, typer.Option(help="A platform, or * for all.")] = "*",
+    ) -> None:
+        """Map a service to a category (package types say which categories they cover)."""
+
+        async def action(settings: Settings) -> None:
+            async with package_service(settings) as service_:
+                saved = await service_.catalog.upsert(
+                    ServiceMapping(
+                        platform=platform,
+                        service_key=service,
+                        category=category,
+                        updated_by=default_actor(),
+                    )
+                )
+            typer.echo(f"{saved.platform} service {saved.service_key!r} → {saved.category}")
+
+        run(action)
+
+    @catalog_app.command("unmap")
+    def catalog_unmap(
+        service: str, platform: Annotated[str, typer.Option(help="A platform, or *.")] = "*"
+    ) -> None:
+        """Remove a mapping."""
+
+        async def action(settings: Settings) -> None:
+            async with package_service(settings) as service_:
+                if not await service_.catalog.remove(platform, service):
+                    raise CliError(f"no mapping for {platform} service {service!r}")
+            typer.echo("removed")
+
+        run(action)
+
+    review_app = typer.Typer(help="The manual review queue.", no_args_is_help=True)
+    app.add_typer(review_app, name="review", rich_help_panel="Intake")
+
+    @review_app.command("list")
+    def review_list(
+        status: Annotated[
+            str, typer.Option(help="open, assigned, dismissed, done or all.")
+        ] = "open",
+    ) -> None:
+        """Items waiting for staff (oldest first)."""
+
+        async def action(settings: Settings) -> None:
+            async with database(settings) as pool:
+                items = await ReviewQueue(pool).list(None if status == "all" else status)
+            if not items:
+                typer.echo(f"no {status} review items")
+                return
+            typer.echo(
+                table(
+                    ["item", "since", "reason", "client", "detail"],
+                    [
+                        [
+                            i.item_id,
+                            f"{i.created_at:%Y-%m-%d %H:%M}",
+                            i.reason,
+                            i.client_id or "-",
+                            i.detail,
+                        ]
+                        for i in items
+                    ],
+                )
+            )
+
+        run(action)
+
+    @review_app.command("assign")
+    def review_assign(
+        item_id: str,
+        package_id: str,
+        amount: Annotated[int | None, typer.Option(help="Cents, for a dollar package.")] = None,
+        actor: Annotated[str | None, typer.Option(help="Who decided (default: login).")] = None,
+    ) -> None:
+        """Give a waiting visit to a package: the package redeems it now."""
+        _settle(
+            item_id,
+            ResolveReview(
+                action="assign",
+                package_id=package_id,
+                amount_cents=amount,
+                actor=actor or default_actor(),
+            ),
+        )
+
+    @review_app.command("dismiss")
+    def review_dismiss(
+        item_id: str,
+        reason: Annotated[str, typer.Option(help="Why nothing is redeemed.")],
+        actor: Annotated[str | None, typer.Option(help="Who decided (default: login).")] = None,
+    ) -> None:
+        """Close an item without redeeming."""
+        _settle(
+            item_id, ResolveReview(action="dismiss", reason=reason, actor=actor or default_actor())
+        )
+
+    @app.command("import", rich_help_panel="Intake")
+    def import_file(
+        path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+        platform: Annotated[
+            str, typer.Option(help="Platform of rows without a Platform column.")
+        ] = "csv",
+    ) -> None:
+        """Import a CSV export of completed appointments (twice changes nothing)."""
+
+        async def action(settings: Settings) -> None:
+            data = await asyncio.to_thread(path.read_bytes)
+            async with package_service(settings) as service:
+                client = await temporal(settings)
+                report = await import_csv(
+                    data,
+                    platform=platform,
+                    actor=default_actor(),
+                    timezone=settings.spa_timezone,
+                    links=service.links,
+                    gateway=VisitGateway(
+                        client, task_queue=settings.task_queue, idle_days=settings.visit_idle_days
+                    ),
+                )
+            typer.echo(
+                f"{report.rows} rows: {report.accepted} handed to their visits, "
+                f"{report.skipped} skipped, {len(report.errors)} with problems"
+            )
+            for problem in report.errors:
+                typer.echo(f"  line {problem.line}: {problem.message}")
+
+        run(action)
+
+
+def _settle(item_id: str, request: ResolveReview) -> None:
+    async def action(settings: Settings) -> None:
+        async with database(settings) as pool:
+            client = await temporal(settings)
+            settled = await ReviewService(client=client, queue=ReviewQueue(pool)).settle(
+                item_id, request
+            )
+        typer.echo(f"{settled.item_id}: {settled.status} — {settled.detail}")
+
+    run(action)

@@ -1,0 +1,281 @@
+"""Boulevard webhooks: check the (unconfirmed) signature, turn appointment events into visits.
+
+Boulevard has not published how it signs webhooks (provider-formats.md §3.3). Public
+integrators guess HMAC-SHA256 of the raw body under `x-blvd-signature` or `Blvd-Signature`,
+hex or base64; `BoulevardSignature` makes every one of those guesses configurable so strict
+checking can be switched on once real sandbox headers are captured, without a code change.
+
+Errors, all `WebhookRejected`:
+
+    401  no secret configured (and unsigned deliveries not allowed), header missing, mismatch
+    400  the body is not a JSON object
+    422  a field an acted-on event needs is missing or of the wrong type (the path is named)
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal, TypeVar, get_args
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
+
+from starter.ingress.base import ParsedDelivery, WebhookRejected
+from workflows.visit_models import Platform, VisitChange, VisitEvent
+
+PROVIDER = "boulevard"
+Encoding = Literal["hex", "base64", "either"]
+SIGNATURE_PREFIX = "sha256="
+
+_BY_EVENT_TYPE = {
+    "APPOINTMENT_CREATED": VisitChange.BOOKED,
+    "APPOINTMENT_UPDATED": VisitChange.UPDATED,
+    "APPOINTMENT_RESCHEDULED": VisitChange.RESCHEDULED,
+    "APPOINTMENT_CONFIRMED": VisitChange.CONFIRMED,
+    "APPOINTMENT_ARRIVED": VisitChange.ARRIVED,
+    "APPOINTMENT_ACTIVE": VisitChange.UPDATED,  # in the chair: nothing consumed until completed
+    "APPOINTMENT_COMPLETED": VisitChange.COMPLETED,
+    "APPOINTMENT_CANCELLED": VisitChange.CANCELLED,  # refined by cancellation.reason
+}
+# No APPOINTMENT_NO_SHOW event was ever seen: a no-show is assumed to be a cancellation
+# carrying this reason (provider-formats.md §3.3, unconfirmed).
+_BY_CANCELLATION_REASON = {
+    "NO_SHOW": VisitChange.NO_SHOW,
+    "CLIENT_LATE_CANCEL": VisitChange.LATE_CANCEL,
+}
+ACTED_ON = frozenset(_BY_EVENT_TYPE)
+
+_M = TypeVar("_M", bound="_Wire")
+
+
+@dataclass(frozen=True, kw_only=True)
+class BoulevardSignature:
+    """How to check a delivery's signature while Boulevard's scheme is unconfirmed.
+
+    Attributes:
+        secret: the HMAC key (UTF-8). None: nothing can be checked.
+        headers: header names tried in order, case-insensitively; the first present is used.
+        encoding: how the digest is written: "hex", "base64", or "either" to accept both.
+        allow_unsigned: accept deliveries with no signature header at all (and everything
+            when no secret is set). A signature that is present is still checked.
+    """
+
+    secret: str | None = field(default=None, repr=False)
+    headers: tuple[str, ...] = ("x-blvd-signature", "blvd-signature")
+    encoding: Encoding = "either"
+    allow_unsigned: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.headers or not all(name.strip() for name in self.headers):
+            raise ValueError("BoulevardSignature.headers needs at least one header name")
+        if self.encoding not in get_args(Encoding):
+            raise ValueError(
+                f"BoulevardSignature.encoding must be hex, base64 or either, not {self.encoding!r}"
+            )
+
+
+def digest(body: bytes, secret: str) -> bytes:
+    """The guessed MAC: HMAC-SHA256 over the raw body, keyed by the secret's UTF-8 bytes."""
+    return hmac.new(secret.encode("utf-8"), body, hashlib.sha256).digest()
+
+
+def encode_digest(mac: bytes, encoding: Literal["hex", "base64"]) -> str:
+    return mac.hex() if encoding == "hex" else base64.b64encode(mac).decode("ascii")
+
+
+def verify(body: bytes, headers: Mapping[str, str], config: BoulevardSignature) -> None:
+    """Accept the delivery or raise `WebhookRejected(401, reason)`.
+
+    Raises:
+        WebhookRejected: 401 naming the problem (no secret, missing header, mismatch).
+    """
+    present = {name.lower(): value for name, value in headers.items()}
+    name = next((h.lower() for h in config.headers if h.lower() in present), None)
+    if not config.secret:
+        if config.allow_unsigned:
+            return
+        raise WebhookRejected(
+            401, "boulevard: no webhook secret is configured and unsigned deliveries are refused"
+        )
+    if name is None:
+        if config.allow_unsigned:
+            return
+        looked_for = ", ".join(config.headers)
+        raise WebhookRejected(401, f"boulevard: no signature header (looked for {looked_for})")
+    value = present[name].strip()
+    if value[: len(SIGNATURE_PREFIX)].lower() == SIGNATURE_PREFIX:
+        value = value[len(SIGNATURE_PREFIX) :]
+    mac = digest(body, config.secret)
+    encodings: tuple[Literal["hex", "base64"], ...] = (
+        ("hex", "base64") if config.encoding == "either" else (config.encoding,)
+    )
+    given = value.encode("utf-8")
+    matched = False
+    for encoding in encodings:
+        expected = encode_digest(mac, encoding)
+        candidate = given.lower() if encoding == "hex" else given
+        matched |= hmac.compare_digest(candidate, expected.encode("ascii"))
+    if not matched:
+        raise WebhookRejected(
+            401, f"boulevard: {name} does not match the body ({' or '.join(encodings)} expected)"
+        )
+
+
+# --- parsing ---------------------------------------------------------------------------
+
+
+class _Wire(BaseModel):
+    """Boulevard's camelCase JSON; unknown fields ignored, error paths spelled as on the wire."""
+
+    model_config = ConfigDict(alias_generator=to_camel, extra="ignore", frozen=True)
+
+
+class _Head(_Wire):
+    idempotency_key: str = Field(min_length=1, max_length=300)  # VisitEvent.event_key's limit
+    event_type: str = Field(min_length=1)
+
+
+class _Ref(_Wire):
+    id: str | None = None
+    name: str | None = None
+
+
+class _AppointmentService(_Wire):
+    service: _Ref | None = None
+    staff: _Ref | None = None
+
+
+class _Cancellation(_Wire):
+    reason: str | None = None
+
+
+class _Appointment(_Wire):
+    id: str = Field(min_length=1, max_length=300)
+    client_id: str | None = None
+    client: _Ref | None = None
+    start_at: datetime | None = None
+    cancellation: _Cancellation | None = None
+    appointment_services: list[_AppointmentService] = Field(default_factory=list)
+
+
+class _Data(_Wire):
+    node: _Appointment
+
+
+class _Envelope(_Head):
+    timestamp: datetime  # ISO-8601 with Z in every sample; a naive one is taken as UTC
+    data: _Data
+
+
+def parse(body: bytes) -> ParsedDelivery:
+    """Turn a webhook body into a `ParsedDelivery`; appointment events carry a `VisitEvent`.
+
+    Raises:
+        WebhookRejected: 400 if the body is not a JSON object, 422 naming the field path
+            when something an acted-on event needs is missing or mistyped.
+    """
+    payload = _json_object(body)
+    head = _validate(_Head, payload, PROVIDER)
+    if head.event_type not in ACTED_ON:
+        return ParsedDelivery(
+            provider=PROVIDER,
+            event_key=head.idempotency_key,
+            event_type=head.event_type,
+            ignored_reason=f"event type {head.event_type} is not acted on",
+            payload=payload,
+        )
+    where = f"{PROVIDER} {head.event_type}"
+    envelope = _validate(_Envelope, payload, where)
+    node = envelope.data.node
+    client_id = node.client_id or (node.client.id if node.client else None)
+    if not client_id:
+        raise WebhookRejected(422, f"{where}: data.node.clientId is missing")
+    first = node.appointment_services[0] if node.appointment_services else None
+    service = first.service if first else None
+    staff = first.staff if first else None
+    try:
+        visit = VisitEvent(
+            event_key=envelope.idempotency_key,
+            platform=Platform.BOULEVARD,
+            appointment_id=node.id,
+            change=_change(envelope.event_type, node),
+            external_client_id=client_id,
+            service_key=service.id if service else None,
+            service_name=service.name if service else None,
+            scheduled_at=node.start_at,
+            service_date=node.start_at.date() if node.start_at else None,  # the spa's own day
+            provider_id=staff.id if staff else None,
+            occurred_at=_utc(envelope.timestamp),
+            source="webhook",
+        )
+    except ValidationError as err:
+        raise WebhookRejected(422, f"{where}: {_explain(err)}") from None
+    return ParsedDelivery(
+        provider=PROVIDER,
+        event_key=envelope.idempotency_key,
+        event_type=envelope.event_type,
+        visit=visit,
+        payload=payload,
+    )
+
+
+def _change(event_type: str, node: _Appointment) -> VisitChange:
+    change = _BY_EVENT_TYPE[event_type]
+    if change is VisitChange.CANCELLED and node.cancellation and node.cancellation.reason:
+        return _BY_CANCELLATION_REASON.get(node.cancellation.reason, VisitChange.CANCELLED)
+    return change
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as err:
+        raise WebhookRejected(400, f"{PROVIDER}: body is not JSON ({err})") from None
+    if not isinstance(payload, dict):
+        raise WebhookRejected(400, f"{PROVIDER}: body is JSON but not an object")
+    return payload
+
+
+def _validate(model: type[_M], payload: dict[str, Any], where: str) -> _M:
+    try:
+        return model.model_validate(payload)
+    except ValidationError as err:
+        raise WebhookRejected(422, f"{where}: {_explain(err)}") from None
+
+
+_JSON_TYPES = {dict: "object", list: "array", str: "string", int: "number", float: "number"}
+_PLAIN = {  # pydantic error types, said in JSON's words
+    "model_type": "should be an object",
+    "dict_type": "should be an object",
+    "list_type": "should be an array",
+    "string_type": "should be a string",
+    "bool_type": "should be true or false",
+    "datetime_type": "should be an ISO-8601 date-time",
+    "datetime_parsing": "should be an ISO-8601 date-time",
+    "datetime_from_date_parsing": "should be an ISO-8601 date-time",
+}
+
+
+def _explain(err: ValidationError) -> str:
+    """The first problem as one line: `data.node.id is missing`, `timestamp should be an ISO-8601 date-time`."""
+    first = err.errors()[0]
+    path = ".".join(str(p) if isinstance(p, str) else f"[{p}]" for p in first["loc"])
+    path = path.replace(".[", "[") or "body"
+    if first["type"] == "missing":
+        return f"{path} is missing"
+    got = first.get("input")
+    kind = "null" if got is None else "boolean" if isinstance(got, bool) else None
+    kind = kind or _JSON_TYPES.get(type(got), type(got).__name__)
+    plain = _PLAIN.get(first["type"])
+    message = f" {plain}" if plain else ": " + first["msg"][:1].lower() + first["msg"][1:]
+    return f"{path}{message} (got {kind})"
+
+
+def _utc(at: datetime) -> datetime:
+    return at if at.tzinfo else at.replace(tzinfo=UTC)

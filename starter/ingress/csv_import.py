@@ -1,0 +1,444 @@
+"""Parse a booking-platform export of completed appointments into `VisitEvent`s.
+
+Every booking platform can export appointments as CSV, even those we cannot poll (Jane
+without partner access), so this is the fallback path into intake. Headers are matched
+case-insensitively against common aliases; rows are checked one by one, and a bad row
+becomes a `RowError` with its line in the file (the header is line 1) while the rest
+still import. The event key is `csv:<platform>:<appointment id>:<change>`: importing the
+same file twice, or an overlapping export, changes nothing.
+
+Pure code over text: resolving clients and submitting the events is the caller's job.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from typing import TypeVar
+from zoneinfo import ZoneInfo
+
+from pydantic import Field
+
+from workflows.models import Model
+from workflows.visit_models import Platform, VisitChange, VisitEvent
+
+T = TypeVar("T")
+
+MAX_ID_LENGTH = 200
+FUTURE_SLACK = timedelta(days=1)  # zone differences; beyond this a "completed" date is wrong
+
+
+class ClientRefKind(StrEnum):
+    ID = "id"  # the platform's client id (or a Punchcard id: the caller decides)
+    EMAIL = "email"
+    PHONE = "phone"
+
+
+class CsvRow(Model):
+    line: int
+    client_ref: str
+    client_ref_kind: ClientRefKind = ClientRefKind.ID
+    event: VisitEvent
+
+
+class RowError(Model):
+    line: int
+    message: str
+
+
+class RowSkipped(Model):
+    """A well-formed row that is not an outcome (a booked appointment, a repeat)."""
+
+    line: int
+    reason: str
+
+
+class CsvParse(Model):
+    rows: list[CsvRow] = Field(default_factory=list)
+    errors: list[RowError] = Field(default_factory=list)
+    skipped: list[RowSkipped] = Field(default_factory=list)
+
+
+class _Bad(ValueError):
+    """One row's problem, in words for the person who made the export."""
+
+
+def _squash(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "", text.lower())
+
+
+# Field -> header aliases, compared squashed ("Appointment ID" == "appointment_id").
+ALIASES: Mapping[str, Sequence[str]] = {
+    "appointment_id": (
+        "appointment id",
+        "appointmentid",
+        "appt id",
+        "appointment",
+        "appointment number",
+        "appointment no",
+        "booking id",
+        "visit id",
+        "id",
+    ),
+    "client_id": ("client id", "guest id", "patient id", "customer id", "member id"),
+    "email": ("email", "e-mail", "email address", "client email", "guest email", "patient email"),
+    "phone": ("phone", "mobile", "cell", "phone number", "mobile phone", "client phone"),
+    "client": ("client", "guest", "patient", "customer"),
+    "service_key": ("service id", "treatment id", "service code"),
+    "service_name": ("service", "service name", "treatment", "treatment name", "item"),
+    "date": (
+        "date",
+        "appointment date",
+        "start",
+        "start time",
+        "start date",
+        "date time",
+        "scheduled",
+        "scheduled at",
+        "appointment time",
+    ),
+    "time": ("time",),
+    "status": ("status", "appointment status", "state"),
+    "amount": ("amount", "price", "total", "amount paid", "paid", "service price"),
+    "staff": ("staff", "provider", "practitioner", "therapist", "employee", "staff member"),
+    "platform": ("platform", "booking platform", "source"),
+}
+_CLIENT_FIELDS = ("client_id", "email", "phone", "client")
+
+_COMPLETED = {"", "completed", "complete", "closed", "checkedout", "paid", "done", "finished"}
+_COMPLETED |= {"fulfilled", "attended", "showed"}
+_NO_SHOW = {"noshow", "noshowed", "missed", "didnotarrive", "dna", "didnotshow", "absent"}
+_LATE_CANCEL = {"latecancel", "latecancellation", "latecancelled", "latecanceled"}
+_LATE_CANCEL |= {"cancelledlate", "canceledlate"}
+_CANCELLED = {"cancelled", "canceled", "cancel", "cancellation", "voided", "void", "deleted"}
+_NOT_OUTCOMES = {"booked", "confirmed", "scheduled", "pending", "arrived", "checkedin", "new"}
+_NOT_OUTCOMES |= {"inprogress", "open", "tentative", "unconfirmed", "requested", "started"}
+
+_PLATFORMS = {
+    "boulevard": Platform.BOULEVARD,
+    "blvd": Platform.BOULEVARD,
+    "mindbody": Platform.MINDBODY,
+    "zenoti": Platform.ZENOTI,
+    "jane": Platform.JANE,
+    "janeapp": Platform.JANE,
+    "csv": Platform.CSV,
+}
+
+_TIME_FORMATS = ("%H:%M", "%H:%M:%S", "%I:%M %p", "%I:%M:%S %p", "%I:%M%p", "%I %p", "%I%p")
+_TEXT_DATE_FORMATS = ("%b %d, %Y", "%B %d, %Y", "%d %b %Y", "%d %B %Y", "%a, %b %d, %Y")
+_PHONE = re.compile(r"^\+?[\d\s().-]{7,}$")
+_MONEY_NOISE = re.compile(r"[$€£\s,]|usd|cad|aud|eur|gbp", re.IGNORECASE)
+
+
+def parse_csv(
+    data: bytes | str,
+    *,
+    platform: Platform = Platform.CSV,
+    timezone: str = "UTC",
+    day_first: bool = False,
+    now: datetime | None = None,
+    actor: str = "csv-import",
+) -> CsvParse:
+    """Read an export; every row becomes an event, a skip or an error with its line.
+
+    Args:
+        data: the file, as uploaded (UTF-8 with or without BOM; Windows-1252 tolerated).
+        platform: the platform of rows without a Platform column.
+        timezone: the spa's zone, for dates and times without an offset.
+        day_first: read 03/04/2026 as 3 April (exports from outside the US).
+        now: the present, for refusing completions dated in the future.
+        actor: recorded on each event as who brought it in.
+    """
+    text = _decode(data)
+    zone = ZoneInfo(timezone)
+    present = now or datetime.now(UTC)
+    reader = csv.reader(io.StringIO(text, newline=""), dialect=_dialect(text))
+    header: list[str] | None = None
+    header_line = 1
+    columns: dict[str, int] = {}
+    result = CsvParse()
+    seen: dict[str, int] = {}
+    previous_end = 0
+    for record in reader:
+        line, previous_end = previous_end + 1, reader.line_num
+        if not any(cell.strip() for cell in record):
+            continue
+        if header is None:
+            header, header_line = record, line
+            columns = _columns(header)
+            missing = _missing(columns)
+            if missing:
+                return CsvParse(errors=[RowError(line=line, message=missing)])
+            continue
+        if len(record) > len(header):
+            result.errors.append(
+                RowError(
+                    line=line,
+                    message=f"{len(record)} values but {len(header)} columns: "
+                    "a comma inside an unquoted value?",
+                )
+            )
+            continue
+        cells = {name: _cell(record, index) for name, index in columns.items()}
+        try:
+            row = _row(cells, line, platform, zone, day_first, present, actor)
+        except _Bad as bad:
+            result.errors.append(RowError(line=line, message=str(bad)))
+            continue
+        if isinstance(row, RowSkipped):
+            result.skipped.append(row)
+            continue
+        first = seen.setdefault(row.event.event_key, line)
+        if first != line:
+            result.skipped.append(RowSkipped(line=line, reason=f"repeats line {first}"))
+            continue
+        result.rows.append(row)
+    if header is None:
+        return CsvParse(errors=[RowError(line=header_line, message="the file is empty")])
+    return result
+
+
+def _decode(data: bytes | str) -> str:
+    if isinstance(data, str):
+        return data.removeprefix("\ufeff")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace")
+
+
+class _Semicolon(csv.excel):
+    delimiter = ";"
+
+
+def _dialect(text: str) -> type[csv.Dialect]:
+    """Comma, or the semicolon / tab some spreadsheet locales write instead."""
+    first = text.lstrip("\r\n").split("\n", 1)[0]
+    dialects: dict[str, type[csv.Dialect]] = {
+        ",": csv.excel,
+        ";": _Semicolon,
+        "\t": csv.excel_tab,
+    }
+    best = max(dialects, key=first.count)
+    return dialects[best] if first.count(best) else csv.excel
+
+
+def _columns(header: Sequence[str]) -> dict[str, int]:
+    """Each field's column: the first header matching its earliest alias."""
+    squashed = [_squash(name) for name in header]
+    found: dict[str, int] = {}
+    for name, aliases in ALIASES.items():
+        for alias in aliases:
+            key = _squash(alias)
+            if key in squashed:
+                found[name] = squashed.index(key)
+                break
+    return found
+
+
+def _missing(columns: Mapping[str, int]) -> str | None:
+    needs = []
+    if "appointment_id" not in columns:
+        needs.append("an appointment id column (Appointment ID, Id…)")
+    if not any(name in columns for name in _CLIENT_FIELDS):
+        needs.append("a client column (Client ID, Guest ID, Patient ID, Email, Phone…)")
+    if "date" not in columns:
+        needs.append("a date column (Date, Appointment Date, Start…)")
+    return "the header lacks " + " and ".join(needs) if needs else None
+
+
+def _cell(record: Sequence[str], index: int) -> str:
+    return record[index].strip() if index < len(record) else ""
+
+
+def _row(
+    cells: Mapping[str, str],
+    line: int,
+    default_platform: Platform,
+    zone: ZoneInfo,
+    day_first: bool,
+    now: datetime,
+    actor: str,
+) -> CsvRow | RowSkipped:
+    appointment_id = cells.get("appointment_id", "")
+    if not appointment_id:
+        raise _Bad("no appointment id")
+    if len(appointment_id) > MAX_ID_LENGTH:
+        raise _Bad(f"appointment id longer than {MAX_ID_LENGTH} characters")
+    change = _change(cells.get("status", ""))
+    if change is None:
+        return RowSkipped(
+            line=line, reason=f"status {cells['status']!r} is not a completed appointment"
+        )
+    client_ref, kind = _client(cells)
+    platform = _platform(cells.get("platform", ""), default_platform)
+    service_date, scheduled_at = _when(
+        cells.get("date", ""), cells.get("time", ""), zone, day_first
+    )
+    if change in (VisitChange.COMPLETED, VisitChange.NO_SHOW):
+        moment = scheduled_at or datetime.combine(service_date, time(0), zone)
+        if moment - now > FUTURE_SLACK:
+            raise _Bad(f"{change.value} appointment dated in the future ({service_date})")
+    occurred_at = scheduled_at or datetime.combine(service_date, time(12), zone)
+    return CsvRow(
+        line=line,
+        client_ref=client_ref,
+        client_ref_kind=kind,
+        event=VisitEvent(
+            event_key=f"csv:{platform.value}:{appointment_id}:{change.value}",
+            platform=platform,
+            appointment_id=appointment_id,
+            change=change,
+            external_client_id=client_ref if kind is ClientRefKind.ID else None,
+            service_key=cells.get("service_key") or None,
+            service_name=cells.get("service_name") or None,
+            scheduled_at=scheduled_at.astimezone(UTC) if scheduled_at else None,
+            service_date=service_date,
+            amount_cents=_amount(cells.get("amount", "")),
+            provider_id=cells.get("staff") or None,
+            occurred_at=occurred_at.astimezone(UTC),
+            source="csv",
+            actor=actor,
+        ),
+    )
+
+
+def _change(status: str) -> VisitChange | None:
+    """The outcome a status names; None for statuses that are not outcomes.
+
+    Raises:
+        _Bad: a status we do not know; it is never guessed to be a completion.
+    """
+    key = _squash(status)
+    if key in _COMPLETED:
+        return VisitChange.COMPLETED
+    if key in _NO_SHOW:
+        return VisitChange.NO_SHOW
+    if key in _LATE_CANCEL:
+        return VisitChange.LATE_CANCEL
+    if key in _CANCELLED:
+        return VisitChange.CANCELLED
+    if key in _NOT_OUTCOMES:
+        return None
+    raise _Bad(f"unknown status {status!r} (expected completed, no-show, late cancel or cancelled)")
+
+
+def _client(cells: Mapping[str, str]) -> tuple[str, ClientRefKind]:
+    """The most specific client reference the row has: id, then email, then phone."""
+    if cells.get("client_id"):
+        return cells["client_id"], ClientRefKind.ID
+    if cells.get("email"):
+        return _email(cells["email"]), ClientRefKind.EMAIL
+    if cells.get("phone"):
+        return cells["phone"], ClientRefKind.PHONE
+    value = cells.get("client", "")
+    if not value:
+        raise _Bad("no client id, email or phone")
+    if "@" in value:
+        return _email(value), ClientRefKind.EMAIL
+    if _PHONE.match(value):
+        return value, ClientRefKind.PHONE
+    return value, ClientRefKind.ID
+
+
+def _email(value: str) -> str:
+    address = value.strip().lower()
+    if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", address):
+        raise _Bad("client email is not an address")
+    return address
+
+
+def _platform(value: str, default: Platform) -> Platform:
+    if not value:
+        return default
+    found = _PLATFORMS.get(_squash(value))
+    if found is None:
+        known = ", ".join(sorted({p.value for p in _PLATFORMS.values()}))
+        raise _Bad(f"unknown platform {value!r} (expected one of {known})")
+    return found
+
+
+def _when(
+    day_text: str, time_text: str, zone: ZoneInfo, day_first: bool
+) -> tuple[date, datetime | None]:
+    """The service date (in the spa's zone) and, when the row has a time, the instant."""
+    if not day_text:
+        raise _Bad("no date")
+    moment = _parse_datetime(day_text, day_first)
+    if moment is None:
+        raise _Bad(f"date {day_text!r} is not a date")
+    has_time = isinstance(moment, datetime)
+    if not has_time and time_text:
+        clock = _first(time_text, _TIME_FORMATS, lambda t, f: datetime.strptime(t, f).time())
+        if clock is None:
+            raise _Bad(f"time {time_text!r} is not a time of day")
+        moment = datetime.combine(moment, clock)
+    if not isinstance(moment, datetime):
+        return moment, None
+    local = moment.replace(tzinfo=zone) if moment.tzinfo is None else moment.astimezone(zone)
+    return local.date(), local
+
+
+def _parse_datetime(text: str, day_first: bool) -> date | datetime | None:
+    text = re.sub(r"\s+", " ", text.strip())
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        pass
+    else:
+        return parsed if re.search(r"\d[T ]\d", text) else parsed.date()
+    first, second = ("%d", "%m") if day_first else ("%m", "%d")
+    numeric = [f"{first}{sep}{second}{sep}{year}" for sep in "/-." for year in ("%Y", "%y")]
+    for formats in (numeric, list(_TEXT_DATE_FORMATS)):
+        head, _, rest = _split_clock(text)
+        found = _first(head, formats, lambda t, f: datetime.strptime(t, f).date())
+        if found is None:
+            continue
+        if not rest:
+            return found
+        clock = _first(rest, _TIME_FORMATS, lambda t, f: datetime.strptime(t, f).time())
+        if clock is None:
+            return None
+        return datetime.combine(found, clock)
+    return None
+
+
+def _split_clock(text: str) -> tuple[str, str, str]:
+    """ "05/01/2026 10:30 AM" -> ("05/01/2026", " ", "10:30 AM")."""
+    match = re.search(r"\s(\d{1,2}(:\d{2}){0,2}\s?([AaPp][Mm])?)$", text)
+    if match is None or (":" not in match.group(1) and not match.group(3)):
+        return text, "", ""
+    return text[: match.start()].rstrip(", "), " ", match.group(1)
+
+
+def _first(text: str, formats: Sequence[str], parse: Callable[[str, str], T]) -> T | None:
+    for fmt in formats:
+        try:
+            return parse(text, fmt)
+        except ValueError:
+            continue
+    return None
+
+
+def _amount(text: str) -> int | None:
+    """Cents from "$1,250.00", "150", "150.5"; None when blank or zero."""
+    if not text:
+        return None
+    cleaned = _MONEY_NOISE.sub("", text)
+    if cleaned.startswith(("(", "-")):
+        raise _Bad(f"amount {text!r} is negative")
+    try:
+        value = Decimal(cleaned)
+    except InvalidOperation:
+        raise _Bad(f"amount {text!r} is not a number") from None
+    if not value.is_finite():
+        raise _Bad(f"amount {text!r} is not a number")
+    cents = value * 100
+    if cents != cents.to_integral_value():
+        raise _Bad(f"amount {text!r} has more than two decimals")
+    return int(cents) or None

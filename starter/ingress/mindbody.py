@@ -1,0 +1,298 @@
+"""Mindbody webhooks: check `X-Mindbody-Signature`, turn appointment bookings into visits.
+
+The signature is `sha256=` + base64(HMAC-SHA256(messageSignatureKey as UTF-8, raw body))
+(provider-formats.md §4.4; four implementations agree, the official page was not read).
+
+Sources disagree on how much `appointmentBooking.cancelled` carries: some say only
+`siteId` and `appointmentId`. Such an event becomes a visit with change UNKNOWN, and the
+intake re-fetches the appointment from the Public API (`visit_from_appointment`).
+
+Errors, all `WebhookRejected`:
+
+    401  no signature key configured, header missing or malformed, mismatch
+    400  the body is not a JSON object
+    422  a field an acted-on event needs is missing or of the wrong type (the path is named)
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Annotated, Any, TypeVar
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationError,
+)
+from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
+
+from starter.ingress.base import ParsedDelivery, WebhookRejected
+from workflows.visit_models import Platform, VisitChange, VisitEvent
+
+PROVIDER = "mindbody"
+SIGNATURE_HEADER = "X-Mindbody-Signature"
+SIGNATURE_PREFIX = "sha256="
+
+CREATED = "appointmentBooking.created"
+UPDATED = "appointmentBooking.updated"
+CANCELLED = "appointmentBooking.cancelled"
+ACTED_ON = frozenset({CREATED, UPDATED, CANCELLED})
+
+# Public API `Status` enum (§4.3) plus "Scheduled", which one integrator reports webhooks
+# send instead. Keys lower-cased: matching ignores case.
+_FINAL = {
+    "completed": VisitChange.COMPLETED,
+    "noshow": VisitChange.NO_SHOW,
+    "latecancelled": VisitChange.LATE_CANCEL,
+    "cancelled": VisitChange.CANCELLED,
+}
+_PROGRESS = {"confirmed": VisitChange.CONFIRMED, "arrived": VisitChange.ARRIVED}
+_OPEN = frozenset({"booked", "scheduled", "requested", "none"})
+_CANCELLED_AS = {"noshow": VisitChange.NO_SHOW, "latecancelled": VisitChange.LATE_CANCEL}
+
+
+def expected_signature(body: bytes, key: str) -> str:
+    """The header value Mindbody sends for `body`: `sha256=<base64 digest>`."""
+    mac = hmac.new(key.encode("utf-8"), body, hashlib.sha256).digest()
+    return SIGNATURE_PREFIX + base64.b64encode(mac).decode("ascii")
+
+
+def verify(body: bytes, headers: Mapping[str, str], signature_key: str | None) -> None:
+    """Accept the delivery or raise `WebhookRejected(401, reason)`.
+
+    `signature_key` is the subscription's `messageSignatureKey`, used as-is (not decoded).
+
+    Raises:
+        WebhookRejected: 401 naming the problem.
+    """
+    if not signature_key:
+        raise WebhookRejected(401, "mindbody: no message signature key is configured")
+    wanted = SIGNATURE_HEADER.lower()
+    value = next((v for k, v in headers.items() if k.lower() == wanted), None)
+    if value is None:
+        raise WebhookRejected(401, f"mindbody: {SIGNATURE_HEADER} header is missing")
+    value = value.strip()
+    if not value.startswith(SIGNATURE_PREFIX):
+        raise WebhookRejected(401, f"mindbody: {SIGNATURE_HEADER} does not start with sha256=")
+    expected = expected_signature(body, signature_key)
+    if not hmac.compare_digest(value.encode("utf-8"), expected.encode("ascii")):
+        raise WebhookRejected(401, f"mindbody: {SIGNATURE_HEADER} does not match the body")
+
+
+# --- parsing ---------------------------------------------------------------------------
+
+
+def _id_text(value: object) -> object:
+    """Mindbody ids arrive as numbers or strings depending on the source: keep them as text."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if value is not None and not isinstance(value, str):
+        raise PydanticCustomError("id_type", "should be a string or an integer")
+    return value
+
+
+Id = Annotated[str, BeforeValidator(_id_text)]
+
+
+class _Wire(BaseModel):
+    """Mindbody's camelCase JSON; unknown fields ignored, error paths spelled as on the wire."""
+
+    model_config = ConfigDict(alias_generator=to_camel, extra="ignore", frozen=True)
+
+
+class _Head(_Wire):
+    message_id: str = Field(min_length=1, max_length=300)  # VisitEvent.event_key's limit
+    event_id: str = Field(min_length=1)
+
+
+class _Booking(_Wire):
+    site_id: Id
+    appointment_id: Id = Field(min_length=1, max_length=300)
+    status: str | None = None
+    client_id: Id | None = None
+    start_date_time: datetime | None = None
+    session_type_id: Id | None = None
+    appointment_name: str | None = None
+    staff_id: Id | None = None
+    has_arrived: StrictBool | None = None
+
+
+class _Envelope(_Head):
+    event_instance_origination_date_time: datetime  # UTC; a naive value is taken as UTC
+    event_data: _Booking
+
+
+_M = TypeVar("_M", bound=_Wire)
+
+
+def parse(body: bytes) -> ParsedDelivery:
+    """Turn a webhook body into a `ParsedDelivery`; appointment bookings carry a `VisitEvent`.
+
+    Raises:
+        WebhookRejected: 400 if the body is not a JSON object, 422 naming the field path
+            when something an acted-on event needs is missing or mistyped.
+    """
+    payload = _json_object(body)
+    head = _validate(_Head, payload, PROVIDER)
+    if head.event_id not in ACTED_ON:
+        return ParsedDelivery(
+            provider=PROVIDER,
+            event_key=head.message_id,
+            event_type=head.event_id,
+            ignored_reason=f"event type {head.event_id} is not acted on",
+            payload=payload,
+        )
+    where = f"{PROVIDER} {head.event_id}"
+    envelope = _validate(_Envelope, payload, where)
+    data = envelope.event_data
+    ids_only = not data.client_id
+    if ids_only and head.event_id != CANCELLED:
+        raise WebhookRejected(422, f"{where}: eventData.clientId is missing")
+    try:
+        visit = VisitEvent(
+            event_key=envelope.message_id,
+            platform=Platform.MINDBODY,
+            appointment_id=data.appointment_id,
+            change=VisitChange.UNKNOWN if ids_only else _change(head.event_id, data),
+            external_client_id=data.client_id or None,
+            service_key=data.session_type_id,
+            service_name=data.appointment_name,
+            scheduled_at=data.start_date_time,
+            service_date=data.start_date_time.date() if data.start_date_time else None,
+            provider_id=data.staff_id,
+            site_id=data.site_id,
+            occurred_at=_utc(envelope.event_instance_origination_date_time),
+            source="webhook",
+        )
+    except ValidationError as err:
+        raise WebhookRejected(422, f"{where}: {_explain(err)}") from None
+    return ParsedDelivery(
+        provider=PROVIDER,
+        event_key=envelope.message_id,
+        event_type=envelope.event_id,
+        visit=visit,
+        payload=payload,
+    )
+
+
+def _change(event_id: str, data: _Booking) -> VisitChange:
+    status = (data.status or "none").lower()
+    if event_id == CANCELLED:
+        # The event says cancelled; the status only tells which kind.
+        return _CANCELLED_AS.get(status, VisitChange.CANCELLED)
+    if status in _FINAL:
+        return _FINAL[status]
+    if data.has_arrived:
+        return VisitChange.ARRIVED
+    if status in _PROGRESS:
+        return _PROGRESS[status]
+    if status in _OPEN:
+        return VisitChange.BOOKED if event_id == CREATED else VisitChange.UPDATED
+    return VisitChange.UNKNOWN  # a status nobody documented: re-fetch rather than guess
+
+
+def _fetched_change(status: str) -> VisitChange | None:
+    """A Public API status as a change; None for a status nobody documented."""
+    key = status.lower()
+    if key in _FINAL:
+        return _FINAL[key]
+    if key in _PROGRESS:
+        return _PROGRESS[key]
+    return VisitChange.UPDATED if key in _OPEN else None
+
+
+def visit_from_appointment(event: VisitEvent, appointment: Mapping[str, Any]) -> VisitEvent:
+    """Complete `event` from a Public API v6 `Appointment` fetched after the webhook.
+
+    The fetched appointment is the current truth for who, what, when and with whom; the
+    change is taken from its `Status` only when the webhook could not say (UNKNOWN).
+
+    Raises:
+        ValueError: the appointment is another one, or a field has an impossible value.
+    """
+    fetched_id = appointment.get("Id")
+    if fetched_id is not None and str(fetched_id) != event.appointment_id:
+        raise ValueError(
+            f"fetched appointment {fetched_id} is not appointment {event.appointment_id}"
+        )
+    updates: dict[str, Any] = {}
+    status = appointment.get("Status")
+    change = _fetched_change(status) if isinstance(status, str) else None
+    if event.change is VisitChange.UNKNOWN and change is not None:
+        updates["change"] = change
+    for wire, name in (("ClientId", "external_client_id"), ("SessionTypeId", "service_key")):
+        if appointment.get(wire) is not None:
+            updates[name] = str(appointment[wire])
+    if appointment.get("StaffId") is not None:
+        updates["provider_id"] = str(appointment["StaffId"])
+    start = appointment.get("StartDateTime")
+    if start is not None:
+        try:
+            scheduled = datetime.fromisoformat(str(start))  # site-local, usually no offset
+        except ValueError:
+            raise ValueError(f"StartDateTime {start!r} is not an ISO date-time") from None
+        updates["scheduled_at"] = scheduled
+        updates["service_date"] = scheduled.date()
+    return VisitEvent.model_validate(event.model_dump() | updates)
+
+
+# --- shared with the other parsers' shape (kept local: each provider module stands alone) ---
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as err:
+        raise WebhookRejected(400, f"{PROVIDER}: body is not JSON ({err})") from None
+    if not isinstance(payload, dict):
+        raise WebhookRejected(400, f"{PROVIDER}: body is JSON but not an object")
+    return payload
+
+
+def _validate(model: type[_M], payload: dict[str, Any], where: str) -> _M:
+    try:
+        return model.model_validate(payload)
+    except ValidationError as err:
+        raise WebhookRejected(422, f"{where}: {_explain(err)}") from None
+
+
+_JSON_TYPES = {dict: "object", list: "array", str: "string", int: "number", float: "number"}
+_PLAIN = {  # pydantic error types, said in JSON's words
+    "model_type": "should be an object",
+    "dict_type": "should be an object",
+    "list_type": "should be an array",
+    "string_type": "should be a string",
+    "bool_type": "should be true or false",
+    "datetime_type": "should be an ISO-8601 date-time",
+    "datetime_parsing": "should be an ISO-8601 date-time",
+    "datetime_from_date_parsing": "should be an ISO-8601 date-time",
+    "id_type": "should be a string or an integer",
+}
+
+
+def _explain(err: ValidationError) -> str:
+    """The first problem as one line: `eventData.clientId is missing`, `siteId should be …`."""
+    first = err.errors()[0]
+    path = ".".join(str(p) if isinstance(p, str) else f"[{p}]" for p in first["loc"])
+    path = path.replace(".[", "[") or "body"
+    if first["type"] == "missing":
+        return f"{path} is missing"
+    got = first.get("input")
+    kind = "null" if got is None else "boolean" if isinstance(got, bool) else None
+    kind = kind or _JSON_TYPES.get(type(got), type(got).__name__)
+    plain = _PLAIN.get(first["type"])
+    message = f" {plain}" if plain else ": " + first["msg"][:1].lower() + first["msg"][1:]
+    return f"{path}{message} (got {kind})"
+
+
+def _utc(at: datetime) -> datetime:
+    return at if at.tzinfo else at.replace(tzinfo=UTC)

@@ -1,0 +1,121 @@
+"""Temporal Schedules for polled locations: one per active Zenoti center or Jane clinic.
+
+Each schedule starts `PollLocationWorkflow` every `poll_interval_minutes` (15 by
+default). Overlap SKIP: a run still going (a long catch-up) is never doubled. The
+catch-up window is one interval, so after a Temporal outage at most one missed run is
+taken at once; it reads the whole gap anyway, because the window starts at the stored
+cursor, not at the schedule's time. Deactivated locations lose their schedule.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleIntervalSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+    ScheduleUpdate,
+    ScheduleUpdateInput,
+)
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.repository.poll_locations import PollLocation
+from workers.settings import Settings
+from workflows.poll_models import POLL_WORKFLOW, PollInput, poll_schedule_id
+from workflows.visit_models import Platform
+
+# A run that cannot finish in this long is stuck (its activities give up in minutes);
+# ending it lets the next scheduled run start and re-read the window.
+RUN_TIMEOUT = timedelta(hours=1)
+MAX_JITTER = timedelta(minutes=1)  # spreads many centers' requests (rate limits are org-wide)
+
+
+@dataclass
+class ScheduleSync:
+    """What `ensure_poll_schedules` changed, by schedule id."""
+
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+
+
+def poll_interval(settings: Settings) -> timedelta:
+    return timedelta(minutes=settings.poll_interval_minutes)
+
+
+def poll_schedule(settings: Settings, location: PollLocation) -> Schedule:
+    """The schedule of one location: its interval, SKIP overlap, a one-interval catch-up."""
+    every = poll_interval(settings)
+    platform = Platform(location.platform)
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            POLL_WORKFLOW,
+            PollInput(platform=platform, location_id=location.location_id),
+            id=poll_schedule_id(platform, location.location_id),
+            task_queue=settings.task_queue,
+            execution_timeout=RUN_TIMEOUT,
+        ),
+        spec=ScheduleSpec(
+            intervals=[ScheduleIntervalSpec(every=every)], jitter=min(every / 4, MAX_JITTER)
+        ),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=every),
+    )
+
+
+async def ensure_poll_schedules(
+    client: Client, settings: Settings, locations: Iterable[PollLocation]
+) -> ScheduleSync:
+    """Create or update the schedule of every active location; delete inactive ones'.
+
+    Safe to run at every start-up and after every location change: an existing
+    schedule is updated in place (keeping whether staff paused it).
+    """
+    sync = ScheduleSync()
+    for location in locations:
+        schedule_id = poll_schedule_id(location.platform, location.location_id)
+        if not location.active:
+            if await _delete(client, schedule_id):
+                sync.removed.append(schedule_id)
+            continue
+        schedule = poll_schedule(settings, location)
+        try:
+            await client.create_schedule(schedule_id, schedule)
+            sync.created.append(schedule_id)
+        except ScheduleAlreadyRunningError:
+            await client.get_schedule_handle(schedule_id).update(_replace_with(schedule))
+            sync.updated.append(schedule_id)
+    return sync
+
+
+async def remove_poll_schedule(client: Client, platform: Platform | str, location_id: str) -> bool:
+    """Delete one location's schedule; False when it had none."""
+    return await _delete(client, poll_schedule_id(platform, location_id))
+
+
+def _replace_with(schedule: Schedule) -> Callable[[ScheduleUpdateInput], ScheduleUpdate]:
+    """New action, spec and policy; the state (paused, note) stays as staff left it."""
+
+    def updater(current: ScheduleUpdateInput) -> ScheduleUpdate:
+        state = current.description.schedule.state
+        return ScheduleUpdate(schedule=dataclasses.replace(schedule, state=state))
+
+    return updater
+
+
+async def _delete(client: Client, schedule_id: str) -> bool:
+    try:
+        await client.get_schedule_handle(schedule_id).delete()
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return True

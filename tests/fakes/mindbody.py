@@ -1,0 +1,104 @@
+"""A local stand-in for Mindbody's Public API v6 `GET /public/v6/appointment/staffappointments`.
+
+It checks what the real API checks that we can check offline (the `Api-Key` and `SiteId`
+headers, and the staff token when one is configured) and answers in the documented shape:
+`{"PaginationResponse": {...}, "Appointments": [...]}`, or an error body
+`{"Error": {"Message", "Code"}}` (the codes here are invented). Query names are matched
+case-insensitively, with or without the `request.` prefix, since both appear in the wild.
+Date windows are not modelled: `AppointmentIds`, `ClientId` and `StaffIds` filter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+PATH = "/public/v6/appointment/staffappointments"
+
+
+@dataclass
+class MindbodyFake:
+    api_key: str = "test-api-key"
+    site_id: str = "-99"
+    staff_token: str | None = None
+    appointments: list[dict[str, Any]] = field(default_factory=list)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    _failures: list[int] = field(default_factory=list)
+    _runner: web.AppRunner | None = None
+    base_url: str = ""
+
+    def add_appointment(self, appointment: dict[str, Any]) -> None:
+        self.appointments.append(appointment)
+
+    def fail_next(self, times: int, status: int = 500) -> None:
+        """Answer the next `times` authenticated requests with this status."""
+        self._failures.extend([status] * times)
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_get(PATH, self._staff_appointments)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = self._runner.addresses[0][1]
+        self.base_url = f"http://127.0.0.1:{port}/public/v6"
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    @staticmethod
+    def _error(status: int, code: str, message: str) -> web.Response:
+        return web.json_response({"Error": {"Message": message, "Code": code}}, status=status)
+
+    async def _staff_appointments(self, request: web.Request) -> web.Response:
+        query = {
+            key.lower().removeprefix("request."): value for key, value in request.query.items()
+        }
+        self.requests.append(
+            {
+                "method": request.method,
+                "path": request.path,
+                "query": query,
+                "headers": {name.lower(): value for name, value in request.headers.items()},
+            }
+        )
+        if request.headers.get("Api-Key") != self.api_key:
+            return self._error(401, "DeniedAccess", "Invalid or missing API key.")
+        if request.headers.get("SiteId") != self.site_id:
+            return self._error(401, "DeniedAccess", "Invalid or missing SiteId.")
+        if self.staff_token is not None and request.headers.get("Authorization") not in (
+            self.staff_token,
+            f"Bearer {self.staff_token}",
+        ):
+            return self._error(401, "DeniedAccess", "Invalid or missing staff token.")
+        if self._failures:
+            status = self._failures.pop(0)
+            return self._error(status, "InternalError", f"Scripted failure {status}.")
+        found = [a for a in self.appointments if _matches(a, query)]
+        return web.json_response(
+            {
+                "PaginationResponse": {
+                    "RequestedLimit": 100,
+                    "RequestedOffset": 0,
+                    "PageSize": len(found),
+                    "TotalResults": len(found),
+                },
+                "Appointments": found,
+            }
+        )
+
+
+def _ids(text: str | None) -> set[str] | None:
+    return None if text is None else {part.strip() for part in text.split(",") if part.strip()}
+
+
+def _matches(appointment: dict[str, Any], query: dict[str, str]) -> bool:
+    for name, wire in (("appointmentids", "Id"), ("staffids", "StaffId"), ("clientid", "ClientId")):
+        wanted = _ids(query.get(name))
+        if wanted is not None and str(appointment.get(wire)) not in wanted:
+            return False
+    return True

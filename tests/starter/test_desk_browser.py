@@ -1,0 +1,347 @@
+"""The front-desk page in a real browser: Debian's chromium, driven by Playwright.
+
+The whole stack is real — Temporal dev server, PostgreSQL, a worker, the API served by
+uvicorn on a free port — and the page is used the way the desk uses it: sign in with a
+staff token, find the client by phone and by name, complete a visit and watch the count
+drop, double-click without counting twice, reverse a visit with a reason, and stop at a
+zero balance. Skipped only when chromium is missing outside CI (`make browser` installs
+it); under CI a missing browser fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+from collections.abc import AsyncIterator, Iterator
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import asyncpg
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from playwright.async_api import Browser, ConsoleMessage, Locator, Page, async_playwright, expect
+from temporalio.client import Client
+
+from activities.repository import (
+    ClientRepository,
+    LedgerReader,
+    PackageTypeRepository,
+    Role,
+    StaffMember,
+    StaffRepository,
+)
+from starter.api.app import create_app
+from starter.api.routes import desk
+from starter.packages import PackageService
+from tests.conftest import eventually
+from tests.workflows.conftest import ANA, BEN, CARA, TYPES, Spa
+from workers.settings import Settings
+from workflows.models import RedeemRequest
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+WAIT_MS = 20_000
+
+
+@pytest.fixture
+def chromium() -> Path:
+    if not CHROMIUM.exists():
+        reason = f"Debian's chromium is not installed at {CHROMIUM} (`make browser` installs it)"
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason}; under CI the desk browser test must run, not skip")
+        pytest.skip(reason)
+    return CHROMIUM
+
+
+@pytest.fixture
+async def seeded(pool: asyncpg.Pool, client: Client, settings: Settings, worker: object) -> Spa:
+    clients, types = ClientRepository(pool), PackageTypeRepository(pool)
+    for record in (ANA, BEN, CARA):
+        await clients.upsert(record)
+    for package_type in TYPES:
+        await types.upsert(package_type)
+    return Spa(
+        service=PackageService(client=client, pool=pool, settings=settings),
+        pool=pool,
+        ledger=LedgerReader(pool),
+    )
+
+
+class _Server(uvicorn.Server):
+    """Leaves the test process's signal handlers alone."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@pytest.fixture
+async def api_url(settings: Settings, client: Client, pool: asyncpg.Pool) -> AsyncIterator[str]:
+    app = create_app(settings, client=client, pool=pool)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = int(sock.getsockname()[1])
+    config = uvicorn.Config(
+        app, log_level="warning", lifespan="on", ws="none", http="h11", access_log=False
+    )
+    server = _Server(config)
+    serving = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        deadline = asyncio.get_running_loop().time() + 20
+        while not server.started:
+            if serving.done():
+                serving.result()
+                raise AssertionError("the API stopped before it started")
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError("the API did not start within 20s")
+            await asyncio.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await serving
+        sock.close()
+
+
+@pytest.fixture
+async def browser(chromium: Path) -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(
+            executable_path=str(chromium), args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+async def redeem_earlier(spa: Spa, package_id: str, key: str, day: date) -> None:
+    """A visit completed on an earlier day, as a booking platform would report it: not
+    today (in the spa's zone), so the desk's completion today is not a second visit."""
+    await spa.service.send(
+        package_id,
+        RedeemRequest(
+            key=key,
+            appointment_id=f"appt-{key}",
+            service_date=day,
+            actor="seed",
+        ),
+    )
+
+
+async def wait_remaining(spa: Spa, package_id: str, remaining: int) -> None:
+    async def balance() -> int | None:
+        row = await spa.ledger.balance(package_id)
+        return None if row is None else row.remaining
+
+    await eventually(balance, lambda found: found == remaining)
+
+
+def card(page: Page, package_id: str) -> Locator:
+    return page.locator(f'[data-testid="package-card"][data-package-id="{package_id}"]')
+
+
+async def find(page: Page, text: str, client_name: str) -> None:
+    await page.get_by_test_id("search-input").fill(text)
+    await page.get_by_test_id("search-button").click()
+    await expect(page.get_by_test_id("client-name")).to_have_text(client_name, timeout=WAIT_MS)
+
+
+@pytest.mark.timeout(240)
+async def test_front_desk_completes_reverses_and_stops_at_zero(
+    chromium: Path,
+    seeded: Spa,
+    settings: Settings,
+    pool: asyncpg.Pool,
+    api_url: str,
+    browser: Browser,
+    tmp_path: Path,
+) -> None:
+    spa = seeded
+    today = datetime.now(ZoneInfo(settings.spa_timezone)).date()
+    [laser] = await spa.sell("laser6", ANA.client_id)
+    [credit] = await spa.sell("credit1500", ANA.client_id)
+    [empty] = await spa.sell("duo2", BEN.client_id)
+    await redeem_earlier(spa, empty, "ben-1", today - timedelta(days=4))
+    await redeem_earlier(spa, empty, "ben-2", today - timedelta(days=3))
+    [soon] = await spa.sell("paced6", BEN.client_id, expires_in=timedelta(days=20))
+    [last_one] = await spa.sell("duo2", CARA.client_id)
+    await redeem_earlier(spa, last_one, "cara-1", today - timedelta(days=4))
+    await wait_remaining(spa, empty, 0)
+    await wait_remaining(spa, last_one, 1)
+    token = await StaffRepository(pool).add(
+        StaffMember(staff_id="desk-dana", name="Dana Desk", role=Role.FRONT_DESK)
+    )
+    ledger = LedgerReader(pool)
+
+    async def redemptions() -> int:
+        return await ledger.count_entries(laser, "redemption")
+
+    page = await browser.new_page(viewport={"width": 1280, "height": 900})
+    problems: list[str] = []
+
+    def on_console(message: ConsoleMessage) -> None:
+        # Refusals (401, 409) are answers the page shows in words; anything else is a bug.
+        if message.type == "error" and not message.text.startswith("Failed to load resource"):
+            problems.append(message.text)
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda err: problems.append(str(err)))
+    status = page.get_by_test_id("status")
+    try:
+        await page.goto(f"{api_url}/desk")
+
+        # A wrong token is refused in words; the right one signs in.
+        await page.get_by_test_id("token-input").fill("pc_not-a-real-token")
+        await page.get_by_test_id("signin-button").click()
+        await expect(status).to_contain_text("unknown or revoked staff token", timeout=WAIT_MS)
+        await page.get_by_test_id("token-input").fill(token)
+        await page.get_by_test_id("signin-button").click()
+        await expect(page.get_by_test_id("whoami-name")).to_contain_text("Dana Desk")
+
+        # Find Ana by her phone as a person types it, then by name.
+        await find(page, "(555) 555-0101", "Ana Test")
+        await find(page, "ana", "Ana Test")
+        ana = card(page, laser)
+        remaining = ana.get_by_test_id("remaining")
+        await expect(remaining).to_have_text("6 of 6 sessions")
+        await expect(ana.get_by_test_id("expiry")).to_contain_text("Good through")
+
+        # Complete: the count drops, the desk reads the package's own words, one ledger row.
+        complete = ana.get_by_test_id("complete")
+        await complete.click()
+        await expect(remaining).to_have_text("5 of 6 sessions", timeout=WAIT_MS)
+        await expect(status).to_contain_text("Session 1 of 6 complete — 5 remaining")
+        await expect(complete).to_be_enabled()
+        assert await eventually(redemptions, lambda n: n == 1) == 1
+
+        # Double-click: one request, and the package asks before a second visit today.
+        await complete.dblclick()
+        same_day = ana.get_by_test_id("same-day")
+        await expect(same_day).to_be_visible(timeout=WAIT_MS)
+        await expect(status).to_contain_text("already had a visit completed today")
+        await expect(remaining).to_have_text("5 of 6 sessions")
+        await same_day.get_by_test_id("same-day-confirm").dblclick()
+        await expect(remaining).to_have_text("4 of 6 sessions", timeout=WAIT_MS)
+        await expect(status).to_contain_text("Session 2 of 6 complete — 4 remaining")
+        await expect(same_day).to_be_hidden()
+        await asyncio.sleep(1.0)  # room for a second request, were one sent
+        assert await eventually(redemptions, lambda n: n >= 2) == 2
+        await expect(remaining).to_have_text("4 of 6 sessions")
+
+        # History: reverse the latest visit, with a reason, and the session comes back.
+        await ana.get_by_test_id("history").click()
+        panel = ana.get_by_test_id("history-panel")
+        visits = panel.locator('[data-testid="history-line"][data-kind="redemption"]')
+        await expect(visits).to_have_count(2, timeout=WAIT_MS)
+        await expect(panel.get_by_test_id("reverse")).to_have_count(2)
+        await visits.first.get_by_test_id("reverse").click()
+        form = panel.get_by_test_id("reverse-form")
+        await form.get_by_test_id("reverse-confirm").click()
+        await expect(status).to_contain_text("Give a reason for the reversal")
+        await form.get_by_test_id("reverse-reason").fill("completed twice by mistake")
+        await form.get_by_test_id("reverse-confirm").dblclick()
+        await expect(remaining).to_have_text("5 of 6 sessions", timeout=WAIT_MS)
+        await expect(status).to_contain_text("returned")
+        reversal = panel.locator('[data-testid="history-line"][data-kind="reversal"]')
+        await expect(reversal).to_have_count(1, timeout=WAIT_MS)
+        await expect(reversal).to_contain_text("completed twice by mistake")
+        await expect(panel.get_by_test_id("reverse")).to_have_count(1)
+        assert await ledger.count_entries(laser, "reversal") == 1
+        assert await redemptions() == 2
+        await page.screenshot(path=str(tmp_path / "desk-history.png"), full_page=True)
+
+        # Zero balance: a red stop, and Complete cannot be pressed.
+        await find(page, "Ben", "Ben Test")
+        ben = card(page, empty)
+        await expect(ben.get_by_test_id("remaining")).to_have_text("0 of 2 sessions")
+        await expect(ben.get_by_test_id("collect-payment")).to_be_visible()
+        await expect(ben.get_by_test_id("collect-payment")).to_contain_text("Collect payment")
+        await expect(ben.get_by_test_id("complete")).to_be_disabled()
+        # Ben's other package is fine to use, with its warnings as badges.
+        hurry = card(page, soon)
+        await expect(hurry.get_by_test_id("remaining")).to_have_text("6 of 6 sessions")
+        await expect(hurry.get_by_test_id("collect-payment")).to_be_hidden()
+        await expect(hurry.get_by_test_id("complete")).to_be_enabled()
+        badges = hurry.get_by_test_id("warning")
+        await expect(badges.and_(page.locator('[data-code="expiring_soon"]'))).to_contain_text(
+            "Expires in"
+        )
+        await expect(badges.and_(page.locator('[data-code="pace"]'))).to_contain_text("Pace alert")
+        await page.screenshot(path=str(tmp_path / "desk-warnings.png"), full_page=True)
+
+        # Another desk takes Cara's last session while her card is open: the refusal is
+        # said in words and the card turns into the stop.
+        await find(page, "5555550103", "Cara Test")
+        cara = card(page, last_one)
+        await expect(cara.get_by_test_id("remaining")).to_have_text("1 of 2 sessions")
+        await expect(cara.get_by_test_id("collect-payment")).to_be_hidden()
+        await redeem_earlier(spa, last_one, "cara-2", today - timedelta(days=2))
+        await cara.get_by_test_id("complete").click()
+        await expect(status).to_contain_text("refused (ZeroBalance)", timeout=WAIT_MS)
+        await expect(status).to_contain_text("collect payment")
+        await expect(cara.get_by_test_id("collect-payment")).to_be_visible(timeout=WAIT_MS)
+        await expect(cara.get_by_test_id("complete")).to_be_disabled()
+        assert await ledger.count_entries(last_one, "redemption") == 2
+        await page.screenshot(path=str(tmp_path / "desk-zero-balance.png"), full_page=True)
+
+        # Back at Ana: a dollar package takes an amount; a no-show is recorded, not counted.
+        await find(page, "Ana", "Ana Test")
+        await expect(remaining).to_have_text("5 of 6 sessions")
+        wallet = card(page, credit)
+        await expect(wallet.get_by_test_id("remaining")).to_have_text("$1,500.00 of $1,500.00")
+        await wallet.get_by_test_id("complete").click()
+        await expect(status).to_contain_text("Enter the amount")
+        await wallet.get_by_test_id("amount-input").fill("120")
+        await wallet.get_by_test_id("complete").click()
+        await expect(wallet.get_by_test_id("remaining")).to_have_text(
+            "$1,380.00 of $1,500.00", timeout=WAIT_MS
+        )
+        await expect(status).to_contain_text("$120.00 redeemed")
+        await ana.get_by_test_id("no-show").click()
+        await expect(status).to_contain_text("recorded, not consumed", timeout=WAIT_MS)
+        assert await eventually(lambda: ledger.count_entries(laser, "no_show"), bool) == 1
+        await expect(remaining).to_have_text("5 of 6 sessions")
+        assert problems == []
+    finally:
+        await page.screenshot(path=str(tmp_path / "desk.png"), full_page=True)
+        await page.close()
+
+
+async def test_only_the_desk_files_are_served() -> None:
+    app = FastAPI()
+    app.include_router(desk.router)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://desk.test") as http:
+        page = await http.get("/desk")
+        assert page.status_code == 200
+        assert page.headers["content-type"].startswith("text/html")
+        assert 'data-testid="search-input"' in page.text
+        script = await http.get("/desk/desk.js")
+        assert script.status_code == 200
+        assert script.headers["content-type"].startswith("text/javascript")
+        style = await http.get("/desk/desk.css")
+        assert style.status_code == 200
+        assert style.headers["content-type"].startswith("text/css")
+        for path in (
+            "/desk/index.html",
+            "/desk/..%2Froutes%2Fdesk.py",
+            "/desk/%2E%2E%2Fapp.py",
+            "/desk/../app.py",
+            "/desk/nope.js",
+        ):
+            assert (await http.get(path)).status_code == 404, path
+        assert "/desk" not in app.openapi()["paths"]

@@ -1,0 +1,470 @@
+"""The visit workflow: one per booking-platform appointment, routing its events to packages.
+
+Every source signals events here (signal-with-start), so all deliveries of one
+appointment — duplicates, retries, two copies racing — are handled one at a time by one
+entity. A completion goes to exactly one package (rule 4), and the choice is sticky: it
+is kept in state and in Postgres (`appointment_routes`), so a late duplicate after this
+workflow closed still finds the same package. What no package takes goes to the manual
+review queue, and the workflow waits for a manager to assign or dismiss it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import TypeVar, cast
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    import workflows.policies as policies
+    import workflows.visit_models as vm
+    from workflows.models import PackageAnswer
+    from workflows.visit_models import (
+        Candidate,
+        Candidates,
+        DeliveryAnswer,
+        ResolveAnswer,
+        ResolveReview,
+        VisitChange,
+        VisitEvent,
+        VisitInput,
+        VisitOutcome,
+        VisitState,
+        VisitStep,
+        VisitView,
+    )
+
+ResultT = TypeVar("ResultT")
+
+# A refusal for one of these reasons means "this package cannot take it": try the next.
+SKIP_RULES = frozenset(
+    {
+        "ZeroBalance",
+        "PackageExpired",
+        "PackageClosed",
+        "PackageCancelled",
+        "PackageInReview",
+        "AmountAboveBalance",
+        "NoPackage",
+    }
+)
+MAX_EVENTS_PER_RUN = 200
+
+_NOTE_CHANGES = {
+    VisitChange.BOOKED: "booked",
+    VisitChange.RESCHEDULED: "rescheduled",
+    VisitChange.CONFIRMED: "confirmed",
+    VisitChange.ARRIVED: "checked_in",
+    VisitChange.CANCELLED: "cancelled",
+}
+
+
+@workflow.defn(name="VisitWorkflow")
+class VisitWorkflow:
+    @workflow.init
+    def __init__(self, input: VisitInput) -> None:
+        self._input = input
+        self._state = input.carried or VisitState()
+        self._queue: list[VisitEvent] = []
+        self._lock = asyncio.Lock()
+        self._wake = False
+
+    @workflow.run
+    async def run(self, input: VisitInput) -> VisitState:
+        idle = timedelta(days=input.idle_days)
+        while True:
+            try:
+                await workflow.wait_condition(
+                    lambda: bool(self._queue) or self._wake,
+                    timeout=None if self._state.review_open else idle,
+                )
+            except TimeoutError:
+                if not self._queue and not self._state.review_open:
+                    break
+            self._wake = False
+            while self._queue:
+                event = self._queue.pop(0)
+                async with self._lock:
+                    await self._process(event)
+            if self._state.events_this_run >= MAX_EVENTS_PER_RUN:
+                await workflow.wait_condition(
+                    lambda: workflow.all_handlers_finished() and not self._queue
+                )
+                workflow.continue_as_new(
+                    input.model_copy(
+                        update={"carried": self._state.model_copy(update={"events_this_run": 0})}
+                    )
+                )
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._state
+
+    # --- messages -----------------------------------------------------------------------
+
+    @workflow.signal(name="event")
+    def event(self, event: VisitEvent) -> None:
+        self._queue.append(event)
+
+    @workflow.update(name="resolve")
+    async def resolve(self, request: ResolveReview) -> ResolveAnswer:
+        async with self._lock:
+            if not self._state.review_open:
+                # Settled while this request waited (a race between two managers).
+                raise ApplicationError(
+                    f"appointment {self._input.appointment_id} is not in review any more",
+                    type="NotInReview",
+                )
+            if request.action == "dismiss":
+                answer = await self._dismiss(request)
+            else:
+                answer = await self._assign(request)
+            self._wake = True
+            return answer
+
+    @resolve.validator
+    def _check_resolve(self, request: ResolveReview) -> None:
+        if not self._state.review_open:
+            raise ApplicationError(
+                f"appointment {self._input.appointment_id} is not in review", type="NotInReview"
+            )
+        if request.action == "assign" and not request.package_id:
+            raise ApplicationError("assign needs a package_id", type="BadRequest")
+        if request.action == "dismiss" and not (request.reason or "").strip():
+            raise ApplicationError("dismiss needs a reason", type="BadRequest")
+
+    @workflow.query(name="state")
+    def state(self) -> VisitView:
+        return VisitView(
+            platform=self._input.platform,
+            appointment_id=self._input.appointment_id,
+            state=self._state,
+            pending=len(self._queue),
+        )
+
+    # --- routing --------------------------------------------------------------------------
+
+    async def _process(self, event: VisitEvent) -> None:
+        if event.event_key in self._state.seen:
+            return
+        self._state = self._state.model_copy(
+            update={"events_this_run": self._state.events_this_run + 1}
+        )
+        if event.client_id is None and self._state.client_id is not None:
+            event = event.model_copy(update={"client_id": self._state.client_id})
+        if event.change is VisitChange.UNKNOWN or event.client_id is None:
+            try:
+                event = await _call(vm.ENRICH_VISIT, vm.EnrichInput(event=event), VisitEvent)
+            except ActivityError as err:
+                self._step(
+                    event, VisitOutcome.IGNORED, None, f"could not fetch details: {err.cause}"
+                )
+                return
+        if event.client_id is None:
+            self._step(event, VisitOutcome.IGNORED, None, "client unknown: event recorded only")
+            return
+        self._remember(event)
+        if event.change is VisitChange.COMPLETED:
+            await self._complete(event)
+        elif event.change in (VisitChange.NO_SHOW, VisitChange.LATE_CANCEL):
+            await self._absence(event)
+        elif event.change is VisitChange.UNKNOWN:
+            self._step(event, VisitOutcome.IGNORED, None, "status unknown: event recorded only")
+        else:
+            await self._note(event)
+
+    async def _complete(self, event: VisitEvent) -> None:
+        if self._state.review_open:
+            self._step(event, VisitOutcome.IN_REVIEW, None, "already waiting in the review queue")
+            return
+        found = await self._candidates(event)
+        routed = self._state.routed_package_id or found.prior_package_id
+        if routed is not None:
+            # A duplicate under another key: the package answers as it did the first time.
+            answer = await self._deliver(routed, "redeem", self._redeem_message(event))
+            self._step(event, VisitOutcome.REDEEMED, routed, f"already routed: {answer.detail}")
+            return
+        if found.category is None:
+            await self._review(
+                event,
+                "unknown_service",
+                f"service {event.service_name or event.service_key!r} is not in the catalog: "
+                "map it to a category, then assign this visit",
+            )
+            return
+        if not found.packages:
+            await self._review(
+                event,
+                "no_match",
+                f"no active package of client {event.client_id} covers {found.category}",
+            )
+            return
+        first_refusal: DeliveryAnswer | None = None
+        for candidate in _redeem_order(found.packages):
+            answer = await self._deliver(
+                candidate.package_id, "redeem", self._redeem_message(event)
+            )
+            if answer.accepted:
+                await self._routed(event, candidate.package_id, answer)
+                return
+            first_refusal = first_refusal or answer
+            if answer.rule not in SKIP_RULES:
+                break
+        assert first_refusal is not None
+        await self._review(event, "refused", first_refusal.detail, rule=first_refusal.rule)
+
+    async def _absence(self, event: VisitEvent) -> None:
+        if self._state.routed_package_id is not None:
+            self._step(event, VisitOutcome.IGNORED, None, "already completed: absence ignored")
+            return
+        target = self._state.noted_package_id or await self._best_for_note(event)
+        if target is None:
+            self._step(event, VisitOutcome.IGNORED, None, "no package covers it: recorded only")
+            return
+        outcome = "no_show" if event.change is VisitChange.NO_SHOW else "late_cancel"
+        answer = await self._deliver(
+            target,
+            "record_attendance",
+            {
+                **self._base_message(event, key=f"{outcome}:{self._appointment_ref()}"),
+                "outcome": outcome,
+            },
+        )
+        result = VisitOutcome.RECORDED if answer.accepted else VisitOutcome.REFUSED
+        self._step(event, result, target, answer.detail)
+
+    async def _note(self, event: VisitEvent) -> None:
+        if self._state.routed_package_id is not None:
+            self._step(event, VisitOutcome.IGNORED, None, "already completed: no effect")
+            return
+        change = _NOTE_CHANGES.get(event.change)
+        if change is None:  # an update with nothing a package needs to know
+            change = "booked" if self._state.noted_package_id is None else None
+        if change is None:
+            self._step(event, VisitOutcome.IGNORED, None, "updated: nothing for the package")
+            return
+        target = self._state.noted_package_id or await self._best_for_note(event)
+        if target is None:
+            self._step(event, VisitOutcome.IGNORED, None, "no package covers this appointment")
+            return
+        message = {**self._base_message(event, key=f"visit:{event.event_key}"), "change": change}
+        if event.scheduled_at is not None:
+            message["scheduled_at"] = event.scheduled_at.isoformat()
+        answer = await self._deliver(target, "note_appointment", message)
+        if answer.accepted:
+            self._state = self._state.model_copy(update={"noted_package_id": target})
+        result = VisitOutcome.NOTED if answer.accepted else VisitOutcome.REFUSED
+        self._step(event, result, target, answer.detail)
+
+    async def _assign(self, request: ResolveReview) -> ResolveAnswer:
+        assert request.package_id is not None
+        event = self._last_completion()
+        message = self._redeem_message(event)
+        message.update(actor=request.actor, source="review")
+        if request.amount_cents is not None:
+            message["amount_cents"] = request.amount_cents
+        answer = await self._deliver(request.package_id, "redeem", message)
+        if not answer.accepted:
+            raise ApplicationError(answer.detail, type=answer.rule or "Refused")
+        await self._routed(event, request.package_id, answer, actor=request.actor)
+        await _call(
+            vm.CLOSE_REVIEW_ITEM,
+            vm.CloseReviewInput(
+                item_id=self._state.review_item_id or "",
+                status="assigned",
+                resolved_by=request.actor,
+                resolution=f"assigned to {request.package_id}: {answer.detail}",
+                package_id=request.package_id,
+            ),
+            type(None),
+        )
+        self._state = self._state.model_copy(update={"review_open": False})
+        return ResolveAnswer(
+            outcome=VisitOutcome.REDEEMED,
+            package_id=request.package_id,
+            detail=answer.detail,
+            answer=answer.answer,
+        )
+
+    async def _dismiss(self, request: ResolveReview) -> ResolveAnswer:
+        reason = (request.reason or "").strip()
+        await _call(
+            vm.CLOSE_REVIEW_ITEM,
+            vm.CloseReviewInput(
+                item_id=self._state.review_item_id or "",
+                status="dismissed",
+                resolved_by=request.actor,
+                resolution=reason,
+            ),
+            type(None),
+        )
+        self._state = self._state.model_copy(update={"review_open": False})
+        self._append(
+            VisitStep(
+                event_key=f"dismiss:{workflow.now().isoformat()}",
+                change=VisitChange.COMPLETED,
+                outcome=VisitOutcome.DISMISSED,
+                detail=f"dismissed by {request.actor}: {reason}",
+                at=workflow.now(),
+            )
+        )
+        return ResolveAnswer(outcome=VisitOutcome.DISMISSED, detail=reason)
+
+    # --- helpers --------------------------------------------------------------------------
+
+    async def _candidates(self, event: VisitEvent) -> Candidates:
+        assert event.client_id is not None
+        on = event.service_date or workflow.now().date()
+        return await _call(
+            vm.FIND_CANDIDATES,
+            vm.CandidateQuery(
+                platform=self._input.platform,
+                appointment_id=self._input.appointment_id,
+                client_id=event.client_id,
+                service_key=event.service_key,
+                service_name=event.service_name,
+                category=event.category,
+                on=on,
+            ),
+            Candidates,
+        )
+
+    async def _best_for_note(self, event: VisitEvent) -> str | None:
+        """The package a booking change concerns: one with a balance if any covers the
+        service, else a zero-balance one (so a booking at zero alerts staff now)."""
+        found = await self._candidates(event)
+        ordered = _redeem_order(found.packages)
+        return ordered[0].package_id if ordered else None
+
+    async def _deliver(
+        self, package_id: str, update: str, message: dict[str, object]
+    ) -> DeliveryAnswer:
+        return await _call(
+            vm.DELIVER_TO_PACKAGE,
+            vm.PackageDelivery(package_id=package_id, update=update, message=message),
+            DeliveryAnswer,
+        )
+
+    async def _routed(
+        self,
+        event: VisitEvent,
+        package_id: str,
+        answer: DeliveryAnswer,
+        *,
+        actor: str | None = None,
+    ) -> None:
+        await _call(
+            vm.RECORD_ROUTE,
+            vm.RouteInput(
+                platform=self._input.platform,
+                appointment_id=self._input.appointment_id,
+                package_id=package_id,
+            ),
+            type(None),
+        )
+        self._state = self._state.model_copy(update={"routed_package_id": package_id})
+        detail = answer.detail if actor is None else f"assigned by {actor}: {answer.detail}"
+        self._step(event, VisitOutcome.REDEEMED, package_id, detail)
+
+    async def _review(
+        self, event: VisitEvent, reason: str, detail: str, *, rule: str | None = None
+    ) -> None:
+        item_id = f"visit:{self._input.platform}:{self._input.appointment_id}:{event.event_key}"
+        await _call(
+            vm.OPEN_REVIEW_ITEM,
+            vm.ReviewItemInput(
+                item_id=item_id,
+                reason=reason if rule is None else f"{reason}:{rule}",
+                detail=detail,
+                client_id=event.client_id,
+                platform=self._input.platform,
+                appointment_id=self._input.appointment_id,
+                service_name=event.service_name or event.service_key,
+                category=self._state.category,
+                visit_workflow_id=workflow.info().workflow_id,
+            ),
+            type(None),
+        )
+        self._state = self._state.model_copy(
+            update={"review_item_id": item_id, "review_open": True, "pending_completion": event}
+        )
+        self._step(event, VisitOutcome.IN_REVIEW, None, detail)
+
+    def _remember(self, event: VisitEvent) -> None:
+        self._state = self._state.model_copy(
+            update={
+                "client_id": event.client_id,
+                "service_name": event.service_name or self._state.service_name,
+                "category": event.category or self._state.category,
+            }
+        )
+
+    def _last_completion(self) -> VisitEvent:
+        if self._state.pending_completion is None:
+            raise ApplicationError("no completion waits in review", type="NotInReview")
+        return self._state.pending_completion
+
+    def _appointment_ref(self) -> str:
+        """The appointment id as packages know it: unique across platforms."""
+        return f"{self._input.platform}:{self._input.appointment_id}"
+
+    def _base_message(self, event: VisitEvent, *, key: str) -> dict[str, object]:
+        message: dict[str, object] = {
+            "key": key,
+            "actor": event.actor,
+            "source": f"{event.platform}-{event.source}",
+            "appointment_id": self._appointment_ref(),
+        }
+        if event.provider_id:
+            message["provider_id"] = event.provider_id
+        return message
+
+    def _redeem_message(self, event: VisitEvent) -> dict[str, object]:
+        message = self._base_message(event, key=f"complete:{self._appointment_ref()}")
+        if event.service_key:
+            message["service_id"] = event.service_key
+        if event.service_date:
+            message["service_date"] = event.service_date.isoformat()
+        if event.amount_cents:
+            message["amount_cents"] = event.amount_cents
+        return message
+
+    def _step(
+        self, event: VisitEvent, outcome: VisitOutcome, package_id: str | None, detail: str
+    ) -> None:
+        self._append(
+            VisitStep(
+                event_key=event.event_key,
+                change=event.change,
+                outcome=outcome,
+                package_id=package_id,
+                detail=detail,
+                at=workflow.now(),
+            )
+        )
+        self._state.seen[event.event_key] = len(self._state.steps) - 1
+
+    def _append(self, step: VisitStep) -> None:
+        self._state.steps.append(step)
+
+
+def _redeem_order(packages: list[Candidate]) -> list[Candidate]:
+    """Packages with a balance first (already in rule-4 order), then empty ones, so a
+    refusal names the package the client would have used."""
+    return [p for p in packages if p.remaining > 0] + [p for p in packages if p.remaining <= 0]
+
+
+async def _call(name: str, arg: object, result_type: type[ResultT]) -> ResultT:
+    options = policies.INTAKE
+    result = await workflow.execute_activity(
+        name,
+        arg,
+        result_type=result_type,
+        start_to_close_timeout=options.start_to_close,
+        schedule_to_close_timeout=options.schedule_to_close,
+        retry_policy=options.retry,
+    )
+    return cast(ResultT, result)
+
+
+__all__ = ["PackageAnswer", "VisitWorkflow"]

@@ -1,0 +1,249 @@
+"""Pydantic models for appointment intake: one visit workflow per booking-platform appointment.
+
+Every source (Boulevard and Mindbody webhooks, Zenoti polling, CSV import, the front desk)
+turns what it heard into a `VisitEvent`; the visit workflow routes it to exactly one package.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import Field
+
+from workflows.models import Model, PackageAnswer
+
+
+class Platform(StrEnum):
+    BOULEVARD = "boulevard"
+    MINDBODY = "mindbody"
+    ZENOTI = "zenoti"
+    JANE = "jane"
+    CSV = "csv"  # an export from any platform, imported by staff
+    DESK = "desk"  # recorded at the front desk
+
+
+class VisitChange(StrEnum):
+    """What happened to the appointment. Only COMPLETED consumes (rule 1)."""
+
+    BOOKED = "booked"
+    RESCHEDULED = "rescheduled"
+    UPDATED = "updated"
+    CONFIRMED = "confirmed"
+    ARRIVED = "arrived"
+    COMPLETED = "completed"
+    NO_SHOW = "no_show"
+    LATE_CANCEL = "late_cancel"
+    CANCELLED = "cancelled"
+    UNKNOWN = "unknown"  # e.g. a Mindbody cancellation carrying ids only: fetch the rest
+
+
+class VisitEvent(Model):
+    """One thing a source reported about one appointment, already checked and normalised.
+
+    `event_key` is the source's own idempotency key (Boulevard idempotencyKey, Mindbody
+    messageId, CSV "<file sha>:<appointment>"); the same key twice changes nothing.
+    """
+
+    event_key: str = Field(min_length=1, max_length=300)
+    platform: Platform
+    appointment_id: str = Field(min_length=1, max_length=300)
+    change: VisitChange
+    client_id: str | None = Field(default=None, description="Punchcard client, when resolved")
+    external_client_id: str | None = None
+    service_key: str | None = Field(default=None, description="platform service id")
+    service_name: str | None = None
+    category: str | None = Field(default=None, description="set when the source knows it")
+    scheduled_at: datetime | None = None
+    service_date: date | None = None
+    amount_cents: int | None = Field(default=None, gt=0, description="for dollar packages")
+    provider_id: str | None = None
+    site_id: str | None = Field(default=None, description="Mindbody site, for re-fetching")
+    occurred_at: datetime
+    source: str = Field(default="webhook", description="webhook | poll | csv | desk")
+    actor: str = "system"
+
+
+class VisitInput(Model):
+    platform: Platform
+    appointment_id: str
+    idle_days: float = Field(default=30, gt=0, description="close after this long without events")
+    carried: VisitState | None = None
+
+
+class VisitOutcome(StrEnum):
+    REDEEMED = "redeemed"  # a package took the completion
+    NOTED = "noted"  # a booking change passed to a package (never consumes)
+    RECORDED = "recorded"  # a no-show / late cancel recorded on a package
+    IN_REVIEW = "in_review"  # no package took it: staff decide
+    DISMISSED = "dismissed"
+    IGNORED = "ignored"  # nothing to do (no package covers a booking, a duplicate…)
+    REFUSED = "refused"  # a package refused a check-in or booking note (zero balance…)
+
+
+class VisitStep(Model):
+    """What the visit workflow did with one event: the visit's own audit line."""
+
+    event_key: str
+    change: VisitChange
+    outcome: VisitOutcome
+    package_id: str | None = None
+    detail: str
+    at: datetime
+
+
+class VisitState(Model):
+    client_id: str | None = None
+    service_name: str | None = None
+    category: str | None = None
+    routed_package_id: str | None = None  # where the completion went; sticky
+    noted_package_id: str | None = None  # where booking changes went
+    review_item_id: str | None = None
+    review_open: bool = False
+    pending_completion: VisitEvent | None = None  # the completion waiting in review
+    steps: list[VisitStep] = Field(default_factory=list)
+    seen: dict[str, int] = Field(default_factory=dict)  # event key -> index into steps
+    events_this_run: int = 0
+
+
+class VisitView(Model):
+    """The `state` query of a visit workflow."""
+
+    platform: Platform
+    appointment_id: str
+    state: VisitState
+    pending: int
+
+
+class ResolveReview(Model):
+    """Staff decision on a visit in the review queue (manager only)."""
+
+    action: Literal["assign", "dismiss"]
+    package_id: str | None = None
+    amount_cents: int | None = Field(default=None, gt=0)
+    reason: str | None = None
+    actor: str = Field(min_length=1)
+
+
+class ResolveAnswer(Model):
+    outcome: VisitOutcome
+    package_id: str | None = None
+    detail: str
+    answer: PackageAnswer | None = None
+
+
+# --- activity contracts ----------------------------------------------------------------
+
+FIND_CANDIDATES = "intake.find_candidates"
+DELIVER_TO_PACKAGE = "intake.deliver_to_package"
+OPEN_REVIEW_ITEM = "intake.open_review_item"
+CLOSE_REVIEW_ITEM = "intake.close_review_item"
+RECORD_ROUTE = "intake.record_route"
+ENRICH_VISIT = "intake.enrich_visit"
+
+
+class CandidateQuery(Model):
+    platform: Platform
+    appointment_id: str
+    client_id: str
+    service_key: str | None = None
+    service_name: str | None = None
+    category: str | None = None
+    on: date
+
+
+class Candidate(Model):
+    package_id: str
+    kind: str
+    remaining: int
+    status: str
+    match_priority: int
+    expires_at: datetime | None
+    purchased_at: datetime
+
+
+class Candidates(Model):
+    """Packages of the client covering the visit's category, best first (rule 4)."""
+
+    category: str | None = Field(description="None: the service is not in the catalog")
+    prior_package_id: str | None = Field(
+        default=None, description="a route recorded by an earlier run for this appointment"
+    )
+    packages: list[Candidate] = Field(default_factory=list)
+
+
+class PackageDelivery(Model):
+    """One message for one package, sent by an activity (workflows cannot update workflows)."""
+
+    package_id: str
+    update: Literal["redeem", "note_appointment", "record_attendance"]
+    message: dict[str, object]
+
+
+class DeliveryAnswer(Model):
+    accepted: bool
+    rule: str | None = None  # why it was refused: ZeroBalance, PackageExpired…
+    detail: str
+    answer: PackageAnswer | None = None
+
+
+class ReviewItemInput(Model):
+    item_id: str
+    kind: Literal["unmatched_visit", "follow_up", "payment"] = "unmatched_visit"
+    reason: str
+    detail: str
+    client_id: str | None = None
+    platform: str | None = None
+    appointment_id: str | None = None
+    service_name: str | None = None
+    category: str | None = None
+    visit_workflow_id: str | None = None
+
+
+class CloseReviewInput(Model):
+    item_id: str
+    status: Literal["assigned", "dismissed", "done"]
+    resolved_by: str
+    resolution: str
+    package_id: str | None = None
+
+
+class RouteInput(Model):
+    platform: Platform
+    appointment_id: str
+    package_id: str
+
+
+class EnrichInput(Model):
+    event: VisitEvent
+
+
+SUBMIT_VISITS = "intake.submit_visits"
+
+
+class SubmitVisits(Model):
+    """Visits found by a poller: clients are resolved through client_links by the activity."""
+
+    visits: list[VisitEvent]
+
+
+class SubmitResult(Model):
+    accepted: int = Field(description="events handed to their visit workflows")
+    unknown_clients: list[str] = Field(
+        default_factory=list, description="appointment ids whose client is not linked"
+    )
+
+
+VisitInput.model_rebuild()
+
+
+ESCALATE_REVIEWS = "intake.escalate_reviews"
+
+
+class EscalateInput(Model):
+    older_than_hours: float = Field(default=24, gt=0)
+
+
+class EscalateResult(Model):
+    escalated: int
