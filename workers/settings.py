@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     # Zenoti polling
     zenoti_base_url: str = "https://api.zenoti.com/v1"
     zenoti_api_key: SecretStr | None = None
+    zenoti_appointments_path: str = "/appointments"  # the list endpoint, relative to the base
+    zenoti_status_map: str = ""  # extra status mappings, e.g. "7=completed,12=skip"
     poll_interval_minutes: int = Field(default=15, ge=1)
 
     # Worker

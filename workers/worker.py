@@ -19,12 +19,13 @@ from temporalio.worker import Worker
 
 from activities.alerts import StaffAlertActivities
 from activities.booking.mindbody import MindbodyApi
-from activities.booking.zenoti import ZenotiApi
+from activities.booking.zenoti import ZenotiApi, parse_status_map
 from activities.db import apply_migrations, create_pool
 from activities.intake import IntakeActivities, VisitGateway
 from activities.ledger import LedgerActivities
 from activities.messaging import MessagingActivities, SmtpMailer, TwilioSms
 from activities.polling import PollingActivities
+from workers.schedules import ensure_schedules
 from workers.settings import Settings
 from workflows.converter import make_data_converter
 from workflows.package import PackageWorkflow
@@ -99,7 +100,13 @@ def build_mindbody(settings: Settings, http: httpx.AsyncClient) -> MindbodyApi |
 def build_zenoti(settings: Settings, http: httpx.AsyncClient) -> ZenotiApi | None:
     if settings.zenoti_api_key is None:
         return None
-    return ZenotiApi(http, base_url=settings.zenoti_base_url, api_key=settings.zenoti_api_key)
+    return ZenotiApi(
+        http,
+        base_url=settings.zenoti_base_url,
+        api_key=settings.zenoti_api_key,
+        appointments_path=settings.zenoti_appointments_path,
+        status_map=parse_status_map(settings.zenoti_status_map),
+    )
 
 
 def build_sms(settings: Settings, http: httpx.AsyncClient) -> TwilioSms | None:
@@ -129,11 +136,18 @@ def build_mailer(settings: Settings) -> SmtpMailer | None:
 
 
 @contextlib.asynccontextmanager
-async def build_worker(settings: Settings, client: Client) -> AsyncIterator[Worker]:
-    """Open the pool and HTTP client, migrate, and yield a worker wired to real adapters."""
+async def build_worker(
+    settings: Settings, client: Client, *, with_schedules: bool = False
+) -> AsyncIterator[Worker]:
+    """Open the pool and HTTP client, migrate, and yield a worker wired to real adapters.
+
+    `with_schedules` also ensures the Temporal Schedules (review escalation, polling):
+    production workers do; tests start the schedules they need themselves."""
     pool = await create_pool(settings.database_dsn(), max_size=settings.database_pool_size)
     try:
         await apply_migrations(pool)
+        if with_schedules:
+            await ensure_schedules(client, settings, pool)
         async with httpx.AsyncClient(timeout=httpx.Timeout(20.0, connect=5.0)) as http:
             messaging = MessagingActivities(
                 pool=pool,
@@ -178,7 +192,7 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     client = await connect_temporal(settings)
-    async with build_worker(settings, client) as worker:
+    async with build_worker(settings, client, with_schedules=True) as worker:
         log.info(
             "worker polling task queue %s at %s", settings.task_queue, settings.temporal_address
         )

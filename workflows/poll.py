@@ -1,6 +1,6 @@
 """One poll of one location: read the window since the cursor, feed intake, move the cursor.
 
-Started by the location's Temporal Schedule (see `starter.schedules`). The window runs
+Started by the location's Temporal Schedule (see `workers.schedules`). The window runs
 from the stored cursor (less an overlap, for appointments edited just before it) to now,
 so after any downtime the whole gap is read in one run (or, past `max_window_days`, over
 the next few). The cursor moves only after every page was handed to intake: a run that

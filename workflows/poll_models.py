@@ -11,6 +11,7 @@ so the next one fetches the same window again; re-feeding a visit is a no-op bec
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -76,7 +77,7 @@ class PollOutcome(Model):
 
     platform: Platform
     location_id: str
-    status: str = Field(description="polled | inactive")
+    status: Literal["polled", "inactive"]
     window: PollWindow | None = None
     pages: int = 0
     appointments: int = Field(default=0, description="appointments the platform listed")

@@ -8,6 +8,7 @@ import logging
 from pathlib import Path
 from typing import Annotated
 
+import asyncpg
 import typer
 
 from activities.intake import VisitGateway
@@ -19,11 +20,13 @@ from activities.repository import (
     StaffMember,
     StaffRepository,
 )
+from activities.repository.poll_locations import PollLocationRepository
 from starter.api.serve import run_api
 from starter.cli.render import table
 from starter.cli.runtime import CliError, database, default_actor, package_service, run, temporal
 from starter.imports import import_csv
 from starter.review import ReviewService
+from workers.schedules import ensure_poll_schedules
 from workers.settings import Settings
 from workflows.visit_models import ResolveReview
 
@@ -248,6 +251,70 @@ def register(app: typer.Typer) -> None:
             item_id, ResolveReview(action="dismiss", reason=reason, actor=actor or default_actor())
         )
 
+    location_app = typer.Typer(
+        help="Booking-platform locations polled for changed appointments (Zenoti).",
+        no_args_is_help=True,
+    )
+    app.add_typer(location_app, name="location", rich_help_panel="Intake")
+
+    @location_app.command("add")
+    def location_add(
+        platform: Annotated[str, typer.Argument(help="zenoti (jane is blocked: use import)")],
+        location_id: Annotated[str, typer.Argument(help="The platform's center / clinic id.")],
+        label: Annotated[str | None, typer.Option(help="A name staff recognise.")] = None,
+    ) -> None:
+        """Poll a location every PUNCHCARD_POLL_INTERVAL_MINUTES (a Temporal Schedule)."""
+        if platform not in ("zenoti", "jane"):
+            raise typer.BadParameter("platform must be zenoti or jane")
+
+        async def action(settings: Settings) -> None:
+            async with database(settings) as pool:
+                await PollLocationRepository(pool).add(platform, location_id, label)
+                sync = await _sync_schedules(settings, pool)
+            typer.echo(f"{platform} location {location_id}: {sync}")
+
+        run(action)
+
+    @location_app.command("list")
+    def location_list() -> None:
+        """Polled locations, their cursors and last results."""
+
+        async def action(settings: Settings) -> None:
+            async with database(settings) as pool:
+                locations = await PollLocationRepository(pool).list()
+            typer.echo(
+                table(
+                    ["platform", "location", "active", "cursor", "last result"],
+                    [
+                        [
+                            loc.platform,
+                            loc.location_id,
+                            "yes" if loc.active else "no",
+                            f"{loc.cursor_at:%Y-%m-%d %H:%M}" if loc.cursor_at else "-",
+                            loc.last_result or "-",
+                        ]
+                        for loc in locations
+                    ],
+                )
+                if locations
+                else "no polled locations: punchcard location add zenoti <center id>"
+            )
+
+        run(action)
+
+    @location_app.command("remove")
+    def location_remove(platform: str, location_id: str) -> None:
+        """Stop polling a location (its cursor is kept)."""
+
+        async def action(settings: Settings) -> None:
+            async with database(settings) as pool:
+                if not await PollLocationRepository(pool).deactivate(platform, location_id):
+                    raise CliError(f"no {platform} location {location_id!r}")
+                sync = await _sync_schedules(settings, pool)
+            typer.echo(f"{platform} location {location_id}: {sync}")
+
+        run(action)
+
     @app.command("import", rich_help_panel="Intake")
     def import_file(
         path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
@@ -279,6 +346,23 @@ def register(app: typer.Typer) -> None:
                 typer.echo(f"  line {problem.line}: {problem.message}")
 
         run(action)
+
+
+async def _sync_schedules(settings: Settings, pool: asyncpg.Pool) -> str:
+    """Bring the poll schedules in line with the locations table; say what changed."""
+    client = await temporal(settings)
+    sync = await ensure_poll_schedules(client, settings, await PollLocationRepository(pool).list())
+    parts = [
+        f"{label} {', '.join(ids)}"
+        for label, ids in (
+            ("schedule created:", sync.created),
+            ("schedule updated:", sync.updated),
+            ("schedule removed:", sync.removed),
+            ("blocked (no public API; import its CSV):", sync.blocked),
+        )
+        if ids
+    ]
+    return "; ".join(parts) or "schedules unchanged"
 
 
 def _settle(item_id: str, request: ResolveReview) -> None:

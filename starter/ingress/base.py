@@ -1,9 +1,17 @@
-"""What every provider parser returns, and the one error type they raise."""
+"""What every provider parser returns, the one error type they raise, and the reading of
+JSON bodies they share (refusals worded alike, whoever the provider)."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic.alias_generators import to_camel
 
 from workflows.visit_models import VisitEvent
 
@@ -32,3 +40,93 @@ class ParsedDelivery:
     visit: VisitEvent | None = None
     ignored_reason: str | None = None
     payload: dict[str, Any] = field(default_factory=dict)
+
+
+# --- shared by the JSON parsers ----------------------------------------------------------
+
+
+def not_acted_on(
+    provider: str, event_key: str, event_type: str, payload: dict[str, Any]
+) -> ParsedDelivery:
+    """A delivery of an event type we do not act on: answered 2xx, recorded as ignored."""
+    return ParsedDelivery(
+        provider=provider,
+        event_key=event_key,
+        event_type=event_type,
+        ignored_reason=f"event type {event_type} is not acted on",
+        payload=payload,
+    )
+
+
+class Wire(BaseModel):
+    """A provider's camelCase JSON; unknown fields ignored, error paths spelled as on the wire."""
+
+    model_config = ConfigDict(alias_generator=to_camel, extra="ignore", frozen=True)
+
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def json_object(body: bytes, provider: str) -> dict[str, Any]:
+    """The body decoded as a JSON object.
+
+    Raises:
+        WebhookRejected: 400 naming `provider` when the body is not JSON or not an object.
+    """
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as err:
+        raise WebhookRejected(400, f"{provider}: body is not JSON ({err})") from None
+    if not isinstance(payload, dict):
+        raise WebhookRejected(400, f"{provider}: body is JSON but not an object")
+    return payload
+
+
+@contextmanager
+def unprocessable(where: str) -> Iterator[None]:
+    """Turn a `ValidationError` raised inside into `WebhookRejected(422, "{where}: …")`."""
+    try:
+        yield
+    except ValidationError as err:
+        raise WebhookRejected(422, f"{where}: {explain(err)}") from None
+
+
+def validate(model: type[_M], payload: dict[str, Any], where: str) -> _M:
+    """`model` read from `payload`; a problem is a 422 prefixed with `where` (e.g. "mindbody")."""
+    with unprocessable(where):
+        return model.model_validate(payload)
+
+
+_JSON_TYPES = {dict: "object", list: "array", str: "string", int: "number", float: "number"}
+_PLAIN = {  # pydantic error types, said in JSON's words
+    "model_type": "should be an object",
+    "dict_type": "should be an object",
+    "list_type": "should be an array",
+    "string_type": "should be a string",
+    "bool_type": "should be true or false",
+    "datetime_type": "should be an ISO-8601 date-time",
+    "datetime_parsing": "should be an ISO-8601 date-time",
+    "datetime_from_date_parsing": "should be an ISO-8601 date-time",
+    "id_type": "should be a string or an integer",  # mindbody's ids (a custom error type)
+}
+
+
+def explain(err: ValidationError) -> str:
+    """The first problem as one line, the path as on the wire: `data.node.id is missing`,
+    `eventData.siteId should be a string or an integer (got boolean)`."""
+    first = err.errors()[0]
+    path = ".".join(str(p) if isinstance(p, str) else f"[{p}]" for p in first["loc"])
+    path = path.replace(".[", "[") or "body"
+    if first["type"] == "missing":
+        return f"{path} is missing"
+    got = first.get("input")
+    kind = "null" if got is None else "boolean" if isinstance(got, bool) else None
+    kind = kind or _JSON_TYPES.get(type(got), type(got).__name__)
+    plain = _PLAIN.get(first["type"])
+    message = f" {plain}" if plain else ": " + first["msg"][:1].lower() + first["msg"][1:]
+    return f"{path}{message} (got {kind})"
+
+
+def as_utc(at: datetime) -> datetime:
+    """A naive date-time taken as UTC; an aware one as it is."""
+    return at if at.tzinfo else at.replace(tzinfo=UTC)

@@ -17,15 +17,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, Literal, TypeVar, get_args
+from datetime import datetime
+from typing import Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from pydantic.alias_generators import to_camel
+from pydantic import Field
 
+from starter.ingress import base
 from starter.ingress.base import ParsedDelivery, WebhookRejected
 from workflows.visit_models import Platform, VisitChange, VisitEvent
 
@@ -50,8 +49,6 @@ _BY_CANCELLATION_REASON = {
     "CLIENT_LATE_CANCEL": VisitChange.LATE_CANCEL,
 }
 ACTED_ON = frozenset(_BY_EVENT_TYPE)
-
-_M = TypeVar("_M", bound="_Wire")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -130,32 +127,26 @@ def verify(body: bytes, headers: Mapping[str, str], config: BoulevardSignature) 
 # --- parsing ---------------------------------------------------------------------------
 
 
-class _Wire(BaseModel):
-    """Boulevard's camelCase JSON; unknown fields ignored, error paths spelled as on the wire."""
-
-    model_config = ConfigDict(alias_generator=to_camel, extra="ignore", frozen=True)
-
-
-class _Head(_Wire):
+class _Head(base.Wire):
     idempotency_key: str = Field(min_length=1, max_length=300)  # VisitEvent.event_key's limit
     event_type: str = Field(min_length=1)
 
 
-class _Ref(_Wire):
+class _Ref(base.Wire):
     id: str | None = None
     name: str | None = None
 
 
-class _AppointmentService(_Wire):
+class _AppointmentService(base.Wire):
     service: _Ref | None = None
     staff: _Ref | None = None
 
 
-class _Cancellation(_Wire):
+class _Cancellation(base.Wire):
     reason: str | None = None
 
 
-class _Appointment(_Wire):
+class _Appointment(base.Wire):
     id: str = Field(min_length=1, max_length=300)
     client_id: str | None = None
     client: _Ref | None = None
@@ -164,7 +155,7 @@ class _Appointment(_Wire):
     appointment_services: list[_AppointmentService] = Field(default_factory=list)
 
 
-class _Data(_Wire):
+class _Data(base.Wire):
     node: _Appointment
 
 
@@ -180,18 +171,12 @@ def parse(body: bytes) -> ParsedDelivery:
         WebhookRejected: 400 if the body is not a JSON object, 422 naming the field path
             when something an acted-on event needs is missing or mistyped.
     """
-    payload = _json_object(body)
-    head = _validate(_Head, payload, PROVIDER)
+    payload = base.json_object(body, PROVIDER)
+    head = base.validate(_Head, payload, PROVIDER)
     if head.event_type not in ACTED_ON:
-        return ParsedDelivery(
-            provider=PROVIDER,
-            event_key=head.idempotency_key,
-            event_type=head.event_type,
-            ignored_reason=f"event type {head.event_type} is not acted on",
-            payload=payload,
-        )
+        return base.not_acted_on(PROVIDER, head.idempotency_key, head.event_type, payload)
     where = f"{PROVIDER} {head.event_type}"
-    envelope = _validate(_Envelope, payload, where)
+    envelope = base.validate(_Envelope, payload, where)
     node = envelope.data.node
     client_id = node.client_id or (node.client.id if node.client else None)
     if not client_id:
@@ -199,7 +184,7 @@ def parse(body: bytes) -> ParsedDelivery:
     first = node.appointment_services[0] if node.appointment_services else None
     service = first.service if first else None
     staff = first.staff if first else None
-    try:
+    with base.unprocessable(where):
         visit = VisitEvent(
             event_key=envelope.idempotency_key,
             platform=Platform.BOULEVARD,
@@ -211,11 +196,9 @@ def parse(body: bytes) -> ParsedDelivery:
             scheduled_at=node.start_at,
             service_date=node.start_at.date() if node.start_at else None,  # the spa's own day
             provider_id=staff.id if staff else None,
-            occurred_at=_utc(envelope.timestamp),
+            occurred_at=base.as_utc(envelope.timestamp),
             source="webhook",
         )
-    except ValidationError as err:
-        raise WebhookRejected(422, f"{where}: {_explain(err)}") from None
     return ParsedDelivery(
         provider=PROVIDER,
         event_key=envelope.idempotency_key,
@@ -230,52 +213,3 @@ def _change(event_type: str, node: _Appointment) -> VisitChange:
     if change is VisitChange.CANCELLED and node.cancellation and node.cancellation.reason:
         return _BY_CANCELLATION_REASON.get(node.cancellation.reason, VisitChange.CANCELLED)
     return change
-
-
-def _json_object(body: bytes) -> dict[str, Any]:
-    try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as err:
-        raise WebhookRejected(400, f"{PROVIDER}: body is not JSON ({err})") from None
-    if not isinstance(payload, dict):
-        raise WebhookRejected(400, f"{PROVIDER}: body is JSON but not an object")
-    return payload
-
-
-def _validate(model: type[_M], payload: dict[str, Any], where: str) -> _M:
-    try:
-        return model.model_validate(payload)
-    except ValidationError as err:
-        raise WebhookRejected(422, f"{where}: {_explain(err)}") from None
-
-
-_JSON_TYPES = {dict: "object", list: "array", str: "string", int: "number", float: "number"}
-_PLAIN = {  # pydantic error types, said in JSON's words
-    "model_type": "should be an object",
-    "dict_type": "should be an object",
-    "list_type": "should be an array",
-    "string_type": "should be a string",
-    "bool_type": "should be true or false",
-    "datetime_type": "should be an ISO-8601 date-time",
-    "datetime_parsing": "should be an ISO-8601 date-time",
-    "datetime_from_date_parsing": "should be an ISO-8601 date-time",
-}
-
-
-def _explain(err: ValidationError) -> str:
-    """The first problem as one line: `data.node.id is missing`, `timestamp should be an ISO-8601 date-time`."""
-    first = err.errors()[0]
-    path = ".".join(str(p) if isinstance(p, str) else f"[{p}]" for p in first["loc"])
-    path = path.replace(".[", "[") or "body"
-    if first["type"] == "missing":
-        return f"{path} is missing"
-    got = first.get("input")
-    kind = "null" if got is None else "boolean" if isinstance(got, bool) else None
-    kind = kind or _JSON_TYPES.get(type(got), type(got).__name__)
-    plain = _PLAIN.get(first["type"])
-    message = f" {plain}" if plain else ": " + first["msg"][:1].lower() + first["msg"][1:]
-    return f"{path}{message} (got {kind})"
-
-
-def _utc(at: datetime) -> datetime:
-    return at if at.tzinfo else at.replace(tzinfo=UTC)

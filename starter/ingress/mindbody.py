@@ -19,22 +19,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 from collections.abc import Mapping
-from datetime import UTC, datetime
-from typing import Annotated, Any, TypeVar
+from datetime import datetime
+from typing import Annotated, Any
 
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    StrictBool,
-    ValidationError,
-)
-from pydantic.alias_generators import to_camel
+from pydantic import BeforeValidator, Field, StrictBool
 from pydantic_core import PydanticCustomError
 
+from starter.ingress import base
 from starter.ingress.base import ParsedDelivery, WebhookRejected
 from workflows.visit_models import Platform, VisitChange, VisitEvent
 
@@ -103,18 +95,12 @@ def _id_text(value: object) -> object:
 Id = Annotated[str, BeforeValidator(_id_text)]
 
 
-class _Wire(BaseModel):
-    """Mindbody's camelCase JSON; unknown fields ignored, error paths spelled as on the wire."""
-
-    model_config = ConfigDict(alias_generator=to_camel, extra="ignore", frozen=True)
-
-
-class _Head(_Wire):
+class _Head(base.Wire):
     message_id: str = Field(min_length=1, max_length=300)  # VisitEvent.event_key's limit
     event_id: str = Field(min_length=1)
 
 
-class _Booking(_Wire):
+class _Booking(base.Wire):
     site_id: Id
     appointment_id: Id = Field(min_length=1, max_length=300)
     status: str | None = None
@@ -131,9 +117,6 @@ class _Envelope(_Head):
     event_data: _Booking
 
 
-_M = TypeVar("_M", bound=_Wire)
-
-
 def parse(body: bytes) -> ParsedDelivery:
     """Turn a webhook body into a `ParsedDelivery`; appointment bookings carry a `VisitEvent`.
 
@@ -141,23 +124,17 @@ def parse(body: bytes) -> ParsedDelivery:
         WebhookRejected: 400 if the body is not a JSON object, 422 naming the field path
             when something an acted-on event needs is missing or mistyped.
     """
-    payload = _json_object(body)
-    head = _validate(_Head, payload, PROVIDER)
+    payload = base.json_object(body, PROVIDER)
+    head = base.validate(_Head, payload, PROVIDER)
     if head.event_id not in ACTED_ON:
-        return ParsedDelivery(
-            provider=PROVIDER,
-            event_key=head.message_id,
-            event_type=head.event_id,
-            ignored_reason=f"event type {head.event_id} is not acted on",
-            payload=payload,
-        )
+        return base.not_acted_on(PROVIDER, head.message_id, head.event_id, payload)
     where = f"{PROVIDER} {head.event_id}"
-    envelope = _validate(_Envelope, payload, where)
+    envelope = base.validate(_Envelope, payload, where)
     data = envelope.event_data
     ids_only = not data.client_id
     if ids_only and head.event_id != CANCELLED:
         raise WebhookRejected(422, f"{where}: eventData.clientId is missing")
-    try:
+    with base.unprocessable(where):
         visit = VisitEvent(
             event_key=envelope.message_id,
             platform=Platform.MINDBODY,
@@ -170,11 +147,9 @@ def parse(body: bytes) -> ParsedDelivery:
             service_date=data.start_date_time.date() if data.start_date_time else None,
             provider_id=data.staff_id,
             site_id=data.site_id,
-            occurred_at=_utc(envelope.event_instance_origination_date_time),
+            occurred_at=base.as_utc(envelope.event_instance_origination_date_time),
             source="webhook",
         )
-    except ValidationError as err:
-        raise WebhookRejected(422, f"{where}: {_explain(err)}") from None
     return ParsedDelivery(
         provider=PROVIDER,
         event_key=envelope.message_id,
@@ -243,56 +218,3 @@ def visit_from_appointment(event: VisitEvent, appointment: Mapping[str, Any]) ->
         updates["scheduled_at"] = scheduled
         updates["service_date"] = scheduled.date()
     return VisitEvent.model_validate(event.model_dump() | updates)
-
-
-# --- shared with the other parsers' shape (kept local: each provider module stands alone) ---
-
-
-def _json_object(body: bytes) -> dict[str, Any]:
-    try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as err:
-        raise WebhookRejected(400, f"{PROVIDER}: body is not JSON ({err})") from None
-    if not isinstance(payload, dict):
-        raise WebhookRejected(400, f"{PROVIDER}: body is JSON but not an object")
-    return payload
-
-
-def _validate(model: type[_M], payload: dict[str, Any], where: str) -> _M:
-    try:
-        return model.model_validate(payload)
-    except ValidationError as err:
-        raise WebhookRejected(422, f"{where}: {_explain(err)}") from None
-
-
-_JSON_TYPES = {dict: "object", list: "array", str: "string", int: "number", float: "number"}
-_PLAIN = {  # pydantic error types, said in JSON's words
-    "model_type": "should be an object",
-    "dict_type": "should be an object",
-    "list_type": "should be an array",
-    "string_type": "should be a string",
-    "bool_type": "should be true or false",
-    "datetime_type": "should be an ISO-8601 date-time",
-    "datetime_parsing": "should be an ISO-8601 date-time",
-    "datetime_from_date_parsing": "should be an ISO-8601 date-time",
-    "id_type": "should be a string or an integer",
-}
-
-
-def _explain(err: ValidationError) -> str:
-    """The first problem as one line: `eventData.clientId is missing`, `siteId should be …`."""
-    first = err.errors()[0]
-    path = ".".join(str(p) if isinstance(p, str) else f"[{p}]" for p in first["loc"])
-    path = path.replace(".[", "[") or "body"
-    if first["type"] == "missing":
-        return f"{path} is missing"
-    got = first.get("input")
-    kind = "null" if got is None else "boolean" if isinstance(got, bool) else None
-    kind = kind or _JSON_TYPES.get(type(got), type(got).__name__)
-    plain = _PLAIN.get(first["type"])
-    message = f" {plain}" if plain else ": " + first["msg"][:1].lower() + first["msg"][1:]
-    return f"{path}{message} (got {kind})"
-
-
-def _utc(at: datetime) -> datetime:
-    return at if at.tzinfo else at.replace(tzinfo=UTC)

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import time
 from typing import Any
 
+from starter.ingress import base
 from starter.ingress.base import ParsedDelivery, WebhookRejected
 
 PROVIDER = "stripe"
@@ -113,12 +113,7 @@ def parse(body: bytes) -> ParsedDelivery:
         WebhookRejected: 400 if the body is not a JSON object, 422 if id, type or
             data.object is missing or of the wrong type.
     """
-    try:
-        payload: Any = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as err:
-        raise WebhookRejected(400, f"stripe: body is not JSON ({err})") from None
-    if not isinstance(payload, dict):
-        raise WebhookRejected(400, "stripe: body is JSON but not an object")
+    payload = base.json_object(body, PROVIDER)
     event_id = _text(payload, "id")
     event_type = _text(payload, "type")
     data = payload.get("data")
@@ -126,13 +121,10 @@ def parse(body: bytes) -> ParsedDelivery:
         raise WebhookRejected(422, f"stripe {event_type}: data.object is missing")
     if not isinstance(data["object"], dict):
         raise WebhookRejected(422, f"stripe {event_type}: data.object must be an object")
-    acted_on = event_type in ACTED_ON
+    if event_type not in ACTED_ON:
+        return base.not_acted_on(PROVIDER, event_id, event_type, payload)
     return ParsedDelivery(
-        provider=PROVIDER,
-        event_key=event_id,
-        event_type=event_type,
-        ignored_reason=None if acted_on else f"event type {event_type} is not acted on",
-        payload=payload,
+        provider=PROVIDER, event_key=event_id, event_type=event_type, payload=payload
     )
 
 

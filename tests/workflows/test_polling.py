@@ -37,7 +37,7 @@ from activities.repository import (
 )
 from activities.repository.poll_locations import PollLocation, PollLocationRepository
 from starter.packages import PackageService
-from starter.schedules import ensure_poll_schedules
+from workers.schedules import ensure_poll_schedules
 from tests.conftest import eventually
 from tests.fakes.zenoti import CLOSED, NEW, ZenotiFake
 from tests.workflows.conftest import ANA, BEN, CARA, LASER, Spa
@@ -348,11 +348,13 @@ async def test_schedules_are_created_updated_and_removed(
     settings: Settings, client: Client, center: str
 ) -> None:
     location = PollLocation(platform="zenoti", location_id=center)
-    jane = PollLocation(platform="jane", location_id=f"{center}-jane", active=False)
+    jane = PollLocation(platform="jane", location_id=f"{center}-jane")
     schedule_id = poll_schedule_id("zenoti", center)
     try:
         sync = await ensure_poll_schedules(client, settings, [location, jane])
         assert (sync.created, sync.updated, sync.removed) == ([schedule_id], [], [])
+        assert list(sync.blocked) == [poll_schedule_id("jane", jane.location_id)]
+        assert "Jane Developer Platform" in sync.blocked[poll_schedule_id("jane", jane.location_id)]
         described = await client.get_schedule_handle(schedule_id).describe()
         spec = described.schedule.spec
         assert [i.every for i in spec.intervals] == [timedelta(minutes=15)]

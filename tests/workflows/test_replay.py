@@ -19,10 +19,13 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
+from activities.intake import VisitGateway
+from activities.repository import ReviewQueue, ServiceMapping
+from starter.review import ReviewService
 from tests.conftest import eventually
 from tests.workflows.conftest import ANA, BEN, Spa, short_notices
 from workflows.converter import make_data_converter
-from workflows.ids import package_workflow_id
+from workflows.ids import VISIT_PREFIX, package_workflow_id
 from workflows.models import (
     AddUnitsRequest,
     AppointmentNotice,
@@ -33,13 +36,26 @@ from workflows.models import (
     ReverseRequest,
 )
 from workflows.package import PackageWorkflow
+from workflows.visit import VisitWorkflow
+from workflows.visit_models import Platform, ResolveReview, VisitChange, VisitEvent
 
 HISTORIES = Path(__file__).parent.parent / "histories"
-EXPECTED_LIFECYCLES = {"expiry", "upgrade", "cancel", "couples", "vip_review", "continue_as_new"}
+EXPECTED_LIFECYCLES = {
+    "expiry",
+    "upgrade",
+    "cancel",
+    "couples",
+    "vip_review",
+    "continue_as_new",
+    "visit_routed",
+    "visit_review",
+}
 
 
 def replayer() -> Replayer:
-    return Replayer(workflows=[PackageWorkflow], data_converter=make_data_converter())
+    return Replayer(
+        workflows=[PackageWorkflow, VisitWorkflow], data_converter=make_data_converter()
+    )
 
 
 async def test_committed_histories_replay() -> None:
@@ -122,7 +138,64 @@ async def _continue_as_new(spa: Spa) -> list[str]:
     return [pkg]
 
 
+def _event(appointment: str, change: VisitChange, key: str, service: str) -> VisitEvent:
+    return VisitEvent(
+        event_key=key,
+        platform=Platform.BOULEVARD,
+        appointment_id=appointment,
+        change=change,
+        client_id=ANA.client_id,
+        service_name=service,
+        occurred_at=datetime.now(UTC),
+    )
+
+
+async def _visit_routed(spa: Spa) -> list[str]:
+    """Booked, rescheduled, completed twice (two keys): one package, one redemption."""
+    [pkg] = await spa.sell("laser6")
+    await spa.service.catalog.upsert(
+        ServiceMapping(platform="*", service_key="Laser", category="laser")
+    )
+    gateway = VisitGateway(
+        spa.service._client, task_queue=spa.service._settings.task_queue, idle_days=30
+    )
+    for key, change in (
+        ("e1", VisitChange.BOOKED),
+        ("e2", VisitChange.RESCHEDULED),
+        ("e3", VisitChange.COMPLETED),
+        ("e4", VisitChange.COMPLETED),
+    ):
+        workflow_id = await gateway.submit(_event("v1", change, key, "Laser"))
+    await eventually(lambda: _steps(spa, workflow_id), lambda n: n == 4)
+    assert (await spa.ledger.balance(pkg)).remaining == 5  # type: ignore[union-attr]
+    return [workflow_id]
+
+
+async def _visit_review(spa: Spa) -> list[str]:
+    """An unknown service waits in review; the manager assigns it to a package."""
+    [pkg] = await spa.sell("laser6")
+    gateway = VisitGateway(
+        spa.service._client, task_queue=spa.service._settings.task_queue, idle_days=30
+    )
+    workflow_id = await gateway.submit(_event("v2", VisitChange.COMPLETED, "e1", "Mystery"))
+    queue = ReviewQueue(spa.pool)
+    [item] = await eventually(lambda: queue.list("open"), lambda items: len(items) == 1)
+    review = ReviewService(client=spa.service._client, queue=queue)
+    await review.settle(
+        item.item_id, ResolveReview(action="assign", package_id=pkg, actor="manager")
+    )
+    assert (await spa.ledger.balance(pkg)).remaining == 5  # type: ignore[union-attr]
+    return [workflow_id]
+
+
+async def _steps(spa: Spa, workflow_id: str) -> int:
+    view = await spa.service._client.get_workflow_handle(workflow_id).query("state")
+    return len(view["state"]["steps"])
+
+
 SCENARIOS: dict[str, Callable[[Spa], Awaitable[list[str]]]] = {
+    "visit_routed": _visit_routed,
+    "visit_review": _visit_review,
     "expiry": _expiry,
     "upgrade": _upgrade,
     "cancel": _cancel,
@@ -138,7 +211,10 @@ async def test_fresh_histories_replay(spa: Spa, name: str) -> None:
     package_ids = await SCENARIOS[name](spa)
     assert set(SCENARIOS) == EXPECTED_LIFECYCLES
     for n, package_id in enumerate(package_ids):
-        handle = spa.service._client.get_workflow_handle(package_workflow_id(package_id))
+        workflow_id = (
+            package_id if package_id.startswith(VISIT_PREFIX) else package_workflow_id(package_id)
+        )
+        handle = spa.service._client.get_workflow_handle(workflow_id)
         runs = [handle]
         if name == "continue_as_new":
             first_run = (await handle.describe()).raw_description.workflow_execution_info

@@ -149,7 +149,15 @@ async def twilio_inbound_sms(request: Request, deps: Deps) -> Response:
         sms = twilio.parse_inbound(params)
     except WebhookRejected as err:
         return _refused("twilio", err)
-    reply, status, detail = await _act_on_sms(deps, sms)
+    # The signature has no timestamp: only the MessageSid tells a redelivery (or a replay)
+    # from a new text, and an old START acted on again after a STOP would text an
+    # opted-out client. A repeat is answered as before and changes nothing.
+    earlier = await deps.inbound.get("twilio", sms.message_sid)
+    detail: str | None
+    if earlier is None:
+        status, detail = await _act_on_sms(deps, sms)
+    else:
+        status, detail = earlier.status, earlier.detail
     await deps.inbound.record(
         provider="twilio",
         event_key=sms.message_sid,
@@ -157,21 +165,29 @@ async def twilio_inbound_sms(request: Request, deps: Deps) -> Response:
         status=status,
         detail=detail,
     )
-    return Response(content=twilio.twiml(reply), media_type="text/xml")
+    return Response(content=twilio.twiml(_sms_reply(s.spa_name, sms)), media_type="text/xml")
 
 
-async def _act_on_sms(deps: Deps, sms: twilio.InboundSms) -> tuple[str | None, str, str]:
-    """(reply, inbound status, detail). Opt-outs apply to every client with the number."""
+def _sms_reply(spa: str, sms: twilio.InboundSms) -> str | None:
+    """What we text back; None for STOP and START, which Twilio confirms itself."""
+    if sms.keyword == "help":
+        return f"{spa}: reply BOOK to be called back, STOP to stop texts."
+    if sms.keyword == "book":
+        return f"Thanks! {spa} will contact you shortly to book."
+    return None
+
+
+async def _act_on_sms(deps: Deps, sms: twilio.InboundSms) -> tuple[str, str]:
+    """(inbound status, detail). Opt-outs apply to every client with the number."""
     clients = deps.service.clients
-    spa = deps.settings.spa_name
     if sms.keyword == "stop":
         ids = await clients.set_sms_opt_out_by_phone(sms.from_number, True)
-        return None, "accepted" if ids else "ignored", f"opted out: {ids or 'no client'}"
+        return "accepted" if ids else "ignored", f"opted out: {ids or 'no client'}"
     if sms.keyword == "start":
         ids = await clients.set_sms_opt_out_by_phone(sms.from_number, False)
-        return None, "accepted" if ids else "ignored", f"opted in: {ids or 'no client'}"
+        return "accepted" if ids else "ignored", f"opted in: {ids or 'no client'}"
     if sms.keyword == "help":
-        return f"{spa}: reply BOOK to be called back, STOP to stop texts.", "accepted", "help"
+        return "accepted", "help"
     if sms.keyword == "book":
         matches = await clients.find(sms.from_number)
         client_id = matches[0].client_id if len(matches) == 1 else None
@@ -183,12 +199,8 @@ async def _act_on_sms(deps: Deps, sms: twilio.InboundSms) -> tuple[str | None, s
             detail=f"{who} texted BOOK: call back to book an appointment",
             client_id=client_id,
         )
-        return (
-            f"Thanks! {spa} will contact you shortly to book.",
-            "accepted",
-            "follow-up opened",
-        )
-    return None, "ignored", "no keyword"
+        return "accepted", "follow-up opened"
+    return "ignored", "no keyword"
 
 
 def _form_pairs(body: bytes) -> list[tuple[str, str]]:
@@ -197,4 +209,6 @@ def _form_pairs(body: bytes) -> list[tuple[str, str]]:
     try:
         return parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
     except (UnicodeDecodeError, ValueError):
-        raise WebhookRejected(400, "body is not application/x-www-form-urlencoded UTF-8") from None
+        raise WebhookRejected(
+            400, "twilio: body is not application/x-www-form-urlencoded UTF-8"
+        ) from None

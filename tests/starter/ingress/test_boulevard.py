@@ -6,7 +6,6 @@ import base64
 import copy
 import hashlib
 import hmac
-import json
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
@@ -15,6 +14,7 @@ import pytest
 from starter.ingress import boulevard
 from starter.ingress.base import WebhookRejected
 from starter.ingress.boulevard import BoulevardSignature
+from tests.starter.ingress.helpers import body_of, drop, rejection
 from workflows.visit_models import Platform, VisitChange
 
 SECRET = "blvd-test-secret"
@@ -58,14 +58,8 @@ def event(event_type: str = "APPOINTMENT_COMPLETED", **node: Any) -> dict[str, A
     return payload
 
 
-def body_of(payload: object) -> bytes:
-    return json.dumps(payload).encode()
-
-
 def rejected(body: bytes) -> WebhookRejected:
-    with pytest.raises(WebhookRejected) as caught:
-        boulevard.parse(body)
-    return caught.value
+    return rejection(boulevard.parse, body)
 
 
 # --- signature -------------------------------------------------------------------------
@@ -296,13 +290,7 @@ def test_json_that_is_not_an_object_is_a_400(body: bytes) -> None:
 
 
 def without(path: str) -> dict[str, Any]:
-    payload = event()
-    *parents, last = path.split(".")
-    target = payload
-    for name in parents:
-        target = target[name]
-    del target[last]
-    return payload
+    return drop(event(), path)
 
 
 @pytest.mark.parametrize(

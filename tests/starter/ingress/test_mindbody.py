@@ -4,7 +4,6 @@ Public API adapter against the local stand-in."""
 from __future__ import annotations
 
 import copy
-import json
 import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
@@ -18,6 +17,7 @@ from activities.booking.mindbody import MINDBODY_UNAVAILABLE, MindbodyApi
 from starter.ingress import mindbody
 from starter.ingress.base import WebhookRejected
 from tests.fakes.mindbody import MindbodyFake
+from tests.starter.ingress.helpers import body_of, drop, rejection
 from workflows.policies import PROVIDER_REJECTED
 from workflows.visit_models import Platform, VisitChange, VisitEvent
 
@@ -70,10 +70,6 @@ def booking(event_id: str = "appointmentBooking.updated", **data: Any) -> dict[s
     return payload
 
 
-def body_of(payload: object) -> bytes:
-    return json.dumps(payload).encode()
-
-
 def visit_of(payload: dict[str, Any]) -> VisitEvent:
     visit = mindbody.parse(body_of(payload)).visit
     assert visit is not None
@@ -81,9 +77,7 @@ def visit_of(payload: dict[str, Any]) -> VisitEvent:
 
 
 def rejected(body: bytes) -> WebhookRejected:
-    with pytest.raises(WebhookRejected) as caught:
-        mindbody.parse(body)
-    return caught.value
+    return rejection(mindbody.parse, body)
 
 
 # --- signature -------------------------------------------------------------------------
@@ -286,15 +280,6 @@ def test_a_body_that_is_not_a_json_object_is_a_400(body: bytes, reason: str) -> 
     error = rejected(body)
     assert error.status == 400
     assert error.reason.startswith(f"mindbody: {reason}")
-
-
-def drop(payload: dict[str, Any], path: str) -> dict[str, Any]:
-    *parents, last = path.split(".")
-    target = payload
-    for name in parents:
-        target = target[name]
-    del target[last]
-    return payload
 
 
 @pytest.mark.parametrize(

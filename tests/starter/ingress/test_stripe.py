@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 
 from starter.ingress import stripe
 from starter.ingress.base import WebhookRejected
+from tests.starter.ingress.helpers import body_of, rejection
 
 # provider-formats.md §1.3 local check.
 SECRET = "whsec_test_secret"
@@ -112,7 +112,7 @@ def test_no_secret_refuses_everything(secret: str | None) -> None:
 
 @pytest.mark.parametrize("event_type", sorted(stripe.ACTED_ON))
 def test_acted_on_events_have_no_ignored_reason(event_type: str) -> None:
-    parsed = stripe.parse(json.dumps(EXAMPLE | {"type": event_type}).encode())
+    parsed = stripe.parse(body_of(EXAMPLE | {"type": event_type}))
     assert (parsed.provider, parsed.event_key, parsed.event_type) == (
         "stripe",
         "evt_1PcFakeEvt0001",
@@ -127,15 +127,13 @@ def test_acted_on_events_have_no_ignored_reason(event_type: str) -> None:
     "event_type", ["payment_intent.created", "customer.updated", "checkout.session.expired"]
 )
 def test_other_events_are_ignored_with_a_reason(event_type: str) -> None:
-    parsed = stripe.parse(json.dumps(EXAMPLE | {"type": event_type}).encode())
+    parsed = stripe.parse(body_of(EXAMPLE | {"type": event_type}))
     assert parsed.ignored_reason == f"event type {event_type} is not acted on"
     assert parsed.visit is None
 
 
 def parse_error(body: bytes) -> WebhookRejected:
-    with pytest.raises(WebhookRejected) as caught:
-        stripe.parse(body)
-    return caught.value
+    return rejection(stripe.parse, body)
 
 
 @pytest.mark.parametrize(
@@ -173,5 +171,5 @@ def without(name: str) -> dict[str, Any]:
     ],
 )
 def test_missing_fields_are_a_422_naming_them(payload: dict[str, Any], reason: str) -> None:
-    error = parse_error(json.dumps(payload).encode())
+    error = parse_error(body_of(payload))
     assert (error.status, error.reason) == (422, reason)

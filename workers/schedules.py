@@ -1,10 +1,13 @@
-"""Temporal Schedules for polled locations: one per active Zenoti center or Jane clinic.
+"""Temporal Schedules the workers run, ensured at every worker start (idempotent).
 
-Each schedule starts `PollLocationWorkflow` every `poll_interval_minutes` (15 by
-default). Overlap SKIP: a run still going (a long catch-up) is never doubled. The
-catch-up window is one interval, so after a Temporal outage at most one missed run is
-taken at once; it reads the whole gap anyway, because the window starts at the stored
-cursor, not at the schedule's time. Deactivated locations lose their schedule.
+- `review-escalation`, hourly: review items older than a day alert the manager.
+- `poll-<platform>-<location>`, one per active polled location (Zenoti centers), every
+  `poll_interval_minutes` (15 by default). Overlap SKIP: a run still going (a long
+  catch-up) is never doubled. The catch-up window is one interval, so after a Temporal
+  outage at most one missed run is taken at once; it reads the whole gap anyway, because
+  the window starts at the stored cursor, not at the schedule's time. Deactivated
+  locations lose their schedule. An existing schedule is updated in place, keeping
+  whether staff paused it.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+import asyncpg
 from temporalio.client import (
     Client,
     Schedule,
@@ -28,15 +32,19 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.repository.poll_locations import PollLocation
+from activities.polling import JANE_BLOCKED
+from activities.repository.poll_locations import PollLocation, PollLocationRepository
 from workers.settings import Settings
 from workflows.poll_models import POLL_WORKFLOW, PollInput, poll_schedule_id
-from workflows.visit_models import Platform
+from workflows.review import ReviewEscalationWorkflow
+from workflows.visit_models import EscalateInput, Platform
 
 # A run that cannot finish in this long is stuck (its activities give up in minutes);
 # ending it lets the next scheduled run start and re-read the window.
 RUN_TIMEOUT = timedelta(hours=1)
 MAX_JITTER = timedelta(minutes=1)  # spreads many centers' requests (rate limits are org-wide)
+# Locations of these platforms can be recorded, but a schedule would only fail every run.
+BLOCKED_PLATFORMS: dict[str, str] = {Platform.JANE.value: JANE_BLOCKED}
 
 
 @dataclass
@@ -46,6 +54,7 @@ class ScheduleSync:
     created: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+    blocked: dict[str, str] = field(default_factory=dict)  # schedule id -> why not
 
 
 def poll_interval(settings: Settings) -> timedelta:
@@ -76,13 +85,18 @@ async def ensure_poll_schedules(
 ) -> ScheduleSync:
     """Create or update the schedule of every active location; delete inactive ones'.
 
+    Jane locations get no schedule (see `ScheduleSync.blocked`) until Jane polling exists.
+
     Safe to run at every start-up and after every location change: an existing
     schedule is updated in place (keeping whether staff paused it).
     """
     sync = ScheduleSync()
     for location in locations:
         schedule_id = poll_schedule_id(location.platform, location.location_id)
-        if not location.active:
+        blocked = BLOCKED_PLATFORMS.get(location.platform)
+        if blocked is not None and location.active:
+            sync.blocked[schedule_id] = blocked
+        if not location.active or blocked is not None:
             if await _delete(client, schedule_id):
                 sync.removed.append(schedule_id)
             continue
@@ -119,3 +133,43 @@ async def _delete(client: Client, schedule_id: str) -> bool:
             return False
         raise
     return True
+
+
+REVIEW_SCHEDULE_ID = "review-escalation"
+REVIEW_CHECK_EVERY = timedelta(hours=1)
+
+
+def review_schedule(settings: Settings) -> Schedule:
+    """Hourly: review items older than `review_escalate_hours` (a day) alert the manager."""
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            ReviewEscalationWorkflow.run,
+            EscalateInput(older_than_hours=settings.review_escalate_hours),
+            id=REVIEW_SCHEDULE_ID,
+            task_queue=settings.task_queue,
+            execution_timeout=timedelta(minutes=30),
+        ),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=REVIEW_CHECK_EVERY)]),
+        policy=SchedulePolicy(
+            overlap=ScheduleOverlapPolicy.SKIP, catchup_window=REVIEW_CHECK_EVERY
+        ),
+    )
+
+
+async def ensure_review_schedule(client: Client, settings: Settings) -> None:
+    """Create the schedule, or bring an existing one up to date (safe at every start)."""
+    schedule = review_schedule(settings)
+    try:
+        await client.create_schedule(REVIEW_SCHEDULE_ID, schedule)
+    except ScheduleAlreadyRunningError:
+        await client.get_schedule_handle(REVIEW_SCHEDULE_ID).update(
+            lambda current: ScheduleUpdate(
+                schedule=dataclasses.replace(schedule, state=current.description.schedule.state)
+            )
+        )
+
+
+async def ensure_schedules(client: Client, settings: Settings, pool: asyncpg.Pool) -> ScheduleSync:
+    """Every schedule the workers run: escalation, and one per polled location."""
+    await ensure_review_schedule(client, settings)
+    return await ensure_poll_schedules(client, settings, await PollLocationRepository(pool).list())
