@@ -63,9 +63,15 @@ class Stack:
         self.env |= {
             "PUNCHCARD_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
             "PUNCHCARD_TEMPORAL_UI_PORT": str(free_port()),
+            "PUNCHCARD_API_PORT": str(free_port()),
+            "PUNCHCARD_BOULEVARD_WEBHOOK_SECRET": "blvd-dev-secret",
             "PUNCHCARD_DATA_DIR": str(data_dir),
         }
         self.process: subprocess.Popen[str] | None = None
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.env['PUNCHCARD_API_PORT']}"
 
     @property
     def ui_url(self) -> str:
@@ -143,6 +149,29 @@ class Stack:
             raise AssertionError(f"punchcard up exited {self.process.returncode}:\n{output}")
 
 
+BOULEVARD_COMPLETION = {
+    "apiApplicationId": "5b0e7c1a-0000-4000-8000-000000000001",
+    "businessId": "9d2f4a10-0000-4000-8000-0000000000aa",
+    "event": "APPOINTMENT_COMPLETED",
+    "eventType": "APPOINTMENT_COMPLETED",
+    "idempotencyKey": "0f6c1f7e-2b1d-4c55-9e9c-3f1a2b3c4d5e",
+    "resource": "Appointment",
+    "timestamp": "2026-03-14T18:05:11.204Z",
+    "webhookId": "urn:blvd:Webhook:7a7a7a7a-0000-4000-8000-000000000003",
+    "data": {
+        "node": {
+            "__typename": "Appointment",
+            "id": "urn:blvd:Appointment:3c1d2e4f-0000-4000-8000-000000000010",
+            "clientId": "urn:blvd:Client:8e8e8e8e-0000-4000-8000-000000000020",
+            "startAt": "2026-03-14T17:00:00-05:00",
+            "endAt": "2026-03-14T17:45:00-05:00",
+            "cancellation": None,
+            "appointmentServices": [{"service": {"name": "Laser Hair Removal - Underarm"}}],
+        }
+    },
+}
+
+
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[Stack]:
     running = Stack(tmp_path / "data")
@@ -161,6 +190,15 @@ def test_up_serves_stops_and_resumes(stack: Stack) -> None:
     assert "4/6" in first["demo-ava-laser"]
     assert "0/2" in first["demo-couples-1"] and "ZERO BALANCE" in first["demo-couples-1"]
 
+    # The README's walkthrough: a signed Boulevard completion, delivered twice, counts once.
+    assert httpx.get(f"{stack.api_url}/health", timeout=5).json()["status"] == "ok"
+    webhook = stack.data_dir.parent / "completed.json"
+    webhook.write_text(json.dumps(BOULEVARD_COMPLETION))
+    for expected in ("accepted", "duplicate"):
+        sent = stack.cli("webhook", "send", "boulevard", str(webhook), "--url", stack.api_url)
+        assert sent.returncode == 0 and expected in sent.stdout, sent.stdout + sent.stderr
+    poll(lambda: "3/6" in stack.balances()["demo-ava-laser"], timeout=20, what="no decrement")
+
     done = stack.cli("complete", "demo-ava-laser", "--appointment", "appt-test")
     assert done.returncode == 0, done.stderr
 
@@ -174,6 +212,6 @@ def test_up_serves_stops_and_resumes(stack: Stack) -> None:
     stack.start()
     stack.wait_serving()
     again = stack.balances()
-    assert "3/6" in again.pop("demo-ava-laser")
+    assert "2/6" in again.pop("demo-ava-laser")
     assert again == {k: v for k, v in first.items() if k != "demo-ava-laser"}
     assert "already loaded" in stack.interrupt()
