@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator
@@ -92,6 +93,23 @@ class Settings(BaseSettings):
                 f"unknown time zone {value!r} (use an IANA name such as America/New_York)"
             ) from None
         return value
+
+    @field_validator("api_public_url")
+    @classmethod
+    def _bare_origin(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if (
+            parts.scheme not in ("http", "https")
+            or not parts.netloc
+            or parts.path.strip("/")
+            or parts.query
+        ):
+            raise ValueError(
+                f"{value!r} must be a scheme and host only, e.g. https://punchcard.example"
+            )
+        return value.rstrip("/")
 
     def database_dsn(self) -> str:
         if self.database_url is None:

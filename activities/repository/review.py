@@ -229,10 +229,10 @@ class InboundEventLog:
         appointment_id: str | None = None,
         client_id: str | None = None,
         payload: dict[str, Any] | None = None,
-    ) -> None:
+    ) -> bool:
         """Insert, or on a repeat delivery count it and keep the latest status — except
-        that an event already accepted stays accepted."""
-        await self._pool.execute(
+        that an event already accepted stays accepted. True when this was the first."""
+        first: bool = await self._pool.fetchval(
             """
             INSERT INTO inbound_events AS e (provider, event_key, event_type, status, detail,
                 appointment_id, client_id, payload)
@@ -244,6 +244,7 @@ class InboundEventLog:
                 detail = CASE WHEN e.status IN ('accepted', 'received') THEN e.detail
                               ELSE EXCLUDED.detail END,
                 client_id = coalesce(e.client_id, EXCLUDED.client_id)
+            RETURNING (xmax = 0)
             """,
             provider,
             event_key,
@@ -254,6 +255,7 @@ class InboundEventLog:
             client_id,
             None if payload is None else json.dumps(payload),
         )
+        return first
 
     async def recent(self, limit: int = 100) -> builtins.list[InboundEvent]:
         rows = await self._pool.fetch(

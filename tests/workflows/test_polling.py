@@ -37,10 +37,10 @@ from activities.repository import (
 )
 from activities.repository.poll_locations import PollLocation, PollLocationRepository
 from starter.packages import PackageService
-from workers.schedules import ensure_poll_schedules
 from tests.conftest import eventually
 from tests.fakes.zenoti import CLOSED, NEW, ZenotiFake
 from tests.workflows.conftest import ANA, BEN, CARA, LASER, Spa
+from workers.schedules import ensure_poll_schedules
 from workers.settings import Settings
 from workers.worker import build_worker
 from workflows.policies import PROVIDER_REJECTED

@@ -110,9 +110,8 @@ async def stripe_webhook(request: Request, deps: Deps) -> Response:
         parsed = stripe.parse(body)
     except WebhookRejected as err:
         return _refused("stripe", err)
-    earlier = await deps.inbound.get("stripe", parsed.event_key)
     status = "ignored" if parsed.ignored_reason else "received"
-    await deps.inbound.record(
+    first = await deps.inbound.record(
         provider="stripe",
         event_key=parsed.event_key,
         event_type=parsed.event_type,
@@ -120,11 +119,11 @@ async def stripe_webhook(request: Request, deps: Deps) -> Response:
         detail=parsed.ignored_reason,
         payload=None if parsed.ignored_reason else parsed.payload,
     )
-    if earlier is not None:
+    if not first:  # the insert decides, so two copies racing get one "received"
         ack = WebhookAck(
             status="duplicate",
             event_key=parsed.event_key,
-            detail=f"event {parsed.event_key} already {earlier.status}: nothing changed",
+            detail=f"event {parsed.event_key} was already delivered: nothing changed",
         )
     else:
         ack = WebhookAck(

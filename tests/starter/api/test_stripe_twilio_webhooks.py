@@ -113,7 +113,7 @@ async def test_the_same_event_twice_is_a_duplicate_counted_on_one_row(api: Api, 
     again = await post_stripe(api, event)
     assert (first.status_code, first.json()["status"]) == (200, "received")
     assert (again.status_code, again.json()["status"]) == (200, "duplicate")
-    assert "already received" in again.json()["detail"]
+    assert "already delivered" in again.json()["detail"]
     (row,) = await inbound_rows(spa.pool, "stripe")
     assert (row["status"], row["deliveries"]) == ("received", 2)
 
