@@ -117,12 +117,14 @@ class IntakeActivities:
     async def find_candidates(self, query: CandidateQuery) -> Candidates:
         """Rule 4: active, unexpired packages of the client covering the category, ordered
         by explicit priority, then soonest expiry, then oldest purchase."""
-        prior = await self._routes.get(query.platform, query.appointment_id)
+        route = await self._routes.get(query.platform, query.appointment_id)
+        prior = route.package_id if route else None
+        dismissed = route is not None and route.outcome == "dismissed"
         category = query.category or await self._catalog.category_for(
             query.platform, query.service_key, query.service_name
         )
         if category is None:
-            return Candidates(category=None, prior_package_id=prior)
+            return Candidates(category=None, prior_package_id=prior, prior_dismissed=dismissed)
         rows = await self._pool.fetch(
             """
             SELECT p.package_id, p.kind, p.remaining, p.status, t.match_priority,
@@ -138,6 +140,7 @@ class IntakeActivities:
         return Candidates(
             category=category,
             prior_package_id=prior,
+            prior_dismissed=dismissed,
             packages=[Candidate.model_validate(dict(r)) for r in rows],
         )
 
@@ -197,7 +200,9 @@ class IntakeActivities:
 
     @activity.defn(name=vm.RECORD_ROUTE)
     async def record_route(self, route: RouteInput) -> None:
-        await self._routes.record(route.platform, route.appointment_id, route.package_id)
+        await self._routes.record(
+            route.platform, route.appointment_id, route.package_id, outcome=route.outcome
+        )
 
     @activity.defn(name=vm.ENRICH_VISIT)
     async def enrich_visit(self, input: EnrichInput) -> VisitEvent:
@@ -216,7 +221,14 @@ class IntakeActivities:
 
             found = await self._mindbody.get_appointment(event.site_id or "", event.appointment_id)
             if found is not None:
-                event = visit_from_appointment(event, found)
+                try:
+                    event = visit_from_appointment(event, found)
+                except ValueError as err:  # pydantic errors too: retrying cannot fix them
+                    raise ApplicationError(
+                        f"Mindbody appointment {event.appointment_id} is unreadable: {err}",
+                        type="ProviderRejected",
+                        non_retryable=True,
+                    ) from None
         if event.client_id is None and event.external_client_id:
             client_id = await self._links.resolve(event.platform, event.external_client_id)
             event = event.model_copy(update={"client_id": client_id})

@@ -7,6 +7,8 @@ no workflow (an SMS asking to BOOK) is simply marked done.
 
 from __future__ import annotations
 
+import uuid
+
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
@@ -50,7 +52,9 @@ class ReviewService:
             answer: ResolveAnswer = await handle.execute_update(
                 "resolve",
                 request,
-                id=f"resolve:{item_id}:{request.action}:{request.package_id}",
+                # Unique per request: a retry after a refusal (say, after a top-up) is
+                # a new decision; the open-item check and package keys keep it once.
+                id=f"resolve:{item_id}:{uuid.uuid4().hex}",
                 result_type=ResolveAnswer,
             )
         except WorkflowUpdateFailedError as err:

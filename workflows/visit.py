@@ -47,6 +47,8 @@ SKIP_RULES = frozenset(
         "PackageCancelled",
         "PackageInReview",
         "AmountAboveBalance",
+        "AmountRequired",  # a dollar package, and the platform sent no amount
+        "AmountNotAllowed",
         "NoPackage",
     }
 )
@@ -89,9 +91,9 @@ class VisitWorkflow:
                 async with self._lock:
                     await self._process(event)
             if self._state.events_this_run >= MAX_EVENTS_PER_RUN:
-                await workflow.wait_condition(
-                    lambda: workflow.all_handlers_finished() and not self._queue
-                )
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                if self._queue:  # events came in meanwhile: handle them first
+                    continue
                 workflow.continue_as_new(
                     input.model_copy(
                         update={"carried": self._state.model_copy(update={"events_this_run": 0})}
@@ -178,6 +180,9 @@ class VisitWorkflow:
             self._step(event, VisitOutcome.IN_REVIEW, None, "already waiting in the review queue")
             return
         found = await self._candidates(event)
+        if self._state.dismissed or found.prior_dismissed:
+            self._step(event, VisitOutcome.IGNORED, None, "dismissed by staff: not redeemed")
+            return
         routed = self._state.routed_package_id or found.prior_package_id
         if routed is not None:
             # A duplicate under another key: the package answers as it did the first time.
@@ -201,9 +206,10 @@ class VisitWorkflow:
             return
         first_refusal: DeliveryAnswer | None = None
         for candidate in _redeem_order(found.packages):
-            answer = await self._deliver(
-                candidate.package_id, "redeem", self._redeem_message(event)
-            )
+            message = self._redeem_message(event)
+            if candidate.kind != "dollars":  # a price column means nothing to a session count
+                message.pop("amount_cents", None)
+            answer = await self._deliver(candidate.package_id, "redeem", message)
             if answer.accepted:
                 await self._routed(event, candidate.package_id, answer)
                 return
@@ -261,8 +267,11 @@ class VisitWorkflow:
         event = self._last_completion()
         message = self._redeem_message(event)
         message.update(actor=request.actor, source="review")
+        message.pop("amount_cents", None)
         if request.amount_cents is not None:
             message["amount_cents"] = request.amount_cents
+        if request.allow_same_day:
+            message["allow_same_day"] = True
         answer = await self._deliver(request.package_id, "redeem", message)
         if not answer.accepted:
             raise ApplicationError(answer.detail, type=answer.rule or "Refused")
@@ -298,7 +307,17 @@ class VisitWorkflow:
             ),
             type(None),
         )
-        self._state = self._state.model_copy(update={"review_open": False})
+        await _call(
+            vm.RECORD_ROUTE,
+            vm.RouteInput(
+                platform=self._input.platform,
+                appointment_id=self._input.appointment_id,
+                package_id=None,
+                outcome="dismissed",
+            ),
+            type(None),
+        )
+        self._state = self._state.model_copy(update={"review_open": False, "dismissed": True})
         self._append(
             VisitStep(
                 event_key=f"dismiss:{workflow.now().isoformat()}",

@@ -46,9 +46,9 @@ class VisitEvent(Model):
     messageId, CSV "<file sha>:<appointment>"); the same key twice changes nothing.
     """
 
-    event_key: str = Field(min_length=1, max_length=300)
+    event_key: str = Field(min_length=1, max_length=150)
     platform: Platform
-    appointment_id: str = Field(min_length=1, max_length=300)
+    appointment_id: str = Field(min_length=1, max_length=150)
     change: VisitChange
     client_id: str | None = Field(default=None, description="Punchcard client, when resolved")
     external_client_id: str | None = None
@@ -102,6 +102,7 @@ class VisitState(Model):
     review_item_id: str | None = None
     review_open: bool = False
     pending_completion: VisitEvent | None = None  # the completion waiting in review
+    dismissed: bool = False  # staff decided this completion takes no session
     steps: list[VisitStep] = Field(default_factory=list)
     seen: dict[str, int] = Field(default_factory=dict)  # event key -> index into steps
     events_this_run: int = 0
@@ -122,6 +123,9 @@ class ResolveReview(Model):
     action: Literal["assign", "dismiss"]
     package_id: str | None = None
     amount_cents: int | None = Field(default=None, gt=0)
+    allow_same_day: bool = Field(
+        default=False, description="a second visit on the same day is real: redeem it"
+    )
     reason: str | None = None
     actor: str = Field(min_length=1)
 
@@ -170,6 +174,9 @@ class Candidates(Model):
     prior_package_id: str | None = Field(
         default=None, description="a route recorded by an earlier run for this appointment"
     )
+    prior_dismissed: bool = Field(
+        default=False, description="an earlier run's staff dismissed this completion"
+    )
     packages: list[Candidate] = Field(default_factory=list)
 
 
@@ -212,7 +219,8 @@ class CloseReviewInput(Model):
 class RouteInput(Model):
     platform: Platform
     appointment_id: str
-    package_id: str
+    package_id: str | None
+    outcome: Literal["redeemed", "dismissed"] = "redeemed"
 
 
 class EnrichInput(Model):

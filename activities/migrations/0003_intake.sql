@@ -66,12 +66,13 @@ CREATE TABLE inbound_events (
 );
 CREATE INDEX inbound_events_received_idx ON inbound_events (received_at);
 
--- Which package an appointment's completion went to, kept after the visit workflow closes,
--- so a late duplicate can never be routed a second time.
+-- What became of an appointment's completion (redeemed on a package, or dismissed by
+-- staff), kept after the visit workflow closes, so a late duplicate is never routed again.
 CREATE TABLE appointment_routes (
     platform        text NOT NULL,
     appointment_id  text NOT NULL,
-    package_id      text NOT NULL,
+    package_id      text,
+    outcome         text NOT NULL DEFAULT 'redeemed' CHECK (outcome IN ('redeemed', 'dismissed')),
     routed_at       timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (platform, appointment_id)
 );

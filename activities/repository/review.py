@@ -159,32 +159,40 @@ class ReviewQueue:
         )
 
 
+class AppointmentRoute(Row):
+    package_id: str | None
+    outcome: str
+
+
 class AppointmentRoutes:
-    """Which package took an appointment's completion: permanent, one per appointment."""
+    """What became of an appointment's completion — redeemed on a package, or dismissed by
+    staff: permanent, one per appointment, the first decision stands."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
-    async def get(self, platform: str, appointment_id: str) -> str | None:
-        value: str | None = await self._pool.fetchval(
-            "SELECT package_id FROM appointment_routes WHERE platform = $1 AND appointment_id = $2",
+    async def get(self, platform: str, appointment_id: str) -> AppointmentRoute | None:
+        row = await self._pool.fetchrow(
+            "SELECT package_id, outcome FROM appointment_routes "
+            "WHERE platform = $1 AND appointment_id = $2",
             platform,
             appointment_id,
         )
-        return value
+        return None if row is None else AppointmentRoute.model_validate(dict(row))
 
-    async def record(self, platform: str, appointment_id: str, package_id: str) -> str:
-        """Record the route; the first one stands (returns the package that holds it)."""
+    async def record(
+        self, platform: str, appointment_id: str, package_id: str | None, *, outcome: str
+    ) -> None:
         await self._pool.execute(
             """
-            INSERT INTO appointment_routes (platform, appointment_id, package_id)
-            VALUES ($1, $2, $3) ON CONFLICT (platform, appointment_id) DO NOTHING
+            INSERT INTO appointment_routes (platform, appointment_id, package_id, outcome)
+            VALUES ($1, $2, $3, $4) ON CONFLICT (platform, appointment_id) DO NOTHING
             """,
             platform,
             appointment_id,
             package_id,
+            outcome,
         )
-        return await self.get(platform, appointment_id) or package_id
 
 
 class InboundEvent(Row):

@@ -106,7 +106,9 @@ class AddUnitsBody(Model):
 
 
 class ExtendBody(Model):
-    new_expires_on: date = Field(description="last day the package is good (spa's zone)")
+    new_expires_on: date = Field(
+        le=date(2999, 12, 31), description="last day the package is good (spa's zone)"
+    )
     reason: str = Text
 
 
@@ -130,6 +132,9 @@ class SaleOut(Model):
 class AssignBody(Model):
     package_id: str = Field(min_length=1, max_length=200)
     amount_cents: int | None = Field(default=None, gt=0, le=10_000_000)
+    allow_same_day: bool = Field(
+        default=False, description="the package already redeemed a visit that day: this is another"
+    )
 
 
 class DismissBody(Model):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from starter.api.deps import ApiDeps
 from starter.api.schemas import WebhookAck
@@ -48,7 +49,7 @@ async def accept_visit(deps: ApiDeps, parsed: ParsedDelivery) -> WebhookAck:
             event_key=parsed.event_key,
             detail=f"already accepted ({earlier.deliveries} earlier deliveries): nothing changed",
         )
-    visit = await _with_client(deps, parsed, visit)
+    visit = await _with_client(deps, parsed, _in_spa_zone(visit, deps.settings.spa_timezone))
     if visit.client_id is None and visit.change is not VisitChange.UNKNOWN:
         detail = (
             f"unknown client: {visit.platform} client {visit.external_client_id!r} is not "
@@ -131,3 +132,12 @@ def contact_hints(platform: str, payload: dict[str, Any]) -> tuple[str | None, s
 
 def _text(value: object) -> str | None:
     return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+def _in_spa_zone(visit: VisitEvent, timezone: str) -> VisitEvent:
+    """The service date is the spa's calendar day (a 7 pm visit in New York is not
+    tomorrow because its timestamp is in UTC)."""
+    if visit.scheduled_at is None or visit.scheduled_at.tzinfo is None:
+        return visit
+    day = visit.scheduled_at.astimezone(ZoneInfo(timezone)).date()
+    return visit if day == visit.service_date else visit.model_copy(update={"service_date": day})

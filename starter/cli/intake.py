@@ -227,6 +227,9 @@ def register(app: typer.Typer) -> None:
         item_id: str,
         package_id: str,
         amount: Annotated[int | None, typer.Option(help="Cents, for a dollar package.")] = None,
+        same_day: Annotated[
+            bool, typer.Option("--same-day", help="A second real visit that day: redeem it.")
+        ] = False,
         actor: Annotated[str | None, typer.Option(help="Who decided (default: login).")] = None,
     ) -> None:
         """Give a waiting visit to a package: the package redeems it now."""
@@ -236,6 +239,7 @@ def register(app: typer.Typer) -> None:
                 action="assign",
                 package_id=package_id,
                 amount_cents=amount,
+                allow_same_day=same_day,
                 actor=actor or default_actor(),
             ),
         )

@@ -128,7 +128,7 @@ def verify(body: bytes, headers: Mapping[str, str], config: BoulevardSignature) 
 
 
 class _Head(base.Wire):
-    idempotency_key: str = Field(min_length=1, max_length=300)  # VisitEvent.event_key's limit
+    idempotency_key: str = Field(min_length=1, max_length=150)  # VisitEvent.event_key's limit
     event_type: str = Field(min_length=1)
 
 
@@ -147,7 +147,7 @@ class _Cancellation(base.Wire):
 
 
 class _Appointment(base.Wire):
-    id: str = Field(min_length=1, max_length=300)
+    id: str = Field(min_length=1, max_length=150)
     client_id: str | None = None
     client: _Ref | None = None
     start_at: datetime | None = None

@@ -29,7 +29,7 @@ from workflows.visit_models import Platform, VisitChange, VisitEvent
 
 T = TypeVar("T")
 
-MAX_ID_LENGTH = 200
+MAX_ID_LENGTH = 120  # prefixed into message keys of at most 200
 FUTURE_SLACK = timedelta(days=1)  # zone differences; beyond this a "completed" date is wrong
 
 
@@ -164,7 +164,17 @@ def parse_csv(
     result = CsvParse()
     seen: dict[str, int] = {}
     previous_end = 0
-    for record in reader:
+    records = iter(reader)
+    while True:
+        try:
+            record = next(records)
+        except StopIteration:
+            break
+        except csv.Error as err:  # e.g. a field over the csv module's size limit
+            result.errors.append(
+                RowError(line=reader.line_num, message=f"unreadable CSV from here on: {err}")
+            )
+            break
         line, previous_end = previous_end + 1, reader.line_num
         if not any(cell.strip() for cell in record):
             continue
@@ -380,7 +390,10 @@ def _when(
         moment = datetime.combine(moment, clock)
     if not isinstance(moment, datetime):
         return moment, None
-    local = moment.replace(tzinfo=zone) if moment.tzinfo is None else moment.astimezone(zone)
+    try:
+        local = moment.replace(tzinfo=zone) if moment.tzinfo is None else moment.astimezone(zone)
+    except OverflowError:
+        raise _Bad(f"date {day_text!r} is out of range") from None
     return local.date(), local
 
 

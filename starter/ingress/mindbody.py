@@ -96,13 +96,13 @@ Id = Annotated[str, BeforeValidator(_id_text)]
 
 
 class _Head(base.Wire):
-    message_id: str = Field(min_length=1, max_length=300)  # VisitEvent.event_key's limit
+    message_id: str = Field(min_length=1, max_length=150)  # VisitEvent.event_key's limit
     event_id: str = Field(min_length=1)
 
 
 class _Booking(base.Wire):
     site_id: Id
-    appointment_id: Id = Field(min_length=1, max_length=300)
+    appointment_id: Id = Field(min_length=1, max_length=150)
     status: str | None = None
     client_id: Id | None = None
     start_date_time: datetime | None = None

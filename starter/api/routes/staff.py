@@ -274,6 +274,7 @@ async def assign(item_id: str, body: AssignBody, deps: Deps, member: Manager) ->
             action="assign",
             package_id=body.package_id,
             amount_cents=body.amount_cents,
+            allow_same_day=body.allow_same_day,
             actor=member.staff_id,
         ),
     )

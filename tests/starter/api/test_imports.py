@@ -8,12 +8,13 @@ from tests.conftest import eventually
 from tests.starter.api.conftest import Api
 from tests.workflows.conftest import Spa
 
-EXPORT = """Appointment ID,Client,Service,Date,Status
-J-100,ana@example.com,Laser - Full Face,2026-11-02,Completed
-J-101,ana@example.com,Laser - Full Face,2026-13-45,Completed
-J-102,nobody@example.com,Laser - Full Face,2026-11-03,Completed
-J-103,+15555550101,Laser - Full Face,2026-11-04,No Show
-J-104,c-ana,Laser - Full Face,2026-11-05,Completed
+# Exports carry a price column: it means nothing to a session package.
+EXPORT = """Appointment ID,Client,Service,Date,Status,Price
+J-100,ana@example.com,Laser - Full Face,2026-11-02,Completed,300.00
+J-101,ana@example.com,Laser - Full Face,2026-13-45,Completed,300.00
+J-102,nobody@example.com,Laser - Full Face,2026-11-03,Completed,300.00
+J-103,+15555550101,Laser - Full Face,2026-11-04,No Show,0
+J-104,c-ana,Laser - Full Face,2026-11-05,Completed,300.00
 """
 
 

@@ -6,6 +6,7 @@ import asyncio
 import json
 from datetime import timedelta
 
+from activities.repository import ServiceMapping
 from tests.conftest import eventually
 from tests.starter.api.conftest import Api
 from tests.starter.api.payloads import (
@@ -188,7 +189,7 @@ async def test_unknown_service_waits_in_review_until_a_manager_assigns_it(
     )
     assert done.status_code == 200, done.text
     assert done.json()["status"] == "assigned"
-    assert await remaining(spa, package) == 5
+    await eventually(lambda: remaining(spa, package), lambda r: r == 5)
     assert await _review(api) == []
     # The same completion delivered again stays with the package it was assigned to.
     assert (await post_boulevard(api, boulevard_event("APPOINTMENT_COMPLETED", "u-1")))[0] == 200
@@ -292,3 +293,75 @@ async def test_refused_webhooks_say_why(api: Api, spa: Spa) -> None:
     head = await api.http.head("/webhooks/mindbody")
     assert head.status_code == 200
     assert json.loads((await api.http.get("/openapi.json")).text)["paths"]["/webhooks/boulevard"]
+
+
+async def test_a_dismissed_completion_stays_dismissed_when_it_is_delivered_again(
+    api: Api, spa: Spa
+) -> None:
+    (package,) = await spa.sell("laser6")
+    event = boulevard_event("APPOINTMENT_COMPLETED", "d-1", service="Mystery Peel")
+    await post_boulevard(api, event)
+    (item,) = await eventually(lambda: _review(api), lambda found: len(found) == 1)
+    done = await api.http.post(
+        f"/api/review/{item['item_id']}/dismiss",
+        json={"reason": "complimentary touch-up"},
+        headers=api.manager,
+    )
+    assert done.status_code == 200
+    # The service gets mapped afterwards, and the platform re-sends the completion.
+    await spa.service.catalog.upsert(
+        ServiceMapping(platform="*", service_key="Mystery Peel", category="laser")
+    )
+    await post_boulevard(
+        api, boulevard_event("APPOINTMENT_COMPLETED", "d-1", service="Mystery Peel")
+    )
+    await settle_visit(api, spa)
+    assert await remaining(spa, package) == 6
+    assert await _review(api) == []
+    route = await spa.pool.fetchrow("SELECT package_id, outcome FROM appointment_routes")
+    assert route is not None and (route["package_id"], route["outcome"]) == (None, "dismissed")
+
+
+async def test_a_refused_assignment_can_be_retried_after_a_top_up(api: Api, spa: Spa) -> None:
+    (package,) = await spa.sell("duo2")
+    for n in (1, 2):
+        await post_boulevard(
+            api,
+            boulevard_event(
+                "APPOINTMENT_COMPLETED", f"t-{n}", start=f"2026-03-1{n}T10:00:00-05:00"
+            ),
+        )
+    await eventually(lambda: remaining(spa, package), lambda r: r == 0)
+    await post_boulevard(
+        api, boulevard_event("APPOINTMENT_COMPLETED", "t-3", start="2026-03-13T10:00:00-05:00")
+    )
+    (item,) = await eventually(lambda: _review(api), lambda found: len(found) == 1)
+    url = f"/api/review/{item['item_id']}/assign"
+    refused = await api.http.post(url, json={"package_id": package}, headers=api.manager)
+    assert refused.status_code == 409 and "ZeroBalance" in refused.json()["detail"]
+    topped = await api.http.post(
+        f"/api/packages/{package}/add-units",
+        json={"units": 2, "paid_cents": 30_000, "request_id": "topup-1"},
+        headers=api.manager,
+    )
+    assert topped.status_code == 200, topped.text
+    again = await api.http.post(url, json={"package_id": package}, headers=api.manager)
+    assert again.status_code == 200, again.text
+    await eventually(lambda: remaining(spa, package), lambda r: r == 1)
+    assert await spa.ledger.count_entries(package, "redemption") == 3
+
+
+async def test_a_second_visit_the_same_day_waits_for_staff_and_can_be_redeemed(
+    api: Api, spa: Spa
+) -> None:
+    (package,) = await spa.sell("laser6")
+    for appointment in ("s-1", "s-2"):
+        await post_boulevard(api, boulevard_event("APPOINTMENT_COMPLETED", appointment))
+    (item,) = await eventually(lambda: _review(api), lambda found: len(found) == 1)
+    assert item["reason"] == "refused:SameDayRedemption"
+    url = f"/api/review/{item['item_id']}/assign"
+    done = await api.http.post(
+        url, json={"package_id": package, "allow_same_day": True}, headers=api.manager
+    )
+    assert done.status_code == 200, done.text
+    await eventually(lambda: remaining(spa, package), lambda r: r == 4)
