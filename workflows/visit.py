@@ -20,7 +20,6 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     import workflows.policies as policies
     import workflows.visit_models as vm
-    from workflows.models import PackageAnswer
     from workflows.visit_models import (
         Candidate,
         Candidates,
@@ -486,4 +485,4 @@ async def _call(name: str, arg: object, result_type: type[ResultT]) -> ResultT:
     return cast(ResultT, result)
 
 
-__all__ = ["PackageAnswer", "VisitWorkflow"]
+__all__ = ["VisitWorkflow"]

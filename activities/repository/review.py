@@ -153,11 +153,6 @@ class ReviewQueue:
                 [(i,) for i in item_ids],
             )
 
-    async def count_open(self) -> int:
-        return int(
-            await self._pool.fetchval("SELECT count(*) FROM review_items WHERE status = 'open'")
-        )
-
 
 class AppointmentRoute(Row):
     package_id: str | None
@@ -264,14 +259,3 @@ class InboundEventLog:
             None if payload is None else json.dumps(payload),
         )
         return first
-
-    async def recent(self, limit: int = 100) -> builtins.list[InboundEvent]:
-        rows = await self._pool.fetch(
-            """
-            SELECT provider, event_key, event_type, status, detail, appointment_id, client_id,
-                   deliveries, received_at, updated_at
-            FROM inbound_events ORDER BY updated_at DESC LIMIT $1
-            """,
-            limit,
-        )
-        return [InboundEvent.model_validate(dict(r)) for r in rows]

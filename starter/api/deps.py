@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Annotated
 
 import asyncpg
-import httpx
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from temporalio.client import Client
@@ -35,7 +34,6 @@ class ApiDeps:
     settings: Settings
     client: Client
     pool: asyncpg.Pool
-    http: httpx.AsyncClient
     service: PackageService
     gateway: VisitGateway
     links: ClientLinkRepository
@@ -45,15 +43,12 @@ class ApiDeps:
     staff: StaffRepository
 
     @classmethod
-    def build(
-        cls, settings: Settings, client: Client, pool: asyncpg.Pool, http: httpx.AsyncClient
-    ) -> ApiDeps:
+    def build(cls, settings: Settings, client: Client, pool: asyncpg.Pool) -> ApiDeps:
         service = PackageService(client=client, pool=pool, settings=settings)
         return cls(
             settings=settings,
             client=client,
             pool=pool,
-            http=http,
             service=service,
             gateway=VisitGateway(
                 client, task_queue=settings.task_queue, idle_days=settings.visit_idle_days

@@ -28,20 +28,18 @@ async def accept_visit(deps: ApiDeps, parsed: ParsedDelivery) -> WebhookAck:
     visit = parsed.visit
     if visit is None:
         reason = parsed.ignored_reason or "nothing to do"
-        await deps.inbound.record(
-            provider=parsed.provider,
-            event_key=parsed.event_key,
-            event_type=parsed.event_type,
+        await _record(
+            deps,
+            parsed,
             status="ignored",
             detail=reason,
         )
         return WebhookAck(status="ignored", event_key=parsed.event_key, detail=reason)
     earlier = await deps.inbound.get(parsed.provider, parsed.event_key)
     if earlier is not None and earlier.status == "accepted":
-        await deps.inbound.record(
-            provider=parsed.provider,
-            event_key=parsed.event_key,
-            event_type=parsed.event_type,
+        await _record(
+            deps,
+            parsed,
             status="accepted",
         )
         return WebhookAck(
@@ -54,32 +52,29 @@ async def accept_visit(deps: ApiDeps, parsed: ParsedDelivery) -> WebhookAck:
         detail = (
             f"unknown client: {visit.platform} client {visit.external_client_id!r} is not "
             "linked to a Punchcard client (link it with PUT /api/clients/{id}/links or "
-            "`punchcard client link`)"
+            "`punchcard link CLIENT PLATFORM ID`)"
         )
         if visit.change not in _CONSUMING:
-            await deps.inbound.record(
-                provider=parsed.provider,
-                event_key=parsed.event_key,
-                event_type=parsed.event_type,
+            await _record(
+                deps,
+                parsed,
                 status="ignored",
                 detail=detail,
                 appointment_id=visit.appointment_id,
             )
             return WebhookAck(status="ignored", event_key=parsed.event_key, detail=detail)
-        await deps.inbound.record(
-            provider=parsed.provider,
-            event_key=parsed.event_key,
-            event_type=parsed.event_type,
+        await _record(
+            deps,
+            parsed,
             status="refused",
             detail=detail,
             appointment_id=visit.appointment_id,
         )
         raise WebhookRejected(422, detail)
     workflow_id = await deps.gateway.submit(visit)
-    await deps.inbound.record(
-        provider=parsed.provider,
-        event_key=parsed.event_key,
-        event_type=parsed.event_type,
+    await _record(
+        deps,
+        parsed,
         status="accepted",
         detail=f"{visit.change} handed to {workflow_id}",
         appointment_id=visit.appointment_id,
@@ -90,6 +85,16 @@ async def accept_visit(deps: ApiDeps, parsed: ParsedDelivery) -> WebhookAck:
         event_key=parsed.event_key,
         detail=f"{visit.change.value} for appointment {visit.appointment_id} is recorded",
         visit_workflow_id=workflow_id,
+    )
+
+
+async def _record(deps: ApiDeps, parsed: ParsedDelivery, **fields: Any) -> None:
+    """What became of this delivery, in `inbound_events`."""
+    await deps.inbound.record(
+        provider=parsed.provider,
+        event_key=parsed.event_key,
+        event_type=parsed.event_type,
+        **fields,
     )
 
 
