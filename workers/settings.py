@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -70,6 +71,50 @@ class Settings(BaseSettings):
     # Stripe webhooks
     stripe_webhook_secret: SecretStr | None = None
     stripe_webhook_tolerance_seconds: int = Field(default=300, ge=1)
+
+    # Stripe API: renewal Checkout Sessions and refunds (balances stay ours).
+    stripe_base_url: str = "https://api.stripe.com"
+    stripe_secret_key: SecretStr | None = None
+    stripe_currency: str = "usd"
+    stripe_success_url: str = "https://punchcard.invalid/renewed?session={CHECKOUT_SESSION_ID}"
+    stripe_cancel_url: str | None = None
+
+    # CRM write-back after every balance change: none | hubspot | gohighlevel
+    crm_provider: Literal["none", "hubspot", "gohighlevel"] = "none"
+    hubspot_base_url: str = "https://api.hubapi.com"
+    hubspot_token: SecretStr | None = None
+    hubspot_property_prefix: str = "punchcard_"
+    gohighlevel_base_url: str = "https://services.leadconnectorhq.com"
+    gohighlevel_token: SecretStr | None = None
+    gohighlevel_location_id: str | None = None
+    gohighlevel_field_keys: str = ""  # overrides, e.g. "sessions_remaining=contact.pc_left"
+
+    # Booking-platform write-back: which linked platforms get the remaining count.
+    booking_write_back: str = ""  # comma list of mindbody, boulevard, zenoti
+    mindbody_site_id: str | None = None
+    boulevard_base_url: str = "https://dashboard.boulevard.io/api/2020-01"
+    boulevard_business_id: str | None = None
+    boulevard_api_key: str | None = None
+    boulevard_api_secret: SecretStr | None = None
+
+    # Outbound lifecycle webhooks (package.created, .redeemed, …), HMAC-signed.
+    event_webhook_urls: str = ""  # comma-separated
+    event_webhook_secret: SecretStr | None = None
+
+    # Payload encryption in Temporal history: "kid:base64key,…", the first one encrypts.
+    codec_keys: SecretStr | None = None
+    temporal_ui_origin: str = "http://localhost:8233"  # CORS origin allowed on /codec
+
+    # Observability
+    otel_exporter: Literal["none", "console", "otlp"] = "none"
+    otel_endpoint: str | None = None  # OTLP/gRPC, e.g. http://otel-collector:4317
+    otel_service_name: str = "punchcard"
+    metrics_bind: str | None = None  # Prometheus endpoint, e.g. 0.0.0.0:9464
+    log_format: Literal["text", "json"] = "text"
+
+    # Reports: the weekly reconciliation (cron in the spa's time zone)
+    reconciliation_cron: str = "0 7 * * MON"
+    reports_dir: Path | None = None  # defaults to data_dir/reports
 
     # Zenoti polling
     zenoti_base_url: str = "https://api.zenoti.com/v1"

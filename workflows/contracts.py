@@ -6,6 +6,7 @@ implements them under exactly these names.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import Field
@@ -74,3 +75,113 @@ class UndeliveredInput(Model):
     message_key: str
     channel: Literal["sms", "email"]
     reason: str
+
+
+# --- money and write-back (issue 4) ----------------------------------------------------
+#
+# Secrets, contact details and provider ids never travel in these inputs: the activities
+# read them from configuration and Postgres by client id, so history holds no PII.
+
+CREATE_RENEWAL_CHECKOUT = "payments.create_renewal_checkout"
+ISSUE_REFUND = "payments.issue_refund"
+SYNC_CRM = "crm.sync_package"
+WRITE_BACK_BOOKING = "booking.write_back"
+PUBLISH_EVENT = "events.publish"
+
+
+class RenewalCheckoutInput(Model):
+    """A Stripe Checkout Session for renewing `package_id` with a new `type_code` package.
+
+    `offer_key` is the business key of the offer (package id and notice key); the adapter
+    derives Stripe's Idempotency-Key from it, so a retried activity creates one session.
+    """
+
+    offer_key: str = Field(min_length=1, max_length=200)
+    package_id: str
+    client_id: str
+    type_code: str
+    name: str
+    price_cents: int = Field(ge=0)
+
+
+class RenewalCheckoutResult(Model):
+    status: Literal["created", "not_configured"]
+    url: str = Field(description="Checkout URL, or the spa's renewal page when not configured")
+    session_id: str | None = None
+
+
+class RefundInput(Model):
+    """Refund part of a Stripe payment; `refund_key` becomes Stripe's Idempotency-Key."""
+
+    refund_key: str = Field(min_length=1, max_length=200)
+    package_id: str
+    client_id: str
+    payment_intent_id: str = Field(min_length=1)
+    amount_cents: int = Field(gt=0)
+    reason: str
+
+
+class RefundResult(Model):
+    refund_id: str
+    status: str = Field(description="Stripe refund status: pending, succeeded, …")
+    amount_cents: int
+
+
+class PackageSync(Model):
+    """What CRM and booking platforms learn after a balance change (latest version wins)."""
+
+    version: int = Field(ge=1)
+    package_id: str
+    client_id: str
+    type_code: str
+    name: str
+    kind: Literal["sessions", "dollars"]
+    status: str
+    remaining: int
+    purchased_units: int
+    expires_at: datetime | None
+    last_session_at: datetime | None = None
+    renewal_url: str | None = None
+
+
+SyncStatus = Literal["updated", "not_configured", "not_linked", "read_only", "rejected"]
+
+
+class SyncTargetResult(Model):
+    target: str = Field(description="hubspot, gohighlevel, mindbody, boulevard, zenoti")
+    status: SyncStatus
+    detail: str | None = None
+
+
+class SyncResult(Model):
+    results: list[SyncTargetResult] = Field(default_factory=list)
+
+
+LifecycleEventType = Literal[
+    "package.created",
+    "package.redeemed",
+    "package.reversed",
+    "package.expiring",
+    "package.expired",
+    "package.renewed",
+    "package.cancelled",
+]
+
+
+class LifecycleEvent(Model):
+    """One outbound webhook event; `event_id` is stable across retries and redeliveries."""
+
+    event_id: str = Field(min_length=1)
+    type: LifecycleEventType
+    occurred_at: datetime
+    package: PackageSnapshot
+    entry_seq: int | None = None
+    appointment_id: str | None = None
+    units_delta: int = 0
+    value_cents: int = 0
+    renews_package_id: str | None = None
+
+
+class PublishResult(Model):
+    endpoints: int
+    delivered: int = Field(description="endpoints that answered 2xx (now or before)")
