@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup lint browser bench clean
+.PHONY: run test setup lint browser bench bench-reports clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Punchcard needs Python 3.11 or newer")'
@@ -47,6 +47,10 @@ test: lint browser
 
 bench: setup
 	$(BIN)/python -m bench.redemptions $(ARGS)
+
+# The reconciliation and the overrun audit on a generated ledger of a million rows.
+bench-reports: setup
+	$(BIN)/python -m bench.reports $(ARGS)
 
 clean:
 	rm -rf $(VENV) .punchcard

@@ -265,6 +265,7 @@ async def main(packages: int, redemptions: int, concurrency: int) -> int:
             smtp_host=None,
             staff_email="manager@example.invalid",
             worker_graceful_shutdown_seconds=0,
+            codec_keys=SecretStr(stack.codec_keys),
         )
         print(
             f"stack: Temporal {stack.temporal_version} on {stack.temporal_db.name} (SQLite), "

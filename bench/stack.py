@@ -24,6 +24,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from activities.db import apply_migrations, create_pool
+from workers.codec import EncryptionCodec, generate_key
 from workflows.converter import make_data_converter
 
 DATABASE = "punchcard_bench"
@@ -38,6 +39,7 @@ class Stack:
     temporal_db: Path
     temporal_version: str
     postgres_version: str
+    codec_keys: str  # a fresh key per run: payloads are encrypted, as in production
 
     @property
     def client(self) -> Client:
@@ -66,11 +68,12 @@ async def real_stack() -> AsyncIterator[Stack]:
             database_url, postgres_version = await _create_database(server)
             cli = temporal_cli()
             temporal_db = root / "temporal.db"
+            codec_keys = generate_key("bench")
             env = await WorkflowEnvironment.start_local(
                 dev_server_existing_path=cli,
                 dev_server_database_filename=str(temporal_db),
                 dev_server_log_level="error",
-                data_converter=make_data_converter(),
+                data_converter=make_data_converter(EncryptionCodec.from_text(codec_keys)),
             )
             try:
                 yield Stack(
@@ -79,6 +82,7 @@ async def real_stack() -> AsyncIterator[Stack]:
                     temporal_db=temporal_db,
                     temporal_version=await asyncio.to_thread(_cli_version, cli),
                     postgres_version=postgres_version,
+                    codec_keys=codec_keys,
                 )
             finally:
                 await env.shutdown()

@@ -39,7 +39,9 @@ from starter.processes import (
     split_address,
 )
 from starter.stackfile import StackInfo, read_stack, remove_stack, write_stack
+from workers.codec import CodecError, codec_from_settings, ensure_key_file, key_file
 from workers.settings import Settings
+from workers.telemetry import Telemetry, setup_telemetry
 from workers.worker import connect_temporal, run_worker
 
 log = logging.getLogger("punchcard.embedded")
@@ -72,6 +74,7 @@ async def run_stack(settings: Settings, options: StackOptions, *, out: Out) -> N
     ensure_port_free("127.0.0.1", port, "Temporal gRPC", hint)
     ensure_port_free("127.0.0.1", settings.temporal_ui_port, "Temporal UI", hint)
     data_dir.mkdir(parents=True, exist_ok=True)
+    settings, key_source = _with_encryption(settings, data_dir)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -82,15 +85,53 @@ async def run_stack(settings: Settings, options: StackOptions, *, out: Out) -> N
         port=port,
         ui_port=settings.temporal_ui_port,
         namespace=settings.temporal_namespace,
+        ui_codec_endpoint=codec_endpoint(settings),
     )
     postgres = EmbeddedPostgres(data_dir / "pg") if settings.database_url is None else None
-    stack = _Stack(settings=settings, temporal=temporal, postgres=postgres, stop=stop, out=out)
+    stack = _Stack(
+        settings=settings,
+        temporal=temporal,
+        postgres=postgres,
+        stop=stop,
+        out=out,
+        telemetry=setup_telemetry(settings),
+        key_source=key_source,
+    )
     try:
         await stack.serve(data_dir, options)
     finally:
         await stack.shutdown(data_dir)
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+
+
+def _with_encryption(settings: Settings, data_dir: Path) -> tuple[Settings, str]:
+    """Encrypt history by default: without PUNCHCARD_CODEC_KEYS, use (or make) DATA/codec-keys.
+    Returns the settings and where the keys came from.
+
+    The UI's origin defaults to this stack's UI port, under both local host names."""
+    update: dict[str, object] = {}
+    source = "PUNCHCARD_CODEC_KEYS"
+    if settings.codec_keys is None:
+        update["codec_keys"] = SecretStr(ensure_key_file(data_dir))
+        source = str(key_file(data_dir))
+    if "temporal_ui_origin" not in settings.model_fields_set:
+        port = settings.temporal_ui_port
+        update["temporal_ui_origin"] = f"http://localhost:{port},http://127.0.0.1:{port}"
+    settings = settings.model_copy(update=update)
+    try:
+        codec_from_settings(settings)
+    except CodecError as err:
+        raise StackError(f"codec keys ({source}): {err}") from None
+    return settings, source
+
+
+def codec_endpoint(settings: Settings) -> str:
+    """The API's codec URL as a browser on this machine reaches it (same site as the UI)."""
+    host = settings.api_host
+    if host in LOCAL_HOSTS or host in ("0.0.0.0", "::"):
+        host = "localhost"
+    return f"http://{host}:{settings.api_port}/codec"
 
 
 @dataclass
@@ -100,6 +141,8 @@ class _Stack:
     postgres: EmbeddedPostgres | None
     stop: asyncio.Event
     out: Out
+    telemetry: Telemetry
+    key_source: str
     worker: asyncio.Task[None] | None = None
     api: asyncio.Task[None] | None = None
     tokens: dict[str, str] | None = None
@@ -131,7 +174,9 @@ class _Stack:
         try:
             applied = await apply_migrations(pool)
             out(f"✓ schema: {'applied ' + ', '.join(applied) if applied else 'up to date'}")
-            self.worker = asyncio.create_task(run_worker(settings, stop=stop))
+            self.worker = asyncio.create_task(
+                run_worker(settings, stop=stop, telemetry=self.telemetry)
+            )
             out(f"✓ worker polling task queue {settings.task_queue!r}")
             if options.demo:
                 await self._load_demo(settings, pool)
@@ -142,7 +187,7 @@ class _Stack:
             await pool.close()
         if stop.is_set():
             return
-        self.api = asyncio.create_task(run_api(settings, stop=stop))
+        self.api = asyncio.create_task(run_api(settings, stop=stop, telemetry=self.telemetry))
         await _wait_http(f"http://{settings.api_host}:{settings.api_port}/health", timeout=20.0)
         if self.api.done():
             raise StackError(f"the API did not start: {self.api.exception()}")
@@ -220,6 +265,7 @@ class _Stack:
             f"  Webhooks      {api}/webhooks/boulevard | mindbody | stripe | twilio/sms",
             *tokens,
             f"  Temporal UI   {ui_url}  (namespace {self.settings.temporal_namespace})",
+            *self._encryption_lines(),
             f"  Temporal      {self.settings.temporal_address}",
             f"  PostgreSQL    {redact_dsn(dsn)}",
             "In another terminal:",
@@ -235,6 +281,17 @@ class _Stack:
             "",
         ]
         self.out("\n".join(lines))
+
+    def _encryption_lines(self) -> list[str]:
+        codec = codec_from_settings(self.settings)
+        assert codec is not None  # _with_encryption saw to it
+        endpoint = codec_endpoint(self.settings)
+        return [
+            f"  Encryption    history payloads are encrypted (key {codec.key_id!r}, from "
+            f"{self.key_source})",
+            f"  UI codec      {endpoint}  — sign this browser in there with a staff token,",
+            "                then tick 'Include cross-origin credentials' in the UI's codec settings",
+        ]
 
     async def shutdown(self, data_dir: Path) -> None:
         """Worker first, then Temporal, then PostgreSQL; each step runs even if one fails."""
@@ -265,6 +322,7 @@ class _Stack:
                 self.out("✓ PostgreSQL stopped")
             except StackError as err:
                 errors.append(str(err))
+        self.telemetry.shutdown()
         if errors:
             raise StackError("; ".join(errors))
 

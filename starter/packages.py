@@ -23,6 +23,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities import sales
 from activities.repository import (
     ClientLinkRepository,
     ClientRepository,
@@ -31,7 +32,6 @@ from activities.repository import (
     ServiceCatalog,
 )
 from workers.settings import Settings
-from workflows import schedule
 from workflows.ids import package_workflow_id
 from workflows.models import (
     AddUnitsRequest,
@@ -48,6 +48,7 @@ from workflows.models import (
     PackageMessage,
     PackageTerms,
     PackageView,
+    PaymentRef,
     RedeemRequest,
     ReverseRequest,
 )
@@ -91,6 +92,9 @@ class SaleRequest(Model):
     purchased_at: datetime | None = None
     expires_at: datetime | None = None
     sold_by: str = "staff"
+    payment_intent_id: str | None = Field(
+        default=None, description="the Stripe payment, so a cancel can refund through Stripe"
+    )
     notices: NoticePolicy | None = None
     max_messages_per_run: int | None = None
 
@@ -112,13 +116,7 @@ class PackageService:
         self.catalog = ServiceCatalog(pool)
 
     def notice_policy(self) -> NoticePolicy:
-        s = self._settings
-        return NoticePolicy(
-            spa_name=s.spa_name,
-            timezone=s.spa_timezone,
-            local_hour=s.reminder_local_hour,
-            renewal_url=s.renewal_url,
-        )
+        return sales.notice_policy(self._settings)
 
     async def sell(self, request: SaleRequest) -> SaleResult:
         """Start one package workflow per attendee; selling the same purchase twice is a no-op."""
@@ -135,10 +133,8 @@ class PackageService:
         purchase_id = request.purchase_id or f"pkg_{uuid.uuid4().hex[:12]}"
         purchased_at = request.purchased_at or datetime.now().astimezone()
         notices = request.notices or self.notice_policy()
-        expires_at = request.expires_at or schedule.expiry_instant(
-            purchased_at,
-            package_type.expiry_months or self._settings.default_expiry_months,
-            notices.timezone,
+        expires_at = request.expires_at or sales.expiry_for(
+            package_type, purchased_at, self._settings, notices.timezone
         )
         shares = _split_terms(terms, len(attendees))
         package_ids = (
@@ -156,6 +152,11 @@ class PackageService:
                 expires_at=expires_at,
                 parent_purchase_id=purchase_id if len(attendees) > 1 else None,
                 sold_by=request.sold_by,
+                payment=(
+                    PaymentRef(payment_intent_id=request.payment_intent_id)
+                    if request.payment_intent_id
+                    else None
+                ),
                 notices=notices,
                 **(
                     {"max_messages_per_run": request.max_messages_per_run}

@@ -69,8 +69,17 @@ def split_address(address: str) -> tuple[str, int]:
 class TemporalDevServer:
     """`temporal server start-dev` on a SQLite file: workflows and timers survive restarts."""
 
-    def __init__(self, *, data_dir: Path, port: int, ui_port: int, namespace: str) -> None:
+    def __init__(
+        self,
+        *,
+        data_dir: Path,
+        port: int,
+        ui_port: int,
+        namespace: str,
+        ui_codec_endpoint: str | None = None,
+    ) -> None:
         self.db_file = data_dir / "temporal.db"
+        self.ui_codec_endpoint = ui_codec_endpoint
         self.log_file = data_dir / "server.log"
         self.port = port
         self.ui_port = ui_port
@@ -90,6 +99,8 @@ class TemporalDevServer:
         ]
         if self.namespace != "default":
             args += ["--namespace", self.namespace]
+        if self.ui_codec_endpoint:
+            args += ["--ui-codec-endpoint", self.ui_codec_endpoint]
         self.db_file.parent.mkdir(parents=True, exist_ok=True)
         with self.log_file.open("ab") as log:
             self.process = subprocess.Popen(

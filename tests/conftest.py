@@ -24,12 +24,19 @@ from temporalio.worker import Worker
 from activities.db import apply_migrations, create_pool
 from tests.fakes.smtp import SmtpFake
 from tests.fakes.twilio import TwilioFake
+from workers.codec import EncryptionCodec
 from workers.settings import Settings
 from workers.worker import build_worker
 from workflows.converter import make_data_converter
 
 T = TypeVar("T")
 TEMPLATE_DB = "punchcard_template"
+# Fixed, test-only: histories recorded under it (tests/histories) replay with it.
+TEST_CODEC_KEYS = "test-1:pNvqFmtzU7SSCaxMMS0YdVYnNFxdU9tytXesSKaW1ck="
+
+
+def codec_for_tests() -> EncryptionCodec:
+    return EncryptionCodec.from_text(TEST_CODEC_KEYS)
 
 
 def temporal_cli() -> str:
@@ -80,7 +87,7 @@ def postgres_cluster() -> Iterator[PostgresCluster]:
 async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_cli(),
-        data_converter=make_data_converter(),
+        data_converter=make_data_converter(codec_for_tests()),
         dev_server_extra_args=["--log-level", "error"],
     )
     try:
@@ -143,6 +150,7 @@ def settings(
         staff_email="manager@example.com",
         renewal_url="https://spa.example/renew/{package_id}",
         worker_graceful_shutdown_seconds=0,
+        codec_keys=SecretStr(TEST_CODEC_KEYS),
     )
 
 

@@ -4,14 +4,14 @@ import asyncio
 import logging
 
 from workers.settings import Settings
+from workers.telemetry import configure_logging
 from workers.worker import run_worker
 
 
 def main() -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    asyncio.run(run_worker(Settings()))
+    settings = Settings()
+    configure_logging(settings, level=logging.INFO)
+    asyncio.run(run_worker(settings))
 
 
 if __name__ == "__main__":

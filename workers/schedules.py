@@ -1,6 +1,8 @@
 """Temporal Schedules the workers run, ensured at every worker start (idempotent).
 
 - `review-escalation`, hourly: review items older than a day alert the manager.
+- `reconciliation`, weekly (`reconciliation_cron` in the spa's time zone): the week's
+  reconciliation report, stored and emailed to the manager.
 - `poll-<platform>-<location>`, one per active polled location (Zenoti centers), every
   `poll_interval_minutes` (15 by default). Overlap SKIP: a run still going (a long
   catch-up) is never doubled. The catch-up window is one interval, so after a Temporal
@@ -36,6 +38,9 @@ from activities.polling import JANE_BLOCKED
 from activities.repository.poll_locations import PollLocation, PollLocationRepository
 from workers.settings import Settings
 from workflows.poll_models import POLL_WORKFLOW, PollInput, poll_schedule_id
+from workflows.reconcile import ReconciliationWorkflow
+from workflows.reconcile_models import RECONCILE_SCHEDULE_ID, ReconcileInput
+from workflows.reconcile_models import RUN_TIMEOUT as RECONCILE_RUN_TIMEOUT
 from workflows.review import ReviewEscalationWorkflow
 from workflows.visit_models import EscalateInput, Platform
 
@@ -169,7 +174,37 @@ async def ensure_review_schedule(client: Client, settings: Settings) -> None:
         )
 
 
+def reconciliation_schedule(settings: Settings) -> Schedule:
+    """Weekly (`reconciliation_cron`, Monday 07:00 by default, in the spa's time zone): the
+    reconciliation of the week before, emailed to the manager. A run missed while Temporal
+    was down is still taken up to a day late."""
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            ReconciliationWorkflow.run,
+            ReconcileInput(),
+            id=RECONCILE_SCHEDULE_ID,
+            task_queue=settings.task_queue,
+            execution_timeout=RECONCILE_RUN_TIMEOUT,
+        ),
+        spec=ScheduleSpec(
+            cron_expressions=[settings.reconciliation_cron], time_zone_name=settings.spa_timezone
+        ),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=timedelta(days=1)),
+    )
+
+
+async def ensure_reconciliation_schedule(client: Client, settings: Settings) -> None:
+    """Create the weekly schedule, or bring it up to date keeping whether staff paused it."""
+    schedule = reconciliation_schedule(settings)
+    try:
+        await client.create_schedule(RECONCILE_SCHEDULE_ID, schedule)
+    except ScheduleAlreadyRunningError:
+        await client.get_schedule_handle(RECONCILE_SCHEDULE_ID).update(_replace_with(schedule))
+
+
 async def ensure_schedules(client: Client, settings: Settings, pool: asyncpg.Pool) -> ScheduleSync:
-    """Every schedule the workers run: escalation, and one per polled location."""
+    """Every schedule the workers run: escalation, the weekly reconciliation, and one per
+    polled location."""
     await ensure_review_schedule(client, settings)
+    await ensure_reconciliation_schedule(client, settings)
     return await ensure_poll_schedules(client, settings, await PollLocationRepository(pool).list())

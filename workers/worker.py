@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
 from typing import Any
 
+import asyncpg
 import httpx
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -21,15 +22,23 @@ from activities.alerts import StaffAlertActivities
 from activities.booking.mindbody import MindbodyApi
 from activities.booking.zenoti import ZenotiApi, parse_status_map
 from activities.db import apply_migrations, create_pool
+from activities.events import EventActivities, WebhookPublisher, parse_urls
 from activities.intake import IntakeActivities, VisitGateway
 from activities.ledger import LedgerActivities
 from activities.messaging import MessagingActivities, SmtpMailer, TwilioSms
+from activities.payment_intake import PaymentIntakeActivities
+from activities.payments import PaymentActivities, StripeApi
 from activities.polling import PollingActivities
+from activities.reports import ReportActivities
+from activities.writeback import SyncActivities, build_sync_activities
+from workers.codec import codec_from_settings, data_converter_for
 from workers.schedules import ensure_schedules
 from workers.settings import Settings
-from workflows.converter import make_data_converter
+from workers.telemetry import Telemetry, setup_telemetry
 from workflows.package import PackageWorkflow
+from workflows.payment import PaymentWorkflow
 from workflows.poll import PollLocationWorkflow
+from workflows.reconcile import ReconciliationWorkflow
 from workflows.review import ReviewEscalationWorkflow
 from workflows.visit import VisitWorkflow
 
@@ -38,16 +47,22 @@ log = logging.getLogger("punchcard.worker")
 WORKFLOWS: Sequence[type] = (
     PackageWorkflow,
     VisitWorkflow,
+    PaymentWorkflow,
     ReviewEscalationWorkflow,
     PollLocationWorkflow,
+    ReconciliationWorkflow,
 )
 
 
-async def connect_temporal(settings: Settings) -> Client:
+async def connect_temporal(settings: Settings, *, telemetry: Telemetry | None = None) -> Client:
+    """A client whose payloads are encrypted (when keys are configured) and, with
+    `telemetry`, traced and metered; workers built from it inherit both."""
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
-        data_converter=make_data_converter(),
+        data_converter=data_converter_for(settings),
+        interceptors=telemetry.interceptors() if telemetry else [],
+        runtime=telemetry.runtime if telemetry else None,
     )
 
 
@@ -58,6 +73,11 @@ def activity_list(
     messaging: MessagingActivities,
     intake: IntakeActivities,
     polling: PollingActivities,
+    payments: PaymentIntakeActivities,
+    reports: ReportActivities,
+    stripe: PaymentActivities,
+    events: EventActivities,
+    sync: SyncActivities,
 ) -> list[Any]:
     """The one registration list: every activity the workflows call."""
     return [
@@ -78,6 +98,18 @@ def activity_list(
         polling.read_cursor,
         polling.fetch_page,
         polling.advance_cursor,
+        payments.prepare_sale,
+        payments.open_review,
+        payments.close_review,
+        payments.packages_for_payment,
+        payments.deliver_refund,
+        reports.build_reconciliation,
+        reports.email_report,
+        stripe.create_renewal_checkout,
+        stripe.issue_refund,
+        events.publish,
+        sync.sync_crm,
+        sync.write_back_booking,
     ]
 
 
@@ -122,6 +154,21 @@ def build_sms(settings: Settings, http: httpx.AsyncClient) -> TwilioSms | None:
     )
 
 
+def build_stripe(settings: Settings, http: httpx.AsyncClient) -> StripeApi | None:
+    key = settings.stripe_secret_key
+    if key is None or not key.get_secret_value():
+        return None
+    return StripeApi(http, base_url=settings.stripe_base_url, secret_key=key)
+
+
+def build_publisher(settings: Settings, http: httpx.AsyncClient) -> WebhookPublisher | None:
+    """Lifecycle webhooks; URLs without a signing secret stop the worker at start."""
+    urls = parse_urls(settings.event_webhook_urls)
+    if not urls:
+        return None
+    return WebhookPublisher(http, urls=urls, secret=settings.event_webhook_secret)
+
+
 def build_mailer(settings: Settings) -> SmtpMailer | None:
     if not settings.smtp_host:
         return None
@@ -132,6 +179,18 @@ def build_mailer(settings: Settings) -> SmtpMailer | None:
         password=settings.smtp_password,
         starttls=settings.smtp_starttls,
         sender=settings.email_from,
+    )
+
+
+def build_reports(settings: Settings, pool: asyncpg.Pool) -> ReportActivities:
+    """The reconciliation goes to the manager (else the staff address)."""
+    return ReportActivities(
+        pool=pool,
+        mailer=build_mailer(settings),
+        manager_email=settings.manager_email or settings.staff_email,
+        timezone=settings.spa_timezone,
+        spa_name=settings.spa_name,
+        reports_dir=settings.reports_dir or settings.data_dir / "reports",
     )
 
 
@@ -173,6 +232,18 @@ async def build_worker(
                     messaging=messaging,
                     intake=intake,
                     polling=PollingActivities(pool, build_zenoti(settings, http)),
+                    payments=PaymentIntakeActivities(pool=pool, client=client, settings=settings),
+                    reports=build_reports(settings, pool),
+                    stripe=PaymentActivities(
+                        pool=pool,
+                        stripe=build_stripe(settings, http),
+                        renewal_url=settings.renewal_url,
+                        currency=settings.stripe_currency,
+                        success_url=settings.stripe_success_url,
+                        cancel_url=settings.stripe_cancel_url,
+                    ),
+                    events=EventActivities(pool=pool, publisher=build_publisher(settings, http)),
+                    sync=build_sync_activities(settings, pool, http),
                 ),
                 max_concurrent_activities=settings.worker_max_concurrent_activities,
                 max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
@@ -184,14 +255,34 @@ async def build_worker(
         await pool.close()
 
 
-async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
-    """Run until SIGINT/SIGTERM (or `stop`), then finish in-flight tasks and exit."""
+async def run_worker(
+    settings: Settings, *, stop: asyncio.Event | None = None, telemetry: Telemetry | None = None
+) -> None:
+    """Run until SIGINT/SIGTERM (or `stop`), then finish in-flight tasks and exit.
+
+    `telemetry` is shared with the caller's other clients (the embedded stack's API);
+    without it the worker sets up its own from settings."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    client = await connect_temporal(settings)
+    own_telemetry = telemetry is None
+    telemetry = telemetry or setup_telemetry(settings)
+    try:
+        await _serve(settings, stop, telemetry)
+    finally:
+        if own_telemetry:
+            telemetry.shutdown()
+
+
+async def _serve(settings: Settings, stop: asyncio.Event, telemetry: Telemetry) -> None:
+    if codec_from_settings(settings) is None:
+        log.warning(
+            "PUNCHCARD_CODEC_KEYS is unset: payloads go to Temporal history unencrypted "
+            "(make a key with `punchcard codec new-key`)"
+        )
+    client = await connect_temporal(settings, telemetry=telemetry)
     async with build_worker(settings, client, with_schedules=True) as worker:
         log.info(
             "worker polling task queue %s at %s", settings.task_queue, settings.temporal_address

@@ -11,7 +11,13 @@ from typing import Literal
 
 from pydantic import Field
 
-from workflows.models import Entry, Model, PackageSnapshot
+from workflows.models import (  # noqa: F401  (re-exported for activities)
+    Entry,
+    LifecycleEvent,
+    LifecycleEventType,
+    Model,
+    PackageSnapshot,
+)
 
 RECORD_LEDGER_ENTRY = "ledger.record_entry"
 SEND_CLIENT_SMS = "messaging.send_client_sms"
@@ -155,31 +161,6 @@ class SyncTargetResult(Model):
 
 class SyncResult(Model):
     results: list[SyncTargetResult] = Field(default_factory=list)
-
-
-LifecycleEventType = Literal[
-    "package.created",
-    "package.redeemed",
-    "package.reversed",
-    "package.expiring",
-    "package.expired",
-    "package.renewed",
-    "package.cancelled",
-]
-
-
-class LifecycleEvent(Model):
-    """One outbound webhook event; `event_id` is stable across retries and redeliveries."""
-
-    event_id: str = Field(min_length=1)
-    type: LifecycleEventType
-    occurred_at: datetime
-    package: PackageSnapshot
-    entry_seq: int | None = None
-    appointment_id: str | None = None
-    units_delta: int = 0
-    value_cents: int = 0
-    renews_package_id: str | None = None
 
 
 class PublishResult(Model):

@@ -19,3 +19,16 @@ VISIT_PREFIX = "visit:"
 def visit_workflow_id(platform: str, appointment_id: str) -> str:
     """One visit workflow per appointment on a platform: every delivery meets the same one."""
     return f"{VISIT_PREFIX}{platform}:{appointment_id}"
+
+
+PAYMENT_PREFIX = "payment:"
+
+
+def payment_workflow_id(provider: str, payment_key: str) -> str:
+    """One payment workflow per provider payment: its events (paid, refunded) meet there."""
+    return f"{PAYMENT_PREFIX}{provider}:{payment_key}"
+
+
+def stripe_package_id(payment_intent_id: str) -> str:
+    """A package bought through Stripe is named by its payment: one package per payment."""
+    return f"pkg_{payment_intent_id}"

@@ -48,6 +48,8 @@ class EntryKind(StrEnum):
     EXPIRY = "expiry"
     EXPIRY_REVIEW = "expiry_review"
     PACE_ALERT = "pace_alert"
+    REFUND = "refund"  # money back through Stripe (ours or the dashboard's)
+    REFUND_FAILED = "refund_failed"  # Stripe refused: the cancellation is undone
 
 
 class PackageTerms(Model):
@@ -192,6 +194,23 @@ class ExtendRequest(PackageMessage):
 
 class CancelRequest(PackageMessage):
     reason: str = Field(min_length=1)
+    issue_refund: bool = Field(
+        default=False, description="refund the pro-rata amount through Stripe (paid by Stripe)"
+    )
+
+
+class StripeRefundNotice(PackageMessage):
+    """A refund Stripe reports (charge.refunded); `key` is the refund id.
+
+    One we issued ourselves carries our refund key in its metadata and changes nothing; one
+    made in the Stripe dashboard cancels the package (full) or takes units off (partial).
+    """
+
+    refund_id: str = Field(min_length=1)
+    amount_cents: int = Field(gt=0)
+    charge_amount_cents: int = Field(ge=0)
+    fully_refunded: bool = False
+    punchcard_refund_key: str | None = None
 
 
 class ForfeitRequest(PackageMessage):
@@ -234,6 +253,7 @@ class PackageSnapshot(Model):
     parent_purchase_id: str | None = None
     refund_due_cents: int | None = None
     pace_at_risk: bool = False
+    payment_intent_id: str | None = None
 
 
 # --- effects (the workflow's outbox) ---------------------------------------------------
@@ -247,12 +267,52 @@ class LedgerEffect(Model):
     snapshot: PackageSnapshot
 
 
+RENEWAL_LINK = "{renewal_link}"  # in a notice body: replaced by a fresh Checkout link
+
+
 class ClientNoticeEffect(Model):
     effect: Literal["client_notice"] = "client_notice"
     key: str
     kind: str
     subject: str
     body: str
+    renewal_offer: bool = False  # body holds RENEWAL_LINK
+
+
+LifecycleEventType = Literal[
+    "package.created",
+    "package.redeemed",
+    "package.reversed",
+    "package.expiring",
+    "package.expired",
+    "package.renewed",
+    "package.cancelled",
+]
+
+
+class LifecycleEvent(Model):
+    """One outbound webhook event; `event_id` is stable across retries and redeliveries."""
+
+    event_id: str = Field(min_length=1)
+    type: LifecycleEventType
+    occurred_at: datetime
+    package: PackageSnapshot
+    entry_seq: int | None = None
+    appointment_id: str | None = None
+    units_delta: int = 0
+    value_cents: int = 0
+    renews_package_id: str | None = None
+
+
+class RefundEffect(Model):
+    """A Stripe refund the cancellation owes; undone (units back) if Stripe refuses it."""
+
+    key: str
+    cancel_key: str
+    amount_cents: int
+    units: int
+    value_cents: int
+    reason: str
 
 
 class StaffAlertEffect(Model):
@@ -289,6 +349,23 @@ class PackageState(BaseModel):
     pace_alerted: bool = False
     ledger_outbox: list[LedgerEffect] = Field(default_factory=list)
     notice_outbox: list[Notice] = Field(default_factory=list)
+    # Integrations: CRM and booking platforms get the latest state (a version each balance
+    # change), subscribers get one event per lifecycle entry, Stripe gets owed refunds.
+    sync_version: int = 0
+    synced_version: int = 0
+    event_outbox: list[LifecycleEvent] = Field(default_factory=list)
+    refund_outbox: list[RefundEffect] = Field(default_factory=list)
+    renewal_link: str | None = None
+    last_session_at: datetime | None = None
+    refunds: dict[str, int] = Field(default_factory=dict)  # Stripe refund id -> cents
+
+
+class PaymentRef(Model):
+    """The Stripe payment behind a package: what a refund is issued against."""
+
+    payment_intent_id: str = Field(min_length=1)
+    checkout_session_id: str | None = None
+    amount_cents: int | None = None
 
 
 class PackageInput(Model):
@@ -301,6 +378,8 @@ class PackageInput(Model):
     expires_at: datetime | None
     parent_purchase_id: str | None = None
     sold_by: str = "system"
+    payment: PaymentRef | None = None
+    renews_package_id: str | None = None
     notices: NoticePolicy = Field(default_factory=NoticePolicy)
     max_messages_per_run: int = Field(default=400, ge=2, le=1500)
     carried: PackageState | None = None

@@ -11,14 +11,16 @@ in the book's state and travel across continue-as-new with any undrained effects
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
 from datetime import datetime, timedelta
-from typing import TypeVar, cast
+from typing import Any, TypeVar, cast
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.exceptions import TimeoutError as RetriesRanOut
 
 with workflow.unsafe.imports_passed_through():
+    import workflows.book.payments as payments
     import workflows.book.staff as staff
     import workflows.book.timers as timers
     import workflows.book.visits as visits
@@ -27,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.book.core import Refused
     from workflows.models import (
         CLOSED_STATUSES,
+        RENEWAL_LINK,
         AddUnitsRequest,
         AppointmentNotice,
         AttendanceRequest,
@@ -35,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
         Entry,
         ExtendRequest,
         ForfeitRequest,
+        LifecycleEvent,
         Notice,
         PackageAnswer,
         PackageInput,
@@ -42,7 +46,9 @@ with workflow.unsafe.imports_passed_through():
         PackageOutcome,
         PackageView,
         RedeemRequest,
+        RefundEffect,
         ReverseRequest,
+        StripeRefundNotice,
     )
 
 __all__ = ["PackageWorkflow", "Refused"]
@@ -57,6 +63,20 @@ PATCH_NOTICES_DURING_DRAIN = "notices-start-during-ledger-drain"
 PATCH_LEDGER_LOCAL = "ledger-write-as-local-activity"
 PATCH_STEADY_ALARM = "one-steady-timer-per-deadline"
 PATCH_RECORD_GIVE_UP = "record-messages-that-ran-out-of-retries"
+# CRM and booking write-back, lifecycle webhooks, Checkout links in renewal offers and
+# the Stripe refund saga: activities older runs never scheduled.
+PATCH_INTEGRATIONS = "integrations-and-stripe"
+# In-flight keys of integration work, apart from notice keys (an event id and a notice key
+# may be the same string: both derive from the entry key).
+SYNC_KEY = "integration:sync"  # the one write-back in flight at a time
+
+
+def _event_key(event: LifecycleEvent) -> str:
+    return f"integration:event:{event.event_id}"
+
+
+def _refund_key(refund: RefundEffect) -> str:
+    return f"integration:refund:{refund.key}"
 
 
 @workflow.defn(name="PackageWorkflow")
@@ -82,7 +102,7 @@ class PackageWorkflow:
         while True:
             if self._broken is not None:
                 raise self._broken  # fails the workflow task, not the package: retried after a fix
-            self._start_notices()
+            self._start_effects()
             await self._drain_ledger()
             if self._state.status in CLOSED_STATUSES:
                 if await self._settled():
@@ -128,16 +148,34 @@ class PackageWorkflow:
             or self._alarm_rang
             or bool(self._state.ledger_outbox)
             or any(n.key not in self._in_flight for n in self._state.notice_outbox)
+            or self._integration_work()
             or self._should_continue_as_new()
+        )
+
+    def _integration_work(self) -> bool:
+        return (
+            (
+                self._state.sync_version > self._state.synced_version
+                and SYNC_KEY not in self._in_flight
+            )
+            or any(_event_key(e) not in self._in_flight for e in self._state.event_outbox)
+            or any(_refund_key(r) not in self._in_flight for r in self._state.refund_outbox)
         )
 
     async def _settled(self) -> bool:
         """A closed package finishes only once every handler, ledger row and notice is done."""
         await workflow.wait_condition(workflow.all_handlers_finished)
-        self._start_notices()
+        self._start_effects()
         await self._drain_ledger()
         await workflow.wait_condition(lambda: not self._in_flight)
-        return not self._state.ledger_outbox and not self._state.notice_outbox
+        return (
+            self._state.status in CLOSED_STATUSES  # a refused refund reopens the package
+            and not self._state.ledger_outbox
+            and not self._state.notice_outbox
+            and not self._state.event_outbox
+            and not self._state.refund_outbox
+            and self._state.synced_version >= self._state.sync_version
+        )
 
     async def _continue_as_new(self) -> None:
         """Carry state, undrained ledger rows and undelivered notices into a fresh run.
@@ -166,7 +204,7 @@ class PackageWorkflow:
         the workflow: it is logged, and the same row is retried after a pause."""
         while self._state.ledger_outbox:
             if workflow.patched(PATCH_NOTICES_DURING_DRAIN):
-                self._start_notices()  # a burst of updates must not hold confirmations back
+                self._start_effects()  # a burst of updates must not hold confirmations back
             if self._should_continue_as_new() and self._state.status not in CLOSED_STATUSES:
                 return
             effect = self._state.ledger_outbox[0]
@@ -194,12 +232,124 @@ class PackageWorkflow:
                 continue
             self._state.ledger_outbox.pop(0)
 
-    def _start_notices(self) -> None:
-        """Notices go out in the background so a slow SMS provider never holds the ledger."""
+    def _start_effects(self) -> None:
+        """Notices and integrations go out in the background so a slow provider never holds
+        the ledger; each runs once at a time under its key."""
         for notice in self._state.notice_outbox:
             if notice.key not in self._in_flight:
                 self._in_flight.add(notice.key)
                 self._tasks.append(asyncio.create_task(self._deliver(notice)))
+        if not self._integration_work():
+            return
+        if not workflow.patched(PATCH_INTEGRATIONS):
+            # A run from before integrations existed: it never owed them.
+            self._state.event_outbox.clear()
+            self._state.refund_outbox.clear()
+            self._state.synced_version = self._state.sync_version
+            return
+        if (
+            self._state.sync_version > self._state.synced_version
+            and SYNC_KEY not in self._in_flight
+        ):
+            self._background(SYNC_KEY, self._sync())
+        for event in self._state.event_outbox:
+            if _event_key(event) not in self._in_flight:
+                self._background(_event_key(event), self._publish(event))
+        for refund in self._state.refund_outbox:
+            if _refund_key(refund) not in self._in_flight:
+                self._background(_refund_key(refund), self._refund(refund))
+
+    def _background(self, key: str, work: Coroutine[Any, Any, None]) -> None:
+        self._in_flight.add(key)
+
+        async def run() -> None:
+            try:
+                await work
+            except Exception as err:  # not a provider failure (those are handled): a bug
+                self._broken = err
+            finally:
+                self._in_flight.discard(key)
+                self._tasks = [t for t in self._tasks if not t.done()]
+
+        self._tasks.append(asyncio.create_task(run()))
+
+    async def _sync(self) -> None:
+        """Write the latest state to the CRM and booking platforms; changes made meanwhile
+        are picked up by the next round (latest wins)."""
+        version = self._state.sync_version
+        snap = self._book.snapshot(workflow.now())
+        sync = contracts.PackageSync(
+            version=version,
+            package_id=snap.package_id,
+            client_id=snap.client_id,
+            type_code=snap.type_code,
+            name=snap.name,
+            kind=snap.kind.value,
+            status=snap.status.value,
+            remaining=snap.remaining,
+            purchased_units=snap.purchased_units,
+            expires_at=snap.expires_at,
+            last_session_at=self._state.last_session_at,
+            renewal_url=self._state.renewal_link,
+        )
+        results = await asyncio.gather(
+            _call(contracts.SYNC_CRM, sync, contracts.SyncResult, policies.WRITE_BACK),
+            _call(contracts.WRITE_BACK_BOOKING, sync, contracts.SyncResult, policies.WRITE_BACK),
+            return_exceptions=True,
+        )
+        for name, result in zip(
+            (contracts.SYNC_CRM, contracts.WRITE_BACK_BOOKING), results, strict=True
+        ):
+            if isinstance(result, ActivityError):
+                workflow.logger.warning("%s v%s gave up: %s", name, version, result.cause)
+            elif isinstance(result, BaseException):
+                raise result
+        self._state.synced_version = max(self._state.synced_version, version)
+
+    async def _publish(self, event: LifecycleEvent) -> None:
+        try:
+            await _call(contracts.PUBLISH_EVENT, event, contracts.PublishResult, policies.EVENTS)
+        except ActivityError as err:
+            # Each subscriber's attempts are in event_deliveries; the event is not lost there.
+            workflow.logger.warning("event %s gave up: %s", event.event_id, err.cause)
+        self._state.event_outbox = [
+            e for e in self._state.event_outbox if e.event_id != event.event_id
+        ]
+
+    async def _refund(self, effect: RefundEffect) -> None:
+        """The refund step of a cancel: issued once (same Idempotency-Key on every attempt),
+        then recorded; a refusal compensates the cancellation."""
+        assert self._input.payment is not None  # the cancel validator saw to it
+        try:
+            result = await _call(
+                contracts.ISSUE_REFUND,
+                contracts.RefundInput(
+                    refund_key=effect.key,
+                    package_id=self._input.package_id,
+                    client_id=self._input.client_id,
+                    payment_intent_id=self._input.payment.payment_intent_id,
+                    amount_cents=effect.amount_cents,
+                    reason=effect.reason,
+                ),
+                contracts.RefundResult,
+                policies.REFUND,
+            )
+        except ActivityError as err:
+            now = workflow.now()
+            if isinstance(err.cause, RetriesRanOut):
+                payments.refund_unconfirmed(self._book, effect, why=str(err.cause), now=now)
+            else:
+                why = str(err.cause.message if isinstance(err.cause, ApplicationError) else err)
+                payments.refund_refused(self._book, effect, why=why, now=now)
+        else:
+            payments.refund_issued(
+                self._book,
+                effect,
+                refund_id=result.refund_id,
+                amount=result.amount_cents,
+                now=workflow.now(),
+            )
+        self._state.refund_outbox = [r for r in self._state.refund_outbox if r.key != effect.key]
 
     async def _deliver(self, notice: Notice) -> None:
         """Send one notice; it leaves the outbox only once its activities are settled."""
@@ -215,16 +365,46 @@ class PackageWorkflow:
             self._tasks = [t for t in self._tasks if not t.done()]
         self._state.notice_outbox = [n for n in self._state.notice_outbox if n.key != notice.key]
 
+    async def _renewal_link(self, notice: ClientNoticeEffect) -> str:
+        """A Stripe Checkout link for renewing this package (the spa's renewal page when
+        Stripe is not configured or cannot be reached)."""
+        if not workflow.patched(PATCH_INTEGRATIONS):
+            return self._book.renewal_url()
+        try:
+            result = await _call(
+                contracts.CREATE_RENEWAL_CHECKOUT,
+                contracts.RenewalCheckoutInput(
+                    offer_key=notice.key,
+                    package_id=self._input.package_id,
+                    client_id=self._input.client_id,
+                    type_code=self._book.renewal_type_code(),
+                    name=self._book.terms.name,
+                    price_cents=self._book.terms.price_cents,
+                ),
+                contracts.RenewalCheckoutResult,
+                policies.CHECKOUT,
+            )
+        except ActivityError as err:
+            workflow.logger.warning("renewal checkout for %s failed: %s", notice.key, err.cause)
+            return self._book.renewal_url()
+        if result.url != self._state.renewal_link:
+            self._state.renewal_link = result.url
+            self._state.sync_version += 1  # the CRM shows the latest renewal link
+        return result.url
+
     async def _send(self, notice: Notice) -> None:
         calls: list[tuple[str, object]]
         if isinstance(notice, ClientNoticeEffect):
+            body = notice.body
+            if notice.renewal_offer:
+                body = body.replace(RENEWAL_LINK, await self._renewal_link(notice))
             message = contracts.ClientMessageInput(
                 message_key=notice.key,
                 client_id=self._input.client_id,
                 package_id=self._input.package_id,
                 kind=notice.kind,
                 subject=notice.subject,
-                body=notice.body,
+                body=body,
             )
             calls = [(contracts.SEND_CLIENT_SMS, message), (contracts.SEND_CLIENT_EMAIL, message)]
         else:
@@ -341,6 +521,15 @@ class PackageWorkflow:
     def _check_cancel(self, msg: CancelRequest) -> None:
         staff.check_cancel(self._book, msg)
 
+    @workflow.update(name="stripe_refund")
+    def stripe_refund(self, msg: StripeRefundNotice) -> PackageAnswer:
+        return self._known(msg) or payments.stripe_refund(self._book, msg, workflow.now())
+
+    @stripe_refund.validator
+    def _check_stripe_refund(self, msg: StripeRefundNotice) -> None:
+        if msg.key not in self._state.answers:
+            payments.check_stripe_refund(self._book, msg)
+
     # --- queries ------------------------------------------------------------------------
 
     @workflow.query(name="state")
@@ -349,7 +538,14 @@ class PackageWorkflow:
             snapshot=self._book.snapshot(workflow.now()),
             appointments=list(self._state.appointments.values()),
             reminders=dict(self._state.reminders),
-            pending_effects=len(self._state.ledger_outbox) + len(self._state.notice_outbox),
+            pending_effects=(
+                len(self._state.ledger_outbox)
+                + len(self._state.notice_outbox)
+                + len(self._state.event_outbox)
+                + len(self._state.refund_outbox)
+                + (self._state.sync_version > self._state.synced_version)
+                + (SYNC_KEY in self._in_flight)
+            ),
             messages_this_run=self._handled_this_run,
         )
 

@@ -104,3 +104,58 @@ POLL_CURSOR = ActivityOptions(
         non_retryable_error_types=[BAD_CONFIGURATION],
     ),
 )
+
+# A renewal offer waits for its Checkout link a few minutes at most; past that the
+# message goes out with the spa's renewal page instead.
+CHECKOUT = ActivityOptions(
+    start_to_close=timedelta(seconds=30),
+    schedule_to_close=timedelta(minutes=5),
+    retry=RetryPolicy(
+        initial_interval=timedelta(seconds=1),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(seconds=30),
+        maximum_attempts=0,
+        non_retryable_error_types=PERMANENT_ERRORS,
+    ),
+)
+
+# Refunds retry with one Idempotency-Key, which Stripe keeps for at least 24 hours: stop
+# inside that window (then staff check the dashboard) so a late retry can never refund twice.
+REFUND = ActivityOptions(
+    start_to_close=timedelta(seconds=30),
+    schedule_to_close=timedelta(hours=20),
+    retry=RetryPolicy(
+        initial_interval=timedelta(seconds=1),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(minutes=10),
+        maximum_attempts=0,
+        non_retryable_error_types=PERMANENT_ERRORS,
+    ),
+)
+
+# CRM and booking write-back: retried (429s wait out Retry-After through the retry delay,
+# never in workflow code) for a day; the next balance change writes the latest state anyway.
+WRITE_BACK = ActivityOptions(
+    start_to_close=timedelta(seconds=30),
+    schedule_to_close=timedelta(hours=24),
+    retry=RetryPolicy(
+        initial_interval=timedelta(seconds=1),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(minutes=10),
+        maximum_attempts=0,
+        non_retryable_error_types=PERMANENT_ERRORS,
+    ),
+)
+
+# Lifecycle webhooks: at least once, retried for three days as Stripe does for its own.
+EVENTS = ActivityOptions(
+    start_to_close=timedelta(seconds=30),
+    schedule_to_close=timedelta(days=3),
+    retry=RetryPolicy(
+        initial_interval=timedelta(seconds=2),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(minutes=30),
+        maximum_attempts=0,
+        non_retryable_error_types=[BAD_CONFIGURATION],
+    ),
+)

@@ -1,7 +1,9 @@
 """Read appointments from the Mindbody Public API v6, turning its answers into typed failures.
 
 Webhooks can arrive thin (a `.cancelled` with ids only), so the intake re-fetches the
-appointment here. Temporal retries whatever is not marked non-retryable::
+appointment here; write-back reads a client and updates their staff notes
+(`GET /client/clients`, `POST /client/updateclient`, which needs the staff token).
+Temporal retries whatever is not marked non-retryable::
 
     ApplicationError
     ├── type "MindbodyUnavailable", retryable    429, 408, 5xx, network errors, bad JSON
@@ -90,10 +92,55 @@ class MindbodyApi:
                 return appointment
         return None
 
+    async def get_client(self, site_id: str, client_id: str) -> dict[str, Any] | None:
+        """The `Client` with this id at this site, or None if Mindbody has none.
+
+        Raises:
+            ApplicationError: retryable for transient trouble, PROVIDER_REJECTED otherwise.
+        """
+        data = await self._get("/client/clients", site_id, {"ClientIds": client_id})
+        clients = data.get("Clients")
+        if not isinstance(clients, list):
+            raise ApplicationError(
+                "Mindbody clients answered without a Clients list",
+                type=MINDBODY_UNAVAILABLE,
+                non_retryable=False,
+            )
+        for client in clients:
+            if isinstance(client, dict) and str(client.get("Id")) == client_id:
+                return client
+        return None
+
+    async def update_client(
+        self, site_id: str, client: dict[str, Any], *, cross_regional: bool = False
+    ) -> dict[str, Any]:
+        """`POST /client/updateclient`: only the fields in `client` change; `Id` names it.
+
+        Raises:
+            ApplicationError: retryable for transient trouble, PROVIDER_REJECTED otherwise.
+        """
+        body = {"Client": client, "CrossRegionalUpdate": cross_regional}
+        return await self._request("POST", "/client/updateclient", site_id, json=body)
+
     async def _get(self, path: str, site_id: str, params: dict[str, str]) -> dict[str, Any]:
+        return await self._request("GET", path, site_id, params=params)
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        site_id: str,
+        *,
+        params: dict[str, str] | None = None,
+        json: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         try:
-            response = await self._http.get(
-                self._base_url + path, params=params, headers=self._headers(site_id)
+            response = await self._http.request(
+                method,
+                self._base_url + path,
+                params=params,
+                json=json,
+                headers=self._headers(site_id),
             )
         except httpx.RequestError as err:
             raise ApplicationError(

@@ -19,6 +19,11 @@ through one configurable table; a value not in it is logged and skipped, never t
 a completion. The event key is `zenoti:<appointment id>:<change>`, so reading the same
 state again is a no-op downstream.
 
+Write-back keeps one guest note per package up to date ("Create a guest note" and
+"Update a guest note", docs.zenoti.com): `POST /v1/guests/{guest_id}/notes`, then
+`PUT /v1/guests/{guest_id}/notes/{note_id}`, with `notes`, `note_type` (Profile = 10),
+`is_private` and `alert`.
+
 Failures::
 
     ZenotiError (ApplicationError)
@@ -34,6 +39,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from pydantic import SecretStr
@@ -46,6 +52,7 @@ ZENOTI_UNAVAILABLE = "ZenotiUnavailable"
 DEFAULT_BASE_URL = "https://api.zenoti.com/v1"
 DEFAULT_APPOINTMENTS_PATH = "/appointments"
 MAX_DAYS_PER_REQUEST = 7  # documented: start_date to end_date at most seven days
+PROFILE_NOTE = 10  # guest note types: Generic 2, Checkin 3, Booking 4, Payment 8, Profile 10
 
 log = logging.getLogger("punchcard.zenoti")
 
@@ -159,7 +166,8 @@ class ZenotiApi:
             raise ValueError(f"days_per_request must be 1..{MAX_DAYS_PER_REQUEST}")
         key = api_key.get_secret_value() if isinstance(api_key, SecretStr) else api_key
         self._http = http
-        self._url = base_url.rstrip("/") + "/" + appointments_path.lstrip("/")
+        self._base_url = base_url.rstrip("/")
+        self._url = self._base_url + "/" + appointments_path.lstrip("/")
         self._headers = {"Authorization": f"apikey {key}", "Accept": "application/json"}
         self._status_map = {status_key(k): v for k, v in DEFAULT_STATUS_MAP.items()}
         self._status_map.update({status_key(k): v for k, v in (status_map or {}).items()})
@@ -245,6 +253,53 @@ class ZenotiApi:
             source="poll",
         )
 
+    async def create_guest_note(
+        self, guest_id: str, text: str, *, note_type: int = PROFILE_NOTE
+    ) -> str:
+        """Add a staff-visible note to the guest; returns the new note's id.
+
+        Raises:
+            ZenotiError: retryable for transient trouble, PROVIDER_REJECTED otherwise
+                (404: no such guest).
+        """
+        url = f"{self._base_url}/guests/{quote(guest_id, safe='')}/notes"
+        response = await self._send("POST", url, _note_body(text, note_type), "the guest note")
+        note_id = _note_id(response)
+        if note_id is None:
+            raise ZenotiError(
+                f"Zenoti answered {response.status_code} to a new note without its id",
+                type=ZENOTI_UNAVAILABLE,
+                non_retryable=False,
+                http_status=response.status_code,
+            )
+        return note_id
+
+    async def update_guest_note(
+        self, guest_id: str, note_id: str, text: str, *, note_type: int = PROFILE_NOTE
+    ) -> None:
+        """Replace the text of a note made by `create_guest_note`.
+
+        Raises:
+            ZenotiError: retryable for transient trouble, PROVIDER_REJECTED otherwise
+                (404: the note or guest is gone).
+        """
+        url = f"{self._base_url}/guests/{quote(guest_id, safe='')}/notes/{quote(note_id, safe='')}"
+        body = {"id": note_id, **_note_body(text, note_type)}
+        await self._send("PUT", url, body, "the guest note")
+
+    async def _send(self, method: str, url: str, body: dict[str, Any], what: str) -> httpx.Response:
+        try:
+            response = await self._http.request(method, url, json=body, headers=self._headers)
+        except httpx.RequestError as err:
+            raise ZenotiError(
+                f"Zenoti unreachable: {type(err).__name__}",
+                type=ZENOTI_UNAVAILABLE,
+                non_retryable=False,
+            ) from err
+        if not response.is_success:
+            raise _error_for(response, what)
+        return response
+
     async def _get(
         self, center_id: str, start: date, end: date, page: int, size: int
     ) -> tuple[list[Mapping[str, Any]], int | None]:
@@ -320,7 +375,25 @@ def _rows(response: httpx.Response) -> tuple[list[Mapping[str, Any]], int | None
     return [row for row in body if isinstance(row, Mapping)], total
 
 
-def _error_for(response: httpx.Response) -> ZenotiError:
+def _note_body(text: str, note_type: int) -> dict[str, Any]:
+    return {"notes": text, "note_type": note_type, "is_private": False, "alert": False}
+
+
+def _note_id(response: httpx.Response) -> str | None:
+    """The note id: top level per the reference, or under `note` as other resources nest."""
+    try:
+        body: Any = response.json()
+    except ValueError:
+        return None
+    for candidate in (body, body.get("note") if isinstance(body, dict) else None):
+        if isinstance(candidate, Mapping):
+            found = _text(candidate.get("id"))
+            if found:
+                return found
+    return None
+
+
+def _error_for(response: httpx.Response, what: str = "the appointments request") -> ZenotiError:
     status = response.status_code
     detail = _error_message(response)
     if status in _RETRYABLE_STATUSES or status >= 500:
@@ -333,7 +406,7 @@ def _error_for(response: httpx.Response) -> ZenotiError:
         )
     hint = " (check PUNCHCARD_ZENOTI_API_KEY and the API package)" if status in (401, 403) else ""
     return ZenotiError(
-        f"Zenoti refused the appointments request, {status}: {detail}{hint}",
+        f"Zenoti refused {what}, {status}: {detail}{hint}",
         type=PROVIDER_REJECTED,
         non_retryable=True,
         http_status=status,

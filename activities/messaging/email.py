@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, parseaddr
 
@@ -44,6 +46,13 @@ def message_id_for(message_key: str, sender: str) -> str:
     _, address = parseaddr(sender)
     domain = address.rpartition("@")[2] or "punchcard.invalid"
     return f"<{digest}.punchcard@{domain}>"
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content: bytes
+    mime_type: str = "application/octet-stream"
 
 
 class SmtpError(ApplicationError):
@@ -78,14 +87,25 @@ class SmtpMailer:
         self._sender = sender
         self._timeout = timeout
 
-    async def send(self, to: str, subject: str, body: str, message_id: str) -> str:
-        """Send a plain-text email; returns the Message-ID header it carried.
+    async def send(
+        self,
+        to: str,
+        subject: str,
+        body: str,
+        message_id: str,
+        *,
+        html: str | None = None,
+        attachments: Sequence[Attachment] = (),
+    ) -> str:
+        """Send an email; returns the Message-ID header it carried.
 
         Args:
             to: the recipient address.
             subject: the subject line.
             body: the plain-text body.
             message_id: the business key of this message; the Message-ID derives from it.
+            html: an HTML alternative of the body, for mail clients that show it.
+            attachments: files attached after the body (e.g. a report's CSV).
 
         Raises:
             SmtpError: retryable for transient trouble, non-retryable otherwise.
@@ -97,6 +117,16 @@ class SmtpMailer:
         message["Date"] = formatdate(localtime=False)
         message["Message-ID"] = message_id_for(message_id, self._sender)
         message.set_content(body)
+        if html is not None:
+            message.add_alternative(html, subtype="html")
+        for attachment in attachments:
+            maintype, _, subtype = attachment.mime_type.partition("/")
+            message.add_attachment(
+                attachment.content,
+                maintype=maintype,
+                subtype=subtype or "octet-stream",
+                filename=attachment.filename,
+            )
         implicit_tls = self._port == IMPLICIT_TLS_PORT
         try:
             await aiosmtplib.send(

@@ -22,10 +22,11 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.db import apply_migrations, create_pool
 from starter.api.deps import ApiDeps, Deps
-from starter.api.routes import desk, imports, staff, webhooks
+from starter.api.routes import codec, desk, imports, reports, staff, webhooks
 from starter.api.schemas import Health
 from starter.packages import NotFound, PunchcardError, Refused
 from workers.settings import Settings
+from workers.telemetry import Telemetry, setup_telemetry
 from workers.worker import connect_temporal
 
 log = logging.getLogger("punchcard.api")
@@ -42,8 +43,13 @@ def create_app(
     *,
     client: Client | None = None,
     pool: asyncpg.Pool | None = None,
+    telemetry: Telemetry | None = None,
 ) -> FastAPI:
+    """`telemetry` traces requests (and the client this app connects); shared with the
+    embedded stack's worker, else set up here from settings."""
     settings = settings or Settings()
+    own_telemetry = telemetry is None
+    the_telemetry = telemetry or setup_telemetry(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -54,12 +60,14 @@ def create_app(
         try:
             if own_pool:
                 await apply_migrations(the_pool)
-            the_client = client or await connect_temporal(settings)
+            the_client = client or await connect_temporal(settings, telemetry=the_telemetry)
             app.state.deps = ApiDeps.build(settings, the_client, the_pool)
             yield
         finally:
             if own_pool:
                 await the_pool.close()
+            if own_telemetry:
+                the_telemetry.shutdown()
 
     app = FastAPI(
         title="Punchcard",
@@ -69,8 +77,12 @@ def create_app(
     )
     app.include_router(staff.router)
     app.include_router(imports.router)
+    app.include_router(reports.router)
     app.include_router(webhooks.router)
     app.include_router(desk.router)
+    app.include_router(codec.router)
+    app.add_middleware(codec.CodecCors, origins=codec.ui_origins(settings))
+    the_telemetry.instrument_app(app)
 
     @app.get("/health", tags=["health"], responses={503: {"model": Health}})
     async def health(deps: Deps) -> Response:

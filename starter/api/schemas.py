@@ -114,6 +114,10 @@ class ExtendBody(Model):
 
 class CancelBody(Model):
     reason: str = Text
+    issue_refund: bool = Field(
+        default=False,
+        description="refund the pro-rata amount through Stripe (packages paid through Stripe)",
+    )
 
 
 class SaleBody(Model):
@@ -121,6 +125,12 @@ class SaleBody(Model):
     type_code: str = Field(min_length=1, max_length=200)
     shared_with: list[str] = Field(default_factory=list, max_length=10)
     purchase_id: str | None = Field(default=None, min_length=1, max_length=200)
+    payment_intent_id: str | None = Field(
+        default=None,
+        min_length=4,
+        max_length=200,
+        description="the Stripe payment, so a cancel can refund through Stripe",
+    )
 
 
 class SaleOut(Model):
@@ -149,7 +159,7 @@ class ResolveOut(Model):
 
 
 class LinkBody(Model):
-    platform: Literal["boulevard", "mindbody", "zenoti", "jane", "csv"]
+    platform: Literal["boulevard", "mindbody", "zenoti", "jane", "csv", "hubspot", "gohighlevel"]
     external_id: str = Field(min_length=1, max_length=300)
 
 
@@ -173,7 +183,7 @@ class ImportReport(Model):
 
 
 class WebhookAck(Model):
-    status: Literal["accepted", "duplicate", "ignored", "received"]
+    status: Literal["accepted", "duplicate", "ignored"]
     event_key: str
     detail: str
     visit_workflow_id: str | None = None

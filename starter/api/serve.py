@@ -10,6 +10,7 @@ import uvicorn
 
 from starter.api.app import create_app
 from workers.settings import Settings
+from workers.telemetry import Telemetry
 
 
 class _QuietServer(uvicorn.Server):
@@ -20,10 +21,12 @@ class _QuietServer(uvicorn.Server):
         yield
 
 
-async def run_api(settings: Settings, *, stop: asyncio.Event) -> None:
+async def run_api(
+    settings: Settings, *, stop: asyncio.Event, telemetry: Telemetry | None = None
+) -> None:
     """Serve until `stop` is set; signals are left to the caller."""
     config = uvicorn.Config(
-        create_app(settings),
+        create_app(settings, telemetry=telemetry),
         host=settings.api_host,
         port=settings.api_port,
         log_level="warning",

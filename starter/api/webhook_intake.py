@@ -14,7 +14,10 @@ from zoneinfo import ZoneInfo
 
 from starter.api.deps import ApiDeps
 from starter.api.schemas import WebhookAck
+from starter.ingress import stripe
 from starter.ingress.base import ParsedDelivery, WebhookRejected
+from workflows.ids import payment_workflow_id
+from workflows.payment_models import PaymentInput
 from workflows.visit_models import Platform, VisitChange, VisitEvent
 
 log = logging.getLogger("punchcard.webhooks")
@@ -146,3 +149,49 @@ def _in_spa_zone(visit: VisitEvent, timezone: str) -> VisitEvent:
         return visit
     day = visit.scheduled_at.astimezone(ZoneInfo(timezone)).date()
     return visit if day == visit.service_date else visit.model_copy(update={"service_date": day})
+
+
+async def accept_payment(deps: ApiDeps, parsed: ParsedDelivery) -> WebhookAck:
+    """Hand a Stripe event to its payment's workflow (signal-with-start), then record it.
+
+    Every copy is signalled — the workflow dedupes on the event id, and the package it
+    starts is named by the payment — so a copy that arrives after a crash between the
+    hand-off and the record is never lost as a "duplicate".
+    """
+    if parsed.ignored_reason is not None:
+        await _record(deps, parsed, status="ignored", detail=parsed.ignored_reason)
+        return WebhookAck(
+            status="ignored", event_key=parsed.event_key, detail=parsed.ignored_reason
+        )
+    event = stripe.payment_event(parsed)
+    if event is None:
+        detail = "this charge.refunded lists no refunds: they are taken from refund.created"
+        await _record(deps, parsed, status="ignored", detail=detail)
+        return WebhookAck(status="ignored", event_key=parsed.event_key, detail=detail)
+    workflow_id = payment_workflow_id("stripe", event.payment_intent_id)
+    await deps.client.start_workflow(
+        "PaymentWorkflow",
+        PaymentInput(payment_intent_id=event.payment_intent_id),
+        id=workflow_id,
+        task_queue=deps.settings.task_queue,
+        start_signal="event",
+        start_signal_args=[event],
+    )
+    first = await deps.inbound.record(
+        provider=parsed.provider,
+        event_key=parsed.event_key,
+        event_type=parsed.event_type,
+        status="accepted",
+        detail=f"handed to {workflow_id}",
+    )
+    if not first:
+        return WebhookAck(
+            status="duplicate",
+            event_key=parsed.event_key,
+            detail=f"event {parsed.event_key} was already delivered: nothing changed",
+        )
+    return WebhookAck(
+        status="accepted",
+        event_key=parsed.event_key,
+        detail=f"{parsed.event_type} handed to {workflow_id}",
+    )

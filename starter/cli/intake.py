@@ -30,7 +30,7 @@ from workers.schedules import ensure_poll_schedules
 from workers.settings import Settings
 from workflows.visit_models import ResolveReview
 
-PLATFORMS = ("boulevard", "mindbody", "zenoti", "jane", "csv")
+PLATFORMS = ("boulevard", "mindbody", "zenoti", "jane", "csv", "hubspot", "gohighlevel")
 
 
 def register(app: typer.Typer) -> None:

@@ -14,6 +14,7 @@ from starter.cli.runtime import CliError, database, package_service, run
 from starter.demo import load_demo
 from starter.embedded import StackOptions, run_stack
 from workers.settings import Settings
+from workers.telemetry import configure_logging
 from workers.worker import run_worker
 
 
@@ -41,6 +42,7 @@ def register(app: typer.Typer) -> None:
         _logging(logging.WARNING)
 
         async def action(settings: Settings) -> None:
+            configure_logging(settings, level=logging.WARNING, punchcard_level=logging.WARNING)
             options = StackOptions(data_dir=data_dir or settings.data_dir, demo=not no_demo)
             await run_stack(settings, options, out=typer.echo)
 
@@ -52,6 +54,7 @@ def register(app: typer.Typer) -> None:
         _logging(logging.INFO)
 
         async def action(settings: Settings) -> None:
+            configure_logging(settings, level=logging.WARNING, punchcard_level=logging.INFO)
             async with package_service(settings):  # fail fast, in one line, if either is down
                 pass
             typer.echo(

@@ -144,13 +144,22 @@ def register(app: typer.Typer) -> None:
 
     @app.command(rich_help_panel="Packages")
     def cancel(
-        package: str, reason: opt.Reason, key: opt.Key = None, actor: opt.Actor = None
+        package: str,
+        reason: opt.Reason,
+        key: opt.Key = None,
+        actor: opt.Actor = None,
+        refund: Annotated[
+            bool, typer.Option("--refund", help="refund the amount due through Stripe")
+        ] = False,
     ) -> None:
         """Cancel the package; the refund due is the unused value, pro rata."""
         send(
             package,
             lambda settings, row: CancelRequest(
-                key=key or "cancel", reason=reason, actor=actor or default_actor()
+                key=key or "cancel",
+                reason=reason,
+                actor=actor or default_actor(),
+                issue_refund=refund,
             ),
         )
 

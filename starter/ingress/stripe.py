@@ -20,10 +20,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from starter.ingress import base
 from starter.ingress.base import ParsedDelivery, WebhookRejected
+from workflows.payment_models import StripePaymentEvent, StripeRefundLine
 
 PROVIDER = "stripe"
 SIGNATURE_HEADER = "Stripe-Signature"
@@ -36,6 +38,7 @@ ACTED_ON = frozenset(
         "checkout.session.async_payment_succeeded",
         "payment_intent.succeeded",
         "charge.refunded",
+        "refund.created",
     }
 )
 
@@ -135,3 +138,116 @@ def _text(payload: dict[str, Any], name: str) -> str:
     if not isinstance(value, str) or not value:
         raise WebhookRejected(422, f"stripe: {name} must be a non-empty string")
     return value
+
+
+def payment_event(parsed: ParsedDelivery) -> StripePaymentEvent | None:
+    """The payment facts of an acted-on event, from `data.object` (a Checkout Session, a
+    PaymentIntent, a Refund or a Charge); None for a charge.refunded that does not list its
+    refunds (API versions since 2022-11-15 leave them out: refund.created carries them).
+
+    Raises:
+        WebhookRejected: 422 naming the field when the object lacks its payment intent.
+    """
+    obj: dict[str, Any] = parsed.payload["data"]["object"]
+    kind = parsed.event_type
+    created = _created(parsed.payload)
+    if kind.startswith("checkout.session."):
+        intent = obj.get("payment_intent")
+        details = (
+            obj.get("customer_details") if isinstance(obj.get("customer_details"), dict) else {}
+        )
+        return StripePaymentEvent(
+            event_id=parsed.event_key,
+            event_type=kind,
+            created=created,
+            payment_intent_id=_required(intent, kind, "data.object.payment_intent"),
+            checkout_session_id=_optional(obj.get("id")),
+            payment_status=_optional(obj.get("payment_status")),
+            amount_cents=_int(obj.get("amount_total")),
+            currency=_optional(obj.get("currency")),
+            metadata=_metadata(obj.get("metadata")),
+            customer_email=_optional(obj.get("customer_email"))
+            or _optional(details.get("email") if details else None),
+        )
+    if kind == "payment_intent.succeeded":
+        return StripePaymentEvent(
+            event_id=parsed.event_key,
+            event_type=kind,
+            created=created,
+            payment_intent_id=_required(obj.get("id"), kind, "data.object.id"),
+            amount_cents=_int(obj.get("amount_received") or obj.get("amount")),
+            currency=_optional(obj.get("currency")),
+            metadata=_metadata(obj.get("metadata")),
+            customer_email=_optional(obj.get("receipt_email")),
+        )
+    if kind == "refund.created":
+        return StripePaymentEvent(
+            event_id=parsed.event_key,
+            event_type=kind,
+            created=created,
+            payment_intent_id=_required(
+                obj.get("payment_intent"), kind, "data.object.payment_intent"
+            ),
+            amount_cents=_int(obj.get("amount")),
+            currency=_optional(obj.get("currency")),
+            refunds=[
+                StripeRefundLine(
+                    refund_id=_required(obj.get("id"), kind, "data.object.id"),
+                    amount_cents=_int(obj.get("amount")),
+                    punchcard_refund_key=_metadata(obj.get("metadata")).get("punchcard_refund_key"),
+                )
+            ],
+        )
+    # charge.refunded: the Charge, with its refunds list when the API version includes it
+    refunds_obj = obj.get("refunds")
+    lines = refunds_obj.get("data") if isinstance(refunds_obj, dict) else None
+    refunds = [
+        StripeRefundLine(
+            refund_id=_required(line.get("id"), kind, "data.object.refunds.data[].id"),
+            amount_cents=_int(line.get("amount")),
+            punchcard_refund_key=_metadata(line.get("metadata")).get("punchcard_refund_key"),
+        )
+        for line in (lines if isinstance(lines, list) else [])
+        if isinstance(line, dict)
+    ]
+    if not refunds:
+        return None
+    return StripePaymentEvent(
+        event_id=parsed.event_key,
+        event_type=kind,
+        created=created,
+        payment_intent_id=_required(obj.get("payment_intent"), kind, "data.object.payment_intent"),
+        amount_cents=_int(obj.get("amount")),
+        currency=_optional(obj.get("currency")),
+        charge_amount_cents=_int(obj.get("amount")),
+        amount_refunded_cents=_int(obj.get("amount_refunded")),
+        fully_refunded=bool(obj.get("refunded")),
+        refunds=refunds,
+    )
+
+
+def _created(payload: dict[str, Any]) -> datetime:
+    value = payload.get("created")
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise WebhookRejected(422, "stripe: created must be a Unix timestamp")
+    return datetime.fromtimestamp(value, UTC)
+
+
+def _required(value: object, kind: str, name: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise WebhookRejected(422, f"stripe {kind}: {name} is missing")
+    return value
+
+
+def _optional(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _int(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def _metadata(value: object) -> dict[str, str]:
+    if not isinstance(value, dict):
+        return {}
+    return {str(k): str(v) for k, v in value.items() if v is not None}

@@ -1,4 +1,5 @@
-"""A local stand-in for Mindbody's Public API v6 `GET /public/v6/appointment/staffappointments`.
+"""A local stand-in for Mindbody's Public API v6 `GET /public/v6/appointment/staffappointments`,
+and for write-back, `GET /public/v6/client/clients` and `POST /public/v6/client/updateclient`.
 
 It checks what the real API checks that we can check offline (the `Api-Key` and `SiteId`
 headers, and the staff token when one is configured) and answers in the documented shape:
@@ -6,6 +7,10 @@ headers, and the staff token when one is configured) and answers in the document
 `{"Error": {"Message", "Code"}}` (the codes here are invented). Query names are matched
 case-insensitively, with or without the `request.` prefix, since both appear in the wild.
 Date windows are not modelled: `AppointmentIds`, `ClientId` and `StaffIds` filter.
+
+The client calls need the staff token (write-back runs as a staff user). `updateclient`
+takes `{"Client": {"Id", …}, "CrossRegionalUpdate"}`, changes only the fields given and
+answers `{"Client": {...}}`; an unknown client id is 400 `InvalidClientId` (invented code).
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from typing import Any
 from aiohttp import web
 
 PATH = "/public/v6/appointment/staffappointments"
+CLIENTS_PATH = "/public/v6/client/clients"
+UPDATE_CLIENT_PATH = "/public/v6/client/updateclient"
 
 
 @dataclass
@@ -24,6 +31,7 @@ class MindbodyFake:
     site_id: str = "-99"
     staff_token: str | None = None
     appointments: list[dict[str, Any]] = field(default_factory=list)
+    clients: dict[str, dict[str, Any]] = field(default_factory=dict)  # Id -> Client
     requests: list[dict[str, Any]] = field(default_factory=list)
     _failures: list[int] = field(default_factory=list)
     _runner: web.AppRunner | None = None
@@ -32,6 +40,13 @@ class MindbodyFake:
     def add_appointment(self, appointment: dict[str, Any]) -> None:
         self.appointments.append(appointment)
 
+    def add_client(self, client_id: str, notes: str | None = None) -> None:
+        self.clients[client_id] = {"Id": client_id, "FirstName": "Test", "Notes": notes}
+
+    def client_updates(self) -> list[dict[str, Any]]:
+        """The bodies of the accepted updateclient calls, in order."""
+        return [r["body"] for r in self.requests if r["path"] == UPDATE_CLIENT_PATH and r["ok"]]
+
     def fail_next(self, times: int, status: int = 500) -> None:
         """Answer the next `times` authenticated requests with this status."""
         self._failures.extend([status] * times)
@@ -39,6 +54,8 @@ class MindbodyFake:
     async def start(self) -> None:
         app = web.Application()
         app.router.add_get(PATH, self._staff_appointments)
+        app.router.add_get(CLIENTS_PATH, self._get_clients)
+        app.router.add_post(UPDATE_CLIENT_PATH, self._update_client)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -90,6 +107,75 @@ class MindbodyFake:
                 "Appointments": found,
             }
         )
+
+    # --- write-back: clients --------------------------------------------------------
+
+    def _record(self, request: web.Request, body: Any = None) -> dict[str, Any]:
+        query = {k.lower().removeprefix("request."): v for k, v in request.query.items()}
+        entry = {
+            "method": request.method,
+            "path": request.path,
+            "query": query,
+            "headers": {name.lower(): value for name, value in request.headers.items()},
+            "body": body,
+            "ok": False,
+        }
+        self.requests.append(entry)
+        return entry
+
+    def _refusal(self, request: web.Request) -> web.Response | None:
+        """Why a client call is refused: keys, site, staff token (always needed here)."""
+        if request.headers.get("Api-Key") != self.api_key:
+            return self._error(401, "DeniedAccess", "Invalid or missing API key.")
+        if request.headers.get("SiteId") != self.site_id:
+            return self._error(401, "DeniedAccess", "Invalid or missing SiteId.")
+        token = request.headers.get("Authorization")
+        if self.staff_token is None or token not in (
+            self.staff_token,
+            f"Bearer {self.staff_token}",
+        ):
+            return self._error(401, "DeniedAccess", "Invalid or missing staff token.")
+        if self._failures:
+            status = self._failures.pop(0)
+            return self._error(status, "InternalError", f"Scripted failure {status}.")
+        return None
+
+    async def _get_clients(self, request: web.Request) -> web.Response:
+        entry = self._record(request)
+        if (refused := self._refusal(request)) is not None:
+            return refused
+        wanted = _ids(entry["query"].get("clientids")) or set()
+        found = [client for client_id, client in self.clients.items() if client_id in wanted]
+        entry["ok"] = True
+        return web.json_response(
+            {
+                "PaginationResponse": {
+                    "RequestedLimit": 100,
+                    "RequestedOffset": 0,
+                    "PageSize": len(found),
+                    "TotalResults": len(found),
+                },
+                "Clients": found,
+            }
+        )
+
+    async def _update_client(self, request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        entry = self._record(request, body)
+        if (refused := self._refusal(request)) is not None:
+            return refused
+        client = body.get("Client") if isinstance(body, dict) else None
+        if not isinstance(client, dict) or not client.get("Id"):
+            return self._error(400, "InvalidParameter", "Client.Id is required.")
+        stored = self.clients.get(str(client["Id"]))
+        if stored is None:
+            return self._error(400, "InvalidClientId", f"Client {client['Id']} not found.")
+        stored.update(client)
+        entry["ok"] = True
+        return web.json_response({"Client": stored})
 
 
 def _ids(text: str | None) -> set[str] | None:

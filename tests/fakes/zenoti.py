@@ -10,11 +10,17 @@ public integration code reads them: `appointment_id`, `status` (an integer), `gu
 `end_date` is taken as exclusive, as one integrator observed live. The body is a bare
 list by default; `envelope=True` wraps it as `{"appointments": [...], "page_info": …}`
 and pages by `page`/`size`, the shape Zenoti's other list endpoints use.
+
+For write-back, guest notes ("Create a guest note", "Update a guest note"):
+`POST /v1/guests/{guest_id}/notes` and `PUT /v1/guests/{guest_id}/notes/{note_id}` with
+`notes`, `note_type` (0, 2, 3, 4, 8 or 10), `is_private`, `alert`; the answer is the note
+with its `id`. An unknown guest or note is 404. These calls are kept in `note_requests`.
 """
 
 from __future__ import annotations
 
 import itertools
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -42,6 +48,9 @@ class ZenotiFake:
     centers: dict[str, str] = field(default_factory=dict)  # appointment id -> center id
     requests: list[dict[str, str]] = field(default_factory=list)
     attempts: int = 0
+    guests: set[str] = field(default_factory=set)
+    notes: dict[str, dict[str, Any]] = field(default_factory=dict)  # note id -> note
+    note_requests: list[dict[str, Any]] = field(default_factory=list)
     base_url: str = ""
     _failures: list[Scripted] = field(default_factory=list)
     _pass_before_failing: int = 0
@@ -137,6 +146,8 @@ class ZenotiFake:
     async def start(self) -> None:
         app = web.Application()
         app.router.add_get("/v1/appointments", self._list)
+        app.router.add_post("/v1/guests/{guest}/notes", self._create_note)
+        app.router.add_put("/v1/guests/{guest}/notes/{note}", self._update_note)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -154,6 +165,52 @@ class ZenotiFake:
         return web.json_response(
             {"error": {"code": str(status), "message": message}}, status=status, headers=headers
         )
+
+    def guest_notes(self, guest_id: str) -> list[str]:
+        return [n["notes"] for n in self.notes.values() if n["guest_id"] == guest_id]
+
+    async def _note_call(self, request: web.Request) -> tuple[Any, web.Response | None]:
+        """Record a note call and say why it is refused, if it is."""
+        try:
+            body: Any = await request.json()
+        except ValueError:
+            body = None
+        self.note_requests.append(
+            {
+                "method": request.method,
+                "path": request.path,
+                "body": body,
+                "headers": {k.lower(): v for k, v in request.headers.items()},
+            }
+        )
+        if request.headers.get("Authorization") != f"apikey {self.api_key}":
+            return body, self._error(401, "Authorization has been denied for this request.")
+        if self._failures:
+            failure = self._failures.pop(0)
+            return body, self._error(failure.status, failure.message, failure.retry_after)
+        if request.match_info["guest"] not in self.guests:
+            return body, self._error(404, "Guest not found")
+        if (problem := _note_problem(body)) is not None:
+            return body, self._error(400, problem)
+        return body, None
+
+    async def _create_note(self, request: web.Request) -> web.Response:
+        body, refused = await self._note_call(request)
+        if refused is not None:
+            return refused
+        note_id = uuid.uuid4().hex
+        self.notes[note_id] = {"id": note_id, "guest_id": request.match_info["guest"], **body}
+        return web.json_response(self.notes[note_id])
+
+    async def _update_note(self, request: web.Request) -> web.Response:
+        body, refused = await self._note_call(request)
+        if refused is not None:
+            return refused
+        note = self.notes.get(request.match_info["note"])
+        if note is None or note["guest_id"] != request.match_info["guest"]:
+            return self._error(404, "Note not found")
+        note.update({k: v for k, v in body.items() if k in ("notes", "note_type", "alert")})
+        return web.json_response(note)
 
     async def _list(self, request: web.Request) -> web.Response:
         self.attempts += 1
@@ -193,6 +250,17 @@ class ZenotiFake:
         return web.json_response(
             {"appointments": chunk, "page_info": {"total": len(found), "page": page, "size": size}}
         )
+
+
+NOTE_TYPES = frozenset({0, 2, 3, 4, 8, 10})
+
+
+def _note_problem(body: Any) -> str | None:
+    if not isinstance(body, dict) or not isinstance(body.get("notes"), str) or not body["notes"]:
+        return "notes is required"
+    if body.get("note_type", 0) not in NOTE_TYPES:
+        return f"note_type {body.get('note_type')!r} is not valid"
+    return None
 
 
 def _wall(moment: datetime) -> str:

@@ -24,6 +24,7 @@ from starter.cli import build_app
 from starter.demo import CLIENTS, SALES, load_demo
 from starter.packages import PackageService
 from starter.stackfile import StackInfo, with_running_stack, write_stack
+from tests.conftest import TEST_CODEC_KEYS
 from workers.settings import Settings
 
 
@@ -34,6 +35,7 @@ def env_for(settings: Settings, data_dir: Path) -> dict[str, str | None]:
         "PUNCHCARD_TEMPORAL_ADDRESS": settings.temporal_address,
         "PUNCHCARD_TASK_QUEUE": settings.task_queue,
         "PUNCHCARD_DATA_DIR": str(data_dir),
+        "PUNCHCARD_CODEC_KEYS": TEST_CODEC_KEYS,
         "USER": "frontdesk",
     }
     return env

@@ -36,6 +36,9 @@ def start_worker(settings: Settings, log: IO[bytes]) -> subprocess.Popen[bytes]:
     env["PUNCHCARD_TWILIO_AUTH_TOKEN"] = (
         settings.twilio_auth_token.get_secret_value() if settings.twilio_auth_token else ""
     )
+    env["PUNCHCARD_CODEC_KEYS"] = (
+        settings.codec_keys.get_secret_value() if settings.codec_keys else ""
+    )
     return subprocess.Popen(
         [sys.executable, "-m", "workers"],
         env=env,

@@ -22,7 +22,7 @@ from temporalio.worker import Replayer
 from activities.intake import VisitGateway
 from activities.repository import ReviewQueue, ServiceMapping
 from starter.review import ReviewService
-from tests.conftest import eventually
+from tests.conftest import codec_for_tests, eventually
 from tests.workflows.conftest import ANA, BEN, Spa, short_notices
 from workflows.converter import make_data_converter
 from workflows.ids import VISIT_PREFIX, package_workflow_id
@@ -54,7 +54,8 @@ EXPECTED_LIFECYCLES = {
 
 def replayer() -> Replayer:
     return Replayer(
-        workflows=[PackageWorkflow, VisitWorkflow], data_converter=make_data_converter()
+        workflows=[PackageWorkflow, VisitWorkflow],
+        data_converter=make_data_converter(codec_for_tests()),
     )
 
 

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from workflows import texts
 from workflows.book.core import PackageBook
-from workflows.models import EntryKind, PackageKind
+from workflows.models import RENEWAL_LINK, EntryKind, PackageKind
 
 
 def after_balance_change(
@@ -14,7 +14,7 @@ def after_balance_change(
 ) -> None:
     """Balance alerts fire on the way down through a threshold: once per crossing."""
     after, bought, name = book.state.remaining, book.state.purchased_units, book.terms.name
-    renewal = f" Renew now: {book.renewal_url()}"
+    renewal = f" Renew now: {RENEWAL_LINK}"
     if book.terms.kind is PackageKind.SESSIONS:
         if remaining_before > 1 >= after and after == 1:
             book.notify_client(
@@ -22,6 +22,7 @@ def after_balance_change(
                 "one_left",
                 "One session left",
                 f"You have 1 session left on your {name}.{renewal}",
+                renewal_offer=True,
             )
         elif remaining_before > 2 >= after and after == 2:
             book.notify_client(
@@ -38,6 +39,7 @@ def after_balance_change(
                 "low_balance",
                 "Your credit is running low",
                 f"{texts.money(after)} left on your {name}.{renewal}",
+                renewal_offer=True,
             )
     threshold = bought - (bought * 8 + 9) // 10  # remaining at which ≥80% is consumed
     if remaining_before > threshold >= after:

@@ -13,6 +13,8 @@ from workflows.models import (
     Entry,
     EntryKind,
     LedgerEffect,
+    LifecycleEvent,
+    LifecycleEventType,
     PackageAnswer,
     PackageInput,
     PackageKind,
@@ -25,6 +27,28 @@ from workflows.models import (
 )
 
 MAX_KEPT_ENTRIES = 1000  # older entries live in the Postgres ledger
+
+# Which entries subscribers hear about (outbound webhooks).
+EVENT_TYPES: dict[EntryKind, LifecycleEventType] = {
+    EntryKind.SALE: "package.created",
+    EntryKind.REDEMPTION: "package.redeemed",
+    EntryKind.REVERSAL: "package.reversed",
+    EntryKind.REMINDER: "package.expiring",
+    EntryKind.EXPIRY: "package.expired",
+    EntryKind.CANCELLATION: "package.cancelled",
+}
+# Entries that change what a CRM or booking platform shows even when no unit moved.
+SYNCED_KINDS = frozenset(
+    {
+        EntryKind.SALE,
+        EntryKind.EXTENSION,
+        EntryKind.CANCELLATION,
+        EntryKind.EXPIRY,
+        EntryKind.EXPIRY_REVIEW,
+        EntryKind.REFUND,
+        EntryKind.REFUND_FAILED,
+    }
+)
 
 
 class Refused(ApplicationError):
@@ -198,8 +222,37 @@ class PackageBook:
         if len(self.state.entries) > MAX_KEPT_ENTRIES:
             self.state.entries.pop(0)
             self.state.dropped_entries += 1
-        self.state.ledger_outbox.append(LedgerEffect(entry=entry, snapshot=self.snapshot(at)))
+        snapshot = self.snapshot(at)
+        self.state.ledger_outbox.append(LedgerEffect(entry=entry, snapshot=snapshot))
+        self._publish(entry, snapshot)
         return entry
+
+    def _publish(self, entry: Entry, snapshot: PackageSnapshot) -> None:
+        """Queue what integrations owe this entry: a CRM/booking sync, a lifecycle event."""
+        if entry.kind is EntryKind.REDEMPTION:
+            self.state.last_session_at = entry.at
+        if entry.units_delta != 0 or entry.kind in SYNCED_KINDS:
+            self.state.sync_version += 1
+        types: list[LifecycleEventType] = []
+        if entry.kind in EVENT_TYPES:
+            types.append(EVENT_TYPES[entry.kind])
+        if entry.kind is EntryKind.SALE and self.input.renews_package_id:
+            types.append("package.renewed")
+        for event_type in types:
+            suffix = "" if event_type == types[0] else f":{event_type.split('.')[1]}"
+            self.state.event_outbox.append(
+                LifecycleEvent(
+                    event_id=f"{self.input.package_id}:{entry.key}{suffix}",
+                    type=event_type,
+                    occurred_at=entry.at,
+                    package=snapshot,
+                    entry_seq=entry.seq,
+                    appointment_id=entry.appointment_id,
+                    units_delta=entry.units_delta,
+                    value_cents=entry.value_cents,
+                    renews_package_id=self.input.renews_package_id,
+                )
+            )
 
     def record(
         self,
@@ -229,10 +282,18 @@ class PackageBook:
             reason=reason,
         )
 
-    def notify_client(self, key: str, kind: str, subject: str, body: str) -> None:
+    def notify_client(
+        self, key: str, kind: str, subject: str, body: str, *, renewal_offer: bool = False
+    ) -> None:
+        """Queue a client message; a renewal offer's body carries RENEWAL_LINK, replaced by
+        a Checkout link created when the message goes out."""
         self.state.notice_outbox.append(
             ClientNoticeEffect(
-                key=f"{self.input.package_id}:{key}", kind=kind, subject=subject, body=body
+                key=f"{self.input.package_id}:{key}",
+                kind=kind,
+                subject=subject,
+                body=body,
+                renewal_offer=renewal_offer,
             )
         )
 
@@ -261,6 +322,7 @@ class PackageBook:
             parent_purchase_id=self.input.parent_purchase_id,
             refund_due_cents=self.state.refund_due_cents,
             pace_at_risk=pace_due is not None and now >= pace_due,
+            payment_intent_id=self.input.payment.payment_intent_id if self.input.payment else None,
         )
 
     def outcome(self) -> PackageOutcome:
@@ -280,7 +342,11 @@ class PackageBook:
         return texts.local_date(self.state.expires_at, self.input.notices.timezone)
 
     def renewal_url(self) -> str:
+        """The spa's renewal page: the link when no Checkout link can be made."""
         return self.input.notices.renewal_url.format(package_id=self.input.package_id)
+
+    def renewal_type_code(self) -> str:
+        return self.terms.type_code
 
 
 def sentence(text: str) -> str:

@@ -19,6 +19,7 @@ from workflows.models import (
     PackageInput,
     PackageState,
     PackageStatus,
+    RefundEffect,
 )
 
 
@@ -48,6 +49,15 @@ def open_book(input: PackageInput) -> PackageBook:
         at=input.purchased_at,
     )
     check_pace(book, input.purchased_at)
+    if input.payment is not None:
+        welcome = "renewal" if input.renews_package_id else "purchase"
+        book.notify_client(
+            welcome,
+            welcome,
+            "Thank you: your package is ready",
+            f"{input.notices.spa_name}: thank you! Your {terms.name} is ready: "
+            f"{book.amount(terms.units)}, good through {book.expiry_text()}.",
+        )
     return book
 
 
@@ -129,17 +139,39 @@ def forfeit(book: PackageBook, msg: ForfeitRequest, now: datetime) -> PackageAns
 
 
 def check_cancel(book: PackageBook, msg: CancelRequest) -> None:
-    if msg.key not in book.state.answers and book.state.status in CLOSED_STATUSES:
+    if msg.key in book.state.answers:
+        return
+    if book.state.status in CLOSED_STATUSES:
         raise Refused("PackageClosed", f"{book.terms.name} is already {book.state.status.value}")
+    if msg.issue_refund and book.input.payment is None:
+        raise Refused(
+            "NoStripePayment",
+            f"{book.terms.name} was not paid through Stripe: cancel without issue_refund "
+            "and refund the amount due by hand",
+        )
 
 
 def cancel(book: PackageBook, msg: CancelRequest, now: datetime) -> PackageAnswer:
-    """Cancel; the refund due is the unused value, pro rata (issued by payments later)."""
+    """Cancel; the refund due is the unused value, pro rata. With `issue_refund` the refund
+    is the next step of a saga run by the workflow: issued through Stripe, or, if Stripe
+    refuses it, the cancellation is undone (see workflows.book.payments)."""
     remaining = max(book.state.remaining, 0)
     refund = book.consume(remaining)
     book.state.status = PackageStatus.CANCELLED
     book.state.refund_due_cents = refund
     outcome = f"cancelled: {book.amount(remaining)} unused, refund due {texts.money(refund)}"
+    if msg.issue_refund and refund > 0:
+        outcome += ", refunding through Stripe"
+        book.state.refund_outbox.append(
+            RefundEffect(
+                key=f"refund:{book.input.package_id}:{msg.key}"[:200],
+                cancel_key=msg.key,
+                amount_cents=refund,
+                units=remaining,
+                value_cents=refund,
+                reason=msg.reason,
+            )
+        )
     entry = book.record(
         msg,
         kind=EntryKind.CANCELLATION,

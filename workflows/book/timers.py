@@ -7,7 +7,7 @@ from datetime import datetime
 from workflows import schedule, texts
 from workflows.book.alerts import check_pace
 from workflows.book.core import PackageBook
-from workflows.models import EntryKind, PackageStatus
+from workflows.models import RENEWAL_LINK, EntryKind, PackageStatus
 
 Reminder = tuple[str, datetime, bool]  # key, when due, carries the renewal link
 
@@ -67,7 +67,7 @@ def _send_reminder(book: PackageBook, key: str, renewal_link: bool, now: datetim
         f"your {book.terms.name}, good through {book.expiry_text()}."
     )
     if renewal_link:
-        body += f" Renew: {book.renewal_url()}"
+        body += f" Renew: {RENEWAL_LINK}"
     book.append(
         key=f"reminder:{key}",
         kind=EntryKind.REMINDER,
@@ -75,7 +75,13 @@ def _send_reminder(book: PackageBook, key: str, renewal_link: bool, now: datetim
         outcome=f"reminder {key.split('@')[0]} sent",
         at=now,
     )
-    book.notify_client(f"reminder:{key}", "reminder", "Your package expires soon", body)
+    book.notify_client(
+        f"reminder:{key}",
+        "reminder",
+        "Your package expires soon",
+        body,
+        renewal_offer=renewal_link,
+    )
 
 
 def _expire(book: PackageBook, now: datetime) -> None:

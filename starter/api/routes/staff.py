@@ -232,6 +232,7 @@ async def cancel(package_id: str, body: CancelBody, deps: Deps, member: Manager)
             actor=member.staff_id,
             source="desk",
             reason=body.reason,
+            issue_refund=body.issue_refund,
         ),
     )
 
@@ -245,6 +246,7 @@ async def sell(body: SaleBody, deps: Deps, member: Staff) -> SaleOut:
             type_code=body.type_code,
             shared_with=body.shared_with,
             purchase_id=body.purchase_id,
+            payment_intent_id=body.payment_intent_id,
             sold_by=member.staff_id,
         )
     )

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 
 from starter.api.deps import Deps
 from starter.api.schemas import ErrorBody, WebhookAck
-from starter.api.webhook_intake import accept_visit
+from starter.api.webhook_intake import accept_payment, accept_visit
 from starter.ingress import boulevard, mindbody, stripe, twilio
 from starter.ingress.base import WebhookRejected
 
@@ -97,7 +97,7 @@ async def mindbody_webhook(request: Request, deps: Deps) -> Response:
 
 @router.post("/stripe", openapi_extra=_JSON_BODY, response_model=WebhookAck)
 async def stripe_webhook(request: Request, deps: Deps) -> Response:
-    """Stripe events: verified and kept durably (renewals and refunds act on them)."""
+    """Stripe payments and refunds: verified, then handed to the payment's workflow."""
     body = await request.body()
     s = deps.settings
     try:
@@ -107,30 +107,9 @@ async def stripe_webhook(request: Request, deps: Deps) -> Response:
             _secret(s.stripe_webhook_secret),
             tolerance=s.stripe_webhook_tolerance_seconds,
         )
-        parsed = stripe.parse(body)
+        ack = await accept_payment(deps, stripe.parse(body))
     except WebhookRejected as err:
         return _refused("stripe", err)
-    status = "ignored" if parsed.ignored_reason else "received"
-    first = await deps.inbound.record(
-        provider="stripe",
-        event_key=parsed.event_key,
-        event_type=parsed.event_type,
-        status=status,
-        detail=parsed.ignored_reason,
-        payload=None if parsed.ignored_reason else parsed.payload,
-    )
-    if not first:  # the insert decides, so two copies racing get one "received"
-        ack = WebhookAck(
-            status="duplicate",
-            event_key=parsed.event_key,
-            detail=f"event {parsed.event_key} was already delivered: nothing changed",
-        )
-    else:
-        ack = WebhookAck(
-            status="ignored" if parsed.ignored_reason else "received",
-            event_key=parsed.event_key,
-            detail=parsed.ignored_reason or f"{parsed.event_type} kept for the renewal flow",
-        )
     return JSONResponse(ack.model_dump(mode="json"))
 
 

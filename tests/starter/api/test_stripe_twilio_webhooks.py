@@ -22,7 +22,9 @@ from tests.fakes.twilio import TwilioFake
 from tests.starter.api.conftest import STRIPE_SECRET, Api
 from tests.workflows.conftest import ANA, Spa
 from workers.settings import Settings
+from workflows.ids import payment_workflow_id
 from workflows.models import RedeemRequest
+from workflows.payment_models import PaymentOutcome
 
 SMS_PATH = "/webhooks/twilio/sms"
 SMS_URL = f"https://punchcard.example{SMS_PATH}"
@@ -95,27 +97,34 @@ async def inbound_rows(pool: asyncpg.Pool, provider: str) -> list[asyncpg.Record
     )
 
 
-async def test_a_completed_checkout_is_received_and_kept(api: Api, spa: Spa) -> None:
+async def test_a_completed_checkout_is_handed_to_its_payment_workflow(
+    api: Api, spa: Spa, client: Client
+) -> None:
     event = stripe_event()
     response = await post_stripe(api, event)
     assert response.status_code == 200, response.text
     ack = response.json()
-    assert (ack["status"], ack["event_key"]) == ("received", event["id"])
+    assert (ack["status"], ack["event_key"]) == ("accepted", event["id"])
     (row,) = await inbound_rows(spa.pool, "stripe")
     assert (row["event_key"], row["event_type"]) == (event["id"], "checkout.session.completed")
-    assert (row["status"], row["deliveries"]) == ("received", 1)
-    assert json.loads(row["payload"]) == event
+    assert (row["status"], row["deliveries"]) == ("accepted", 1)
+    # Durable in Temporal before the 2xx: the payment's workflow holds the event.
+    handle = client.get_workflow_handle(payment_workflow_id("stripe", "pi_3FakeIntent01"))
+    outcome = await eventually(
+        lambda: handle.query("outcome", result_type=PaymentOutcome), lambda o: bool(o.events)
+    )
+    assert outcome.events == [f"checkout.session.completed {event['id']}"]
 
 
 async def test_the_same_event_twice_is_a_duplicate_counted_on_one_row(api: Api, spa: Spa) -> None:
     event = stripe_event()
     first = await post_stripe(api, event)
     again = await post_stripe(api, event)
-    assert (first.status_code, first.json()["status"]) == (200, "received")
+    assert (first.status_code, first.json()["status"]) == (200, "accepted")
     assert (again.status_code, again.json()["status"]) == (200, "duplicate")
     assert "already delivered" in again.json()["detail"]
     (row,) = await inbound_rows(spa.pool, "stripe")
-    assert (row["status"], row["deliveries"]) == ("received", 2)
+    assert (row["status"], row["deliveries"]) == ("accepted", 2)
 
 
 async def test_an_event_we_do_not_act_on_is_answered_and_recorded_as_ignored(
@@ -161,7 +170,7 @@ async def test_refused_stripe_deliveries_say_why_and_leave_no_row(api: Api, spa:
 
 async def test_a_recent_timestamp_within_the_tolerance_is_accepted(api: Api, spa: Spa) -> None:
     response = await post_stripe(api, stripe_event(), timestamp=int(time.time()) - 240)
-    assert (response.status_code, response.json()["status"]) == (200, "received")
+    assert (response.status_code, response.json()["status"]) == (200, "accepted")
 
 
 # --- Twilio inbound SMS ------------------------------------------------------------------

@@ -1,0 +1,27 @@
+"""CRM write-back: package fields on the client's CRM contact (HubSpot, GoHighLevel, …)."""
+
+from activities.crm.base import (
+    FIELD_NAMES,
+    CrmAdapter,
+    CrmContact,
+    CrmFields,
+    crm_fields,
+    local_day,
+    remaining_value,
+)
+from activities.crm.gohighlevel import DEFAULT_FIELD_KEYS, GoHighLevelCrm, parse_field_keys
+from activities.crm.hubspot import HubSpotCrm
+
+__all__ = [
+    "DEFAULT_FIELD_KEYS",
+    "FIELD_NAMES",
+    "CrmAdapter",
+    "CrmContact",
+    "CrmFields",
+    "GoHighLevelCrm",
+    "HubSpotCrm",
+    "crm_fields",
+    "local_day",
+    "parse_field_keys",
+    "remaining_value",
+]

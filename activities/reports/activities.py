@@ -1,0 +1,156 @@
+"""The reconciliation's activities: build and store the report, then email it to the manager.
+
+Failures:
+    ApplicationError(type=BAD_CONFIGURATION, non-retryable) — a stored report is missing
+        (the build step must run first) or the period is impossible.
+    SmtpError — from the mailer: retryable while the mail server is away.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import asyncpg
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.messaging.email import Attachment, SmtpMailer
+from activities.reports.reconciliation import (
+    Period,
+    ReconciliationReport,
+    build_report,
+    last_full_week,
+)
+from activities.reports.render import (
+    money,
+    reconciliation_csv,
+    reconciliation_html,
+    reconciliation_text,
+)
+from activities.reports.store import ReportStore
+from workflows import reconcile_models as rm
+from workflows.policies import BAD_CONFIGURATION
+
+
+class ReportActivities:
+    """Constructed by the worker with its pool, mailer and the spa's settings."""
+
+    def __init__(
+        self,
+        *,
+        pool: asyncpg.Pool,
+        mailer: SmtpMailer | None,
+        manager_email: str | None,
+        timezone: str,
+        spa_name: str = "Punchcard",
+        reports_dir: Path | None = None,
+    ) -> None:
+        self._pool = pool
+        self._store = ReportStore(pool)
+        self._mailer = mailer
+        self._manager_email = manager_email
+        self._timezone = timezone
+        self._spa_name = spa_name
+        self._reports_dir = reports_dir
+
+    @activity.defn(name=rm.BUILD_RECONCILIATION)
+    async def build_reconciliation(self, input: rm.BuildReportInput) -> rm.ReportRef:
+        """Compute the report for the period (default: the last full week before `as_of`)
+        and store it under `report_id`; a retry replaces the same stored report."""
+        if input.start is not None and input.end is not None:
+            period = Period(start=input.start, end=input.end, timezone=self._timezone)
+        else:
+            period = last_full_week(input.as_of, self._timezone)
+        report = await build_report(self._pool, period)
+        csv_text = reconciliation_csv(report)
+        html = reconciliation_html(report, spa_name=self._spa_name)
+        await self._store.save(
+            report_id=input.report_id,
+            kind="reconciliation",
+            period_start=period.start,
+            period_end=period.end,
+            generated_at=report.generated_at,
+            generated_by=input.requested_by,
+            summary=report.model_dump_json(),
+            csv=csv_text,
+            html=html,
+        )
+        files = self._write_files(input.report_id, report, csv_text, html)
+        activity.logger.info(
+            "reconciliation %s for %s stored (%s open packages)",
+            input.report_id,
+            period.label(),
+            report.liability.open_packages,
+        )
+        return rm.ReportRef(
+            report_id=input.report_id,
+            period_start=period.start,
+            period_end=period.end,
+            liability_cents=report.liability.balance_cents,
+            ledger_difference_cents=report.liability.difference_cents,
+            files=files,
+        )
+
+    @activity.defn(name=rm.EMAIL_REPORT)
+    async def email_report(self, input: rm.EmailReportInput) -> rm.EmailReportResult:
+        """Email the stored report to the manager: the summary as text, the HTML page as
+        the HTML body and as a file (mail clients that hide inline SVG still open it), the
+        CSV attached. Sent once per report: a rerun answers `already_sent`."""
+        stored = await self._store.get(input.report_id)
+        if stored is None:
+            raise ApplicationError(
+                f"report {input.report_id!r} is not stored",
+                type=BAD_CONFIGURATION,
+                non_retryable=True,
+            )
+        if stored.email_status == "sent":
+            return rm.EmailReportResult(status="already_sent")
+        if self._mailer is None or not self._manager_email:
+            activity.logger.warning(
+                "reconciliation %s not emailed: set PUNCHCARD_SMTP_HOST and "
+                "PUNCHCARD_MANAGER_EMAIL",
+                input.report_id,
+            )
+            await self._store.mark_emailed(input.report_id, "not_configured")
+            return rm.EmailReportResult(status="not_configured")
+        report = ReconciliationReport.model_validate_json(stored.summary)
+        stem = _stem(report)
+        await self._mailer.send(
+            self._manager_email,
+            f"{self._spa_name}: reconciliation {report.period.label()}, liability "
+            f"{money(report.liability.balance_cents)}",
+            reconciliation_text(report),
+            f"report/{input.report_id}",
+            html=stored.html,
+            attachments=[
+                Attachment(f"{stem}.csv", stored.csv.encode(), "text/csv"),
+                Attachment(f"{stem}.html", (stored.html or "").encode(), "text/html"),
+            ],
+        )
+        await self._store.mark_emailed(input.report_id, "sent")
+        activity.logger.info("reconciliation %s emailed to the manager", input.report_id)
+        return rm.EmailReportResult(status="sent")
+
+    def _write_files(
+        self, report_id: str, report: ReconciliationReport, csv_text: str, html: str
+    ) -> list[str]:
+        """A copy on disk for people who look there; the database copy is the record, so a
+        directory that cannot be written is logged, not fatal."""
+        if self._reports_dir is None:
+            return []
+        stem = _stem(report)
+        try:
+            self._reports_dir.mkdir(parents=True, exist_ok=True)
+            paths = [self._reports_dir / f"{stem}.csv", self._reports_dir / f"{stem}.html"]
+            paths[0].write_text(csv_text, encoding="utf-8")
+            paths[1].write_text(html, encoding="utf-8")
+        except OSError as err:
+            activity.logger.warning(
+                "report %s not written to %s: %s", report_id, self._reports_dir, err
+            )
+            return []
+        return [str(p) for p in paths]
+
+
+def _stem(report: ReconciliationReport) -> str:
+    return f"reconciliation-{report.period.first_day}-to-{report.period.last_day}"

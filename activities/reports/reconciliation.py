@@ -1,0 +1,369 @@
+"""The reconciliation report: what a manager reads each week, computed in Postgres.
+
+Where each figure comes from:
+
+- **period** figures (sold, top-ups, consumed, forfeits, expired, cancelled, refunds,
+  refused visits): ledger entries with `occurred_at` in [start, end), grouped by kind
+  (index `ledger_kind_occurred_idx`), joined to their package for its kind;
+- **now** figures (remaining, unused value by category, liability): open packages
+  (status active or in_review) in the balance table (partial index `packages_open_idx`);
+- the **ledger cross-check** of the liability: the signed sum of every value flow in the
+  ledger (index-only over `ledger_value_flow_idx`), which must equal the balance table;
+- the review queue and the latest stored overrun audit.
+
+Everything is read in one REPEATABLE READ read-only transaction, so the balance table and
+the ledger are seen at the same instant (both are written in one transaction per entry).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import asyncpg
+from pydantic import Field
+
+from activities.reports.overruns import AuditSummary, OverrunAudit
+from workflows.models import EntryKind, Model
+
+OPEN_STATUSES = ("active", "in_review")
+UNCATEGORISED = "uncategorised"
+
+# Value flows of the liability (deferred revenue), by ledger kind. `value_cents` is the
+# unsigned value an entry moved; booking, reminder, extension, expiry_review and
+# pace_alert entries move none. A refund moves value only when it withdrew units (a
+# dashboard refund on an open package); a refund of an already cancelled package pays
+# out the refund due that the cancellation entry already took off.
+INFLOWS = (EntryKind.SALE, EntryKind.TOP_UP, EntryKind.REVERSAL, EntryKind.REFUND_FAILED)
+OUTFLOWS = (
+    EntryKind.REDEMPTION,
+    EntryKind.NO_SHOW,
+    EntryKind.LATE_CANCEL,
+    EntryKind.CANCELLATION,
+    EntryKind.EXPIRY,
+)
+PERIOD_KINDS = (*INFLOWS, *OUTFLOWS, EntryKind.REFUND)
+
+_PERIOD_FLOWS = """
+SELECT e.kind, p.kind AS package_kind,
+       count(*) AS entries,
+       count(*) FILTER (WHERE e.units_delta <> 0) AS moving,
+       coalesce(sum(e.units_delta), 0) AS units,
+       coalesce(sum(e.value_cents), 0) AS value_cents,
+       coalesce(sum(e.value_cents) FILTER (WHERE e.units_delta <> 0), 0) AS moving_value_cents,
+       count(*) FILTER (WHERE e.balance_after < 0) AS below_zero
+FROM ledger_entries e JOIN packages p ON p.package_id = e.package_id
+WHERE e.kind = ANY($3::text[]) AND e.occurred_at >= $1 AND e.occurred_at < $2
+GROUP BY e.kind, p.kind
+"""
+
+# Literal statuses: the partial index's predicate must be provable at plan time.
+_OPEN_BY_CATEGORY = """
+SELECT coalesce(t.categories[1], 'uncategorised') AS category, p.kind,
+       count(*) AS packages,
+       coalesce(sum(greatest(p.remaining, 0)), 0) AS remaining,
+       coalesce(sum(p.unused_value_cents), 0) AS unused_value_cents
+FROM packages p LEFT JOIN package_types t ON t.type_code = p.type_code
+WHERE p.status IN ('active', 'in_review')
+GROUP BY 1, 2
+"""
+
+_LEDGER_LIABILITY = """
+SELECT coalesce(sum(CASE
+           WHEN kind = ANY($1::text[]) THEN value_cents
+           WHEN kind = ANY($2::text[]) OR (kind = 'refund' AND units_delta <> 0)
+               THEN -value_cents
+           ELSE 0 END), 0) AS ledger_cents
+FROM ledger_entries
+WHERE value_cents <> 0
+"""
+
+_OPEN_REVIEW = """
+SELECT reason, count(*) AS items, min(created_at) AS oldest
+FROM review_items WHERE status = 'open' GROUP BY reason
+"""
+
+_REFUSED = """
+SELECT reason, count(*) AS items FROM review_items
+WHERE created_at >= $1 AND created_at < $2 AND reason LIKE 'refused%'
+GROUP BY reason
+"""
+
+_LATEST_AUDIT = """
+SELECT summary FROM reports WHERE kind = 'overrun_audit' AND generated_at <= $1
+ORDER BY generated_at DESC LIMIT 1
+"""
+
+
+class Period(Model):
+    start: datetime
+    end: datetime = Field(description="exclusive")
+    timezone: str
+
+    @property
+    def first_day(self) -> date:
+        return self.start.astimezone(ZoneInfo(self.timezone)).date()
+
+    @property
+    def last_day(self) -> date:
+        """The last local day inside the period (the end is exclusive)."""
+        return (self.end - timedelta(microseconds=1)).astimezone(ZoneInfo(self.timezone)).date()
+
+    def label(self) -> str:
+        return f"{self.first_day.isoformat()} to {self.last_day.isoformat()}"
+
+
+def last_full_week(as_of: datetime, timezone: str) -> Period:
+    """Monday 00:00 to Monday 00:00 in the spa's zone, the week before `as_of`'s week."""
+    zone = ZoneInfo(timezone)
+    today = as_of.astimezone(zone).date()
+    monday = today - timedelta(days=today.weekday())
+    return days_period(monday - timedelta(days=7), monday - timedelta(days=1), timezone)
+
+
+def days_period(first: date, last: date, timezone: str) -> Period:
+    """Whole local days, `first` to `last` inclusive."""
+    if last < first:
+        raise ValueError(f"the period ends ({last}) before it starts ({first})")
+    zone = ZoneInfo(timezone)
+    return Period(
+        start=datetime.combine(first, time(0), zone),
+        end=datetime.combine(last + timedelta(days=1), time(0), zone),
+        timezone=timezone,
+    )
+
+
+class Sales(Model):
+    packages: int = 0
+    value_cents: int = 0
+    sessions: int = 0  # sold on session packages
+    credit_cents: int = 0  # face value of dollar packages sold
+    top_ups: int = 0
+    top_up_sessions: int = 0
+    top_up_value_cents: int = 0
+
+
+class Consumption(Model):
+    sessions_redeemed: int = 0
+    sessions_reversed: int = 0
+    sessions_consumed: int = 0  # redeemed minus reversed
+    credit_redeemed_cents: int = 0  # dollar packages, net of reversals
+    consumed_value_cents: int = 0  # value of both, net of reversals (revenue earned)
+    forfeits: int = 0  # no-shows / late cancels that consumed under the type's policy
+    forfeit_sessions: int = 0
+    forfeit_value_cents: int = 0
+    over_balance: int = 0  # redemptions that left a balance below zero (enforce off)
+
+
+class Expiries(Model):
+    packages: int = 0  # expired in the period with something unused
+    sessions: int = 0
+    credit_cents: int = 0
+    breakage_cents: int = 0  # value forfeited at expiry
+
+
+class Cancellations(Model):
+    packages: int = 0
+    refund_due_cents: int = 0  # unused value at cancellation
+    refunded_cents: int = 0  # refunds recorded from Stripe in the period
+    restored: int = 0  # cancellations undone because Stripe refused the refund
+
+
+class OpenBalances(Model):
+    session_packages: int = 0
+    sessions_remaining: int = 0
+    credit_packages: int = 0
+    credit_remaining_cents: int = 0
+
+
+class CategoryValue(Model):
+    category: str
+    packages: int = 0
+    sessions: int = 0
+    credit_cents: int = 0
+    unused_value_cents: int = 0
+
+
+class Liability(Model):
+    open_packages: int
+    balance_cents: int = Field(description="sum of unused value over open packages")
+    ledger_cents: int = Field(description="the same, recomputed from the ledger's value flows")
+    difference_cents: int = Field(description="balance_cents - ledger_cents: 0 when they agree")
+
+
+class ReviewBacklog(Model):
+    open_items: int = 0
+    oldest_at: datetime | None = None
+    by_reason: dict[str, int] = Field(default_factory=dict)
+
+    def oldest_age_hours(self, now: datetime) -> float | None:
+        if self.oldest_at is None:
+            return None
+        return round((now - self.oldest_at).total_seconds() / 3600, 1)
+
+
+class Overruns(Model):
+    refused_visits: int = 0  # completed visits a package refused (zero balance, expired…)
+    by_rule: dict[str, int] = Field(default_factory=dict)
+    over_balance_redemptions: int = 0
+    latest_audit: AuditSummary | None = None
+
+
+class ReconciliationReport(Model):
+    period: Period
+    generated_at: datetime
+    sales: Sales
+    consumption: Consumption
+    expiries: Expiries
+    cancellations: Cancellations
+    open: OpenBalances
+    categories: list[CategoryValue]
+    liability: Liability
+    review: ReviewBacklog
+    overruns: Overruns
+
+
+async def build_report(
+    pool: asyncpg.Pool, period: Period, *, now: datetime | None = None
+) -> ReconciliationReport:
+    """Read every figure of the report in one consistent snapshot."""
+    generated_at = now or datetime.now(UTC)
+    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        flows = await conn.fetch(
+            _PERIOD_FLOWS, period.start, period.end, [k.value for k in PERIOD_KINDS]
+        )
+        open_rows = await conn.fetch(_OPEN_BY_CATEGORY)
+        ledger_cents = await conn.fetchval(
+            _LEDGER_LIABILITY, [k.value for k in INFLOWS], [k.value for k in OUTFLOWS]
+        )
+        review_rows = await conn.fetch(_OPEN_REVIEW)
+        refused_rows = await conn.fetch(_REFUSED, period.start, period.end)
+        audit = await conn.fetchval(_LATEST_AUDIT, generated_at)
+    sales, consumption, expiries, cancellations = _period_figures(flows)
+    categories, balances = _open_figures(open_rows)
+    by_rule: dict[str, int] = {}
+    for row in refused_rows:
+        rule = str(row["reason"]).removeprefix("refused").lstrip(":") or "unspecified"
+        by_rule[rule] = by_rule.get(rule, 0) + int(row["items"])
+    oldest = [r["oldest"] for r in review_rows]
+    return ReconciliationReport(
+        period=period,
+        generated_at=generated_at,
+        sales=sales,
+        consumption=consumption,
+        expiries=expiries,
+        cancellations=cancellations,
+        open=balances,
+        categories=categories,
+        liability=_liability(balances, categories, int(ledger_cents)),
+        review=ReviewBacklog(
+            open_items=sum(int(r["items"]) for r in review_rows),
+            oldest_at=min(oldest) if oldest else None,
+            by_reason={str(r["reason"]): int(r["items"]) for r in review_rows},
+        ),
+        overruns=Overruns(
+            refused_visits=sum(by_rule.values()),
+            by_rule=by_rule,
+            over_balance_redemptions=consumption.over_balance,
+            latest_audit=None
+            if audit is None
+            else OverrunAudit.model_validate_json(audit).summary(),
+        ),
+    )
+
+
+def _liability(
+    balances: OpenBalances, categories: list[CategoryValue], ledger_cents: int
+) -> Liability:
+    balance_cents = sum(c.unused_value_cents for c in categories)
+    return Liability(
+        open_packages=balances.session_packages + balances.credit_packages,
+        balance_cents=balance_cents,
+        ledger_cents=ledger_cents,
+        difference_cents=balance_cents - ledger_cents,
+    )
+
+
+def _period_figures(
+    rows: list[asyncpg.Record],
+) -> tuple[Sales, Consumption, Expiries, Cancellations]:
+    got: dict[tuple[str, str], asyncpg.Record] = {(r["kind"], r["package_kind"]): r for r in rows}
+
+    def pick(kind: EntryKind, package_kind: str, column: str) -> int:
+        row = got.get((kind.value, package_kind))
+        return 0 if row is None else int(row[column])
+
+    def both(kind: EntryKind, column: str) -> int:
+        return pick(kind, "sessions", column) + pick(kind, "dollars", column)
+
+    redeemed = -pick(EntryKind.REDEMPTION, "sessions", "units")
+    reversed_ = pick(EntryKind.REVERSAL, "sessions", "units")
+    forfeit_kinds = (EntryKind.NO_SHOW, EntryKind.LATE_CANCEL)
+    sales = Sales(
+        packages=both(EntryKind.SALE, "entries"),
+        value_cents=both(EntryKind.SALE, "value_cents"),
+        sessions=pick(EntryKind.SALE, "sessions", "units"),
+        credit_cents=pick(EntryKind.SALE, "dollars", "units"),
+        top_ups=both(EntryKind.TOP_UP, "entries"),
+        top_up_sessions=pick(EntryKind.TOP_UP, "sessions", "units"),
+        top_up_value_cents=both(EntryKind.TOP_UP, "value_cents"),
+    )
+    consumption = Consumption(
+        sessions_redeemed=redeemed,
+        sessions_reversed=reversed_,
+        sessions_consumed=redeemed - reversed_,
+        credit_redeemed_cents=-pick(EntryKind.REDEMPTION, "dollars", "units")
+        - pick(EntryKind.REVERSAL, "dollars", "units"),
+        consumed_value_cents=both(EntryKind.REDEMPTION, "value_cents")
+        - both(EntryKind.REVERSAL, "value_cents"),
+        forfeits=sum(both(k, "moving") for k in forfeit_kinds),
+        forfeit_sessions=-sum(pick(k, "sessions", "units") for k in forfeit_kinds),
+        forfeit_value_cents=sum(both(k, "value_cents") for k in forfeit_kinds),
+        over_balance=both(EntryKind.REDEMPTION, "below_zero"),
+    )
+    expiries = Expiries(
+        packages=both(EntryKind.EXPIRY, "moving"),
+        sessions=-pick(EntryKind.EXPIRY, "sessions", "units"),
+        credit_cents=-pick(EntryKind.EXPIRY, "dollars", "units"),
+        breakage_cents=both(EntryKind.EXPIRY, "value_cents"),
+    )
+    cancellations = Cancellations(
+        packages=both(EntryKind.CANCELLATION, "entries"),
+        refund_due_cents=both(EntryKind.CANCELLATION, "value_cents"),
+        refunded_cents=both(EntryKind.REFUND, "value_cents"),
+        restored=both(EntryKind.REFUND_FAILED, "moving"),
+    )
+    return sales, consumption, expiries, cancellations
+
+
+def _open_figures(rows: list[asyncpg.Record]) -> tuple[list[CategoryValue], OpenBalances]:
+    by_category: dict[str, CategoryValue] = {}
+    balances = OpenBalances()
+    for row in rows:
+        sessions = row["kind"] == "sessions"
+        packages, remaining = int(row["packages"]), int(row["remaining"])
+        now = by_category.get(row["category"]) or CategoryValue(category=row["category"])
+        by_category[row["category"]] = now.model_copy(
+            update={
+                "packages": now.packages + packages,
+                "sessions": now.sessions + (remaining if sessions else 0),
+                "credit_cents": now.credit_cents + (0 if sessions else remaining),
+                "unused_value_cents": now.unused_value_cents + int(row["unused_value_cents"]),
+            }
+        )
+        if sessions:
+            balances = balances.model_copy(
+                update={
+                    "session_packages": balances.session_packages + packages,
+                    "sessions_remaining": balances.sessions_remaining + remaining,
+                }
+            )
+        else:
+            balances = balances.model_copy(
+                update={
+                    "credit_packages": balances.credit_packages + packages,
+                    "credit_remaining_cents": balances.credit_remaining_cents + remaining,
+                }
+            )
+    ordered = sorted(by_category.values(), key=lambda c: (-c.unused_value_cents, c.category))
+    return ordered, balances

@@ -1,0 +1,137 @@
+"""Reports for managers: the reconciliation on demand, the overrun audit of an uploaded
+export, and the reports stored by the weekly schedule. Manager token required."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, Response
+
+from activities.reports import (
+    OverrunAudit,
+    ReconciliationReport,
+    ReportStore,
+    build_report,
+    overruns_csv,
+    reconciliation_csv,
+    reconciliation_html,
+)
+from starter.api.deps import Deps, Manager
+from starter.reports import audit_export, report_period
+from workflows.models import Model
+
+router = APIRouter(prefix="/api/reports", tags=["reports"])
+
+_CSV_BODY: dict[str, object] = {
+    "requestBody": {
+        "required": True,
+        "content": {"text/csv": {"schema": {"type": "string"}}},
+    }
+}
+MAX_BYTES = 20 * 1024 * 1024
+_FORMATS: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {
+            "text/csv": {"schema": {"type": "string"}},
+            "text/html": {"schema": {"type": "string"}},
+        }
+    }
+}
+
+
+def _csv(text: str, filename: str) -> Response:
+    return Response(
+        text,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@router.get("/reconciliation", response_model=ReconciliationReport, responses=_FORMATS)
+async def reconciliation(
+    deps: Deps,
+    member: Manager,
+    format: Annotated[Literal["json", "csv", "html"], Query()] = "json",
+    first: Annotated[date | None, Query(alias="from", description="first day, YYYY-MM-DD")] = None,
+    last: Annotated[date | None, Query(alias="to", description="last day, inclusive")] = None,
+) -> ReconciliationReport | Response:
+    """The reconciliation for whole days in the spa's time zone (default: last week, Monday
+    to Sunday), computed now from the ledger: JSON, CSV, or an HTML page with a chart."""
+    period = report_period(first, last, timezone=deps.settings.spa_timezone)
+    report = await build_report(deps.pool, period)
+    stem = f"reconciliation-{period.first_day}-to-{period.last_day}"
+    if format == "csv":
+        return _csv(reconciliation_csv(report), f"{stem}.csv")
+    if format == "html":
+        return HTMLResponse(reconciliation_html(report, spa_name=deps.settings.spa_name))
+    return report
+
+
+@router.post("/overruns", response_model=OverrunAudit, openapi_extra=_CSV_BODY, responses=_FORMATS)
+async def overruns(
+    request: Request,
+    deps: Deps,
+    member: Manager,
+    platform: Annotated[Literal["csv", "boulevard", "mindbody", "zenoti", "jane"], Query()] = "csv",
+    format: Annotated[Literal["json", "csv"], Query()] = "json",
+) -> OverrunAudit | Response:
+    """Audit an export of completed appointments (last 90 days) against purchases: clients
+    whose visits exceed what they bought, with the value; unknown clients and services and
+    bad rows are listed with their line numbers. The audit is stored."""
+    body = await request.body()
+    if len(body) > MAX_BYTES:
+        raise HTTPException(413, f"file too large: at most {MAX_BYTES // (1024 * 1024)} MB")
+    audit = await audit_export(
+        body,
+        pool=deps.pool,
+        platform=platform,
+        timezone=deps.settings.spa_timezone,
+        actor=member.staff_id,
+    )
+    if format == "csv":
+        return _csv(overruns_csv(audit), f"{audit.report_id}.csv")
+    return audit
+
+
+class StoredReportInfo(Model):
+    report_id: str
+    kind: str
+    period_start: datetime
+    period_end: datetime
+    generated_at: datetime
+    generated_by: str
+    email_status: str | None
+
+
+@router.get("")
+async def stored_reports(
+    deps: Deps,
+    member: Manager,
+    kind: Annotated[Literal["reconciliation", "overrun_audit"] | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> list[StoredReportInfo]:
+    """Reports stored by the weekly schedule and by overrun audits, newest first."""
+    return [
+        StoredReportInfo.model_validate(r.model_dump(include=set(StoredReportInfo.model_fields)))
+        for r in await ReportStore(deps.pool).list(kind, limit)
+    ]
+
+
+@router.get("/{report_id}", responses=_FORMATS)
+async def stored_report(
+    report_id: str,
+    deps: Deps,
+    member: Manager,
+    format: Annotated[Literal["csv", "html"], Query()] = "html",
+) -> Response:
+    """A stored report (the weekly reconciliation, or an overrun audit) as it was made."""
+    stored = await ReportStore(deps.pool).get(report_id)
+    if stored is None:
+        raise HTTPException(404, f"no stored report {report_id!r}")
+    if format == "html":
+        if stored.html is None:
+            raise HTTPException(404, f"report {report_id!r} has no HTML page: ask for format=csv")
+        return HTMLResponse(stored.html)
+    return _csv(stored.csv, f"{report_id}.csv")

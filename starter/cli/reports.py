@@ -1,0 +1,192 @@
+"""`punchcard report …`: the reconciliation on demand and the overrun audit of an export."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from activities.reports import (
+    build_report,
+    overruns_csv,
+    reconciliation_csv,
+    reconciliation_html,
+    reconciliation_text,
+)
+from activities.reports.render import money
+from starter.cli.render import parse_day, table
+from starter.cli.runtime import answered, database, default_actor, run, temporal
+from starter.reports import audit_export, report_period
+from workers.settings import Settings
+from workflows.reconcile import ReconciliationWorkflow
+from workflows.reconcile_models import ReconcileInput
+
+report_app = typer.Typer(
+    help="Reports: the reconciliation and the overrun audit.", no_args_is_help=True
+)
+
+
+class AuditPlatform(StrEnum):
+    CSV = "csv"
+    BOULEVARD = "boulevard"
+    MINDBODY = "mindbody"
+    ZENOTI = "zenoti"
+    JANE = "jane"
+
+
+def reports_dir(settings: Settings) -> Path:
+    return settings.reports_dir or settings.data_dir / "reports"
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(report_app, name="report", rich_help_panel="Look up")
+
+
+@report_app.command("reconcile")
+def reconcile(
+    first: Annotated[
+        str | None, typer.Option("--from", help="First day, YYYY-MM-DD (default: last Monday).")
+    ] = None,
+    last: Annotated[
+        str | None, typer.Option("--to", help="Last day, inclusive (default: today with --from).")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Directory for the CSV and HTML (default: reports_dir).")
+    ] = None,
+    email: Annotated[
+        bool,
+        typer.Option(
+            "--email", help="Run it through the worker instead: stored and emailed to the manager."
+        ),
+    ] = False,
+) -> None:
+    """Print the reconciliation for a period (default: last week, Monday to Sunday, in the
+    spa's time zone) and write it as CSV and HTML."""
+
+    async def action(settings: Settings) -> None:
+        period = report_period(
+            None if first is None else parse_day(first, "--from"),
+            None if last is None else parse_day(last, "--to"),
+            timezone=settings.spa_timezone,
+        )
+        if email:
+            client = await temporal(settings)
+            result = await answered(
+                settings,
+                client.execute_workflow(
+                    ReconciliationWorkflow.run,
+                    ReconcileInput(
+                        start=period.start, end=period.end, requested_by=default_actor()
+                    ),
+                    id=f"reconciliation-on-demand-{uuid.uuid4().hex[:12]}",
+                    task_queue=settings.task_queue,
+                ),
+            )
+            status = result.email.status if result.email else "not sent"
+            typer.echo(
+                f"reconciliation {period.label()} stored as {result.report.report_id}; "
+                f"liability {money(result.report.liability_cents)}; email: {status}"
+            )
+            return
+        async with database(settings) as pool:
+            report = await build_report(pool, period)
+        directory = out or reports_dir(settings)
+        stem = f"reconciliation-{period.first_day}-to-{period.last_day}"
+        csv_path, html_path = directory / f"{stem}.csv", directory / f"{stem}.html"
+        html = reconciliation_html(report, spa_name=settings.spa_name)
+
+        def write() -> None:
+            directory.mkdir(parents=True, exist_ok=True)
+            csv_path.write_text(reconciliation_csv(report), encoding="utf-8")
+            html_path.write_text(html, encoding="utf-8")
+
+        await asyncio.to_thread(write)
+        typer.echo(reconciliation_text(report), nl=False)
+        typer.echo(f"\nwritten: {csv_path}\n         {html_path}")
+
+    run(action)
+
+
+@report_app.command("overruns")
+def overruns(
+    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    platform: Annotated[
+        AuditPlatform, typer.Option(help="Platform of rows without a Platform column.")
+    ] = AuditPlatform.CSV,
+    out: Annotated[
+        Path | None, typer.Option(help="Also write the overrun list as CSV into this directory.")
+    ] = None,
+) -> None:
+    """Audit a booking-platform export of completed appointments (last 90 days): clients
+    whose visits exceed what they bought, with the value. The audit is stored and shows in
+    the next reconciliation."""
+
+    async def action(settings: Settings) -> None:
+        data = await asyncio.to_thread(path.read_bytes)
+        async with database(settings) as pool:
+            audit = await audit_export(
+                data,
+                pool=pool,
+                platform=platform.value,
+                timezone=settings.spa_timezone,
+                actor=default_actor(),
+            )
+        typer.echo(
+            f"Overrun audit {audit.report_id}: visits {audit.window_start} to "
+            f"{audit.window_end}; {audit.visits_read} completed visits read, "
+            f"{audit.counted} compared with purchases"
+        )
+        if audit.overruns:
+            rows = [
+                (
+                    o.client_id,
+                    o.client_name,
+                    o.category,
+                    str(o.visits),
+                    str(o.available),
+                    str(o.excess),
+                    money(o.value_cents),
+                )
+                for o in audit.overruns
+            ]
+            headers = ("client", "name", "category", "visits", "had", "over", "value")
+            typer.echo(table(headers, rows))
+        typer.echo(
+            f"{len({o.client_id for o in audit.overruns})} clients over by "
+            f"{audit.excess_sessions} sessions, {money(audit.value_cents)}"
+        )
+        notes = [
+            (audit.outside_window, "outside the 90-day window"),
+            (audit.not_package_services, "for services no session package covers"),
+            (audit.paid_from_credit, "paid from dollar credit"),
+            (audit.skipped_rows, "rows not completed visits (booked, no-show, repeats…)"),
+        ]
+        for count, what in notes:
+            if count:
+                typer.echo(f"  {count} {what}")
+        for n in audit.no_package:
+            typer.echo(
+                f"  {n.client_id} ({n.client_name}): {n.visits} {n.category} visits without "
+                "a package for it in the window: paid at the visit?"
+            )
+        for u in audit.unknown_clients:
+            typer.echo(f"  unknown client {u.reference!r}: lines {_lines(u.lines)}")
+        for s in audit.unknown_services:
+            typer.echo(f"  unknown service {s.service!r}: lines {_lines(s.lines)}")
+        for e in audit.errors:
+            typer.echo(f"  line {e.line}: {e.message}")
+        if out is not None:
+            target = out / f"{audit.report_id}.csv"
+            await asyncio.to_thread(out.mkdir, parents=True, exist_ok=True)
+            await asyncio.to_thread(target.write_text, overruns_csv(audit), "utf-8")
+            typer.echo(f"written: {target}")
+
+    run(action)
+
+
+def _lines(lines: list[int]) -> str:
+    return ", ".join(str(n) for n in lines)

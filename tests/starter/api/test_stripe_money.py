@@ -1,0 +1,363 @@
+"""Money through Stripe on the real stack: renewal offers with Checkout links, signed
+payments starting exactly one package, the refund saga, dashboard refunds, and what
+subscribers and the CRM hear about it.
+
+The Stripe, HubSpot and subscriber stand-ins speak the providers' wire formats; the
+adapters, webhooks, workflows, Temporal and Postgres are the real ones.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from starter.packages import SaleRequest
+from tests.conftest import eventually
+from tests.fakes.event_receiver import EventReceiver
+from tests.fakes.hubspot import HubSpotFake
+from tests.fakes.stripe import StripeFake
+from tests.fakes.twilio import TwilioFake
+from tests.starter.api.conftest import STRIPE_SECRET, Api
+from tests.workflows.conftest import ANA, LASER, TWO, Spa
+from workers.settings import Settings
+from workflows.ids import stripe_package_id
+from workflows.models import PackageStatus
+
+
+@pytest.fixture
+async def stripe() -> AsyncIterator[StripeFake]:
+    fake = StripeFake(webhook_secret=STRIPE_SECRET)
+    await fake.start()
+    try:
+        yield fake
+    finally:
+        await fake.stop()
+
+
+@pytest.fixture
+async def hubspot() -> AsyncIterator[HubSpotFake]:
+    fake = HubSpotFake()
+    await fake.start()
+    try:
+        yield fake
+    finally:
+        await fake.stop()
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[EventReceiver]:
+    fake = EventReceiver()
+    await fake.start()
+    try:
+        yield fake
+    finally:
+        await fake.stop()
+
+
+@pytest.fixture
+def settings(
+    settings: Settings, stripe: StripeFake, hubspot: HubSpotFake, receiver: EventReceiver
+) -> Settings:
+    return settings.model_copy(
+        update={
+            "stripe_base_url": stripe.base_url,
+            "stripe_secret_key": SecretStr(stripe.secret_key),
+            "crm_provider": "hubspot",
+            "hubspot_base_url": hubspot.base_url,
+            "hubspot_token": SecretStr(hubspot.token),
+            "event_webhook_urls": receiver.url,
+            "event_webhook_secret": SecretStr(receiver.secret),
+        }
+    )
+
+
+async def post_event(api: Api, stripe: StripeFake, event: dict[str, Any]) -> httpx.Response:
+    delivery = stripe.signed(event)
+    return await api.http.post("/webhooks/stripe", content=delivery.body, headers=delivery.headers)
+
+
+async def redeem(api: Api, package_id: str, appointment: str, day: str) -> dict[str, Any]:
+    response = await api.http.post(
+        f"/api/packages/{package_id}/complete",
+        json={"appointment_id": appointment, "service_date": day, "request_id": appointment},
+        headers=api.desk,
+    )
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def balance(pool: asyncpg.Pool, package_id: str) -> asyncpg.Record | None:
+    return await pool.fetchrow(
+        "SELECT status, remaining, refund_due_cents, payment_intent_id FROM packages "
+        "WHERE package_id = $1",
+        package_id,
+    )
+
+
+async def kinds(pool: asyncpg.Pool, package_id: str) -> list[str]:
+    rows = await pool.fetch(
+        "SELECT kind FROM ledger_entries WHERE package_id = $1 ORDER BY seq", package_id
+    )
+    return [r["kind"] for r in rows]
+
+
+# --- renewal through Stripe ---------------------------------------------------------------
+
+
+async def test_one_left_offer_links_checkout_and_a_paid_renewal_starts_one_package(
+    api: Api,
+    spa: Spa,
+    stripe: StripeFake,
+    hubspot: HubSpotFake,
+    receiver: EventReceiver,
+    twilio: TwilioFake,
+) -> None:
+    hubspot.add_contact(ANA.email)
+    (old,) = await spa.sell(TWO.type_code)
+    await redeem(api, old, "appt-1", "2026-11-02")
+
+    # The 1-left alert carries a Checkout link made through Stripe's API for this package.
+    bodies = await eventually(
+        lambda: _async(twilio.sent_to(ANA.phone or "")),
+        lambda sent: any("checkout.stripe.com" in b for b in sent),
+    )
+    (created,) = stripe.requests_to("/v1/checkout/sessions")
+    assert created.idempotency_key and created.idempotency_key.startswith("punchcard-")
+    for metadata in (created.params["metadata"], created.params["payment_intent_data"]["metadata"]):
+        assert metadata["punchcard_client_id"] == ANA.client_id
+        assert metadata["punchcard_type_code"] == TWO.type_code
+        assert metadata["punchcard_renews_package_id"] == old
+    (session_id,) = stripe.sessions
+    assert any(stripe.sessions[session_id]["url"] in b for b in bodies)
+
+    # The client pays; Stripe sends the checkout event twice and the payment intent's too.
+    stripe.complete_session(session_id)
+    pi = stripe.sessions[session_id]["payment_intent"]
+    crm_before = len(hubspot.writes())
+    event = stripe.checkout_completed_event(session_id)
+    first = await post_event(api, stripe, event)
+    again = await post_event(api, stripe, event)
+    also = await post_event(api, stripe, stripe.payment_intent_succeeded_event(pi))
+    assert [r.status_code for r in (first, again, also)] == [200, 200, 200]
+    assert [first.json()["status"], again.json()["status"]] == ["accepted", "duplicate"]
+
+    renewal = stripe_package_id(pi)
+    row = await eventually(lambda: balance(spa.pool, renewal), lambda r: r is not None)
+    assert row is not None
+    assert (row["status"], row["remaining"], row["payment_intent_id"]) == ("active", 2, pi)
+    packages = await spa.pool.fetchval(
+        "SELECT count(*) FROM packages WHERE client_id = $1", ANA.client_id
+    )
+    assert packages == 2  # the old one and exactly one renewal
+
+    # Told once; the CRM hears of the renewal once; subscribers get created + renewed once.
+    await eventually(lambda: spa.messages("renewal"), lambda n: n == 1)
+    renewal_writes = await eventually(
+        lambda: _async(hubspot.writes()[crm_before:]), lambda w: len(w) >= 1
+    )
+    events = await eventually(
+        lambda: _async([e for e in receiver.events if e["data"]["package_id"] == renewal]),
+        lambda found: len(found) >= 2,
+    )
+    await eventually(lambda: spa.service.state(renewal), lambda v: v.pending_effects == 0)
+    assert len(hubspot.writes()[crm_before:]) == len(renewal_writes) == 1
+    sent = json.loads(renewal_writes[0]["body"])["properties"]
+    assert sent["punchcard_sessions_remaining"] == "2"
+    assert sorted(e["type"] for e in events) == ["package.created", "package.renewed"]
+    assert len({e["id"] for e in events}) == 2
+    assert all(d.signature_ok for d in receiver.deliveries)
+    assert await spa.messages("renewal") == 1
+
+
+async def test_payment_we_cannot_tie_goes_to_review(api: Api, spa: Spa, stripe: StripeFake) -> None:
+    pi = stripe.add_payment_intent(50_000, metadata={})
+    response = await post_event(api, stripe, stripe.payment_intent_succeeded_event(pi))
+    assert response.status_code == 200
+    item = await eventually(
+        lambda: spa.pool.fetchrow(
+            "SELECT kind, reason, detail FROM review_items WHERE item_id = $1", f"payment:{pi}"
+        ),
+        lambda r: r is not None,
+    )
+    assert item is not None
+    assert (item["kind"], item["reason"]) == ("payment", "unmatched_payment")
+    assert pi in item["detail"] and "no Punchcard metadata" in item["detail"]
+    assert await balance(spa.pool, stripe_package_id(pi)) is None
+
+
+async def test_delayed_payment_starts_the_package_only_when_it_succeeds(
+    api: Api, spa: Spa, stripe: StripeFake
+) -> None:
+    metadata = {"punchcard_client_id": ANA.client_id, "punchcard_type_code": LASER.type_code}
+    session = await _session(stripe, metadata)
+    stripe.complete_session(session, payment_status="unpaid")
+    pi = stripe.sessions[session]["payment_intent"]
+    await post_event(api, stripe, stripe.checkout_completed_event(session))
+    stripe.succeed_async_payment(session)
+    await post_event(api, stripe, stripe.async_payment_succeeded_event(session))
+    row = await eventually(
+        lambda: balance(spa.pool, stripe_package_id(pi)), lambda r: r is not None
+    )
+    assert row is not None and row["remaining"] == LASER.units
+
+
+# --- refunds ------------------------------------------------------------------------------
+
+
+async def test_cancel_with_refund_refunds_once_even_when_stripe_fails_first(
+    api: Api, spa: Spa, stripe: StripeFake, twilio: TwilioFake
+) -> None:
+    pi = stripe.add_payment_intent(LASER.price_cents)
+    package = await _sold_with_payment(spa, pi)
+    await redeem(api, package, "appt-1", "2026-11-02")
+    await redeem(api, package, "appt-2", "2026-11-09")
+    stripe.fail_next_refunds(1, status=500)
+
+    response = await api.http.post(
+        f"/api/packages/{package}/cancel",
+        json={"reason": "moving away", "issue_refund": True},
+        headers=api.manager,
+    )
+    assert response.status_code == 200, response.text
+    due = LASER.price_cents * 4 // 6  # 4 of 6 sessions unused, pro rata
+    assert response.json()["refund_due_cents"] == due
+
+    refunds = await eventually(lambda: _async(stripe.refunds_for(pi)), lambda r: len(r) >= 1)
+    await eventually(lambda: kinds(spa.pool, package), lambda k: "refund" in k)
+    attempts = stripe.requests_to("/v1/refunds")
+    assert len(attempts) == 2  # the failed one and its retry
+    assert len({a.idempotency_key for a in attempts}) == 1
+    assert len(stripe.refunds_for(pi)) == len(refunds) == 1
+    assert refunds[0]["amount"] == due
+    await eventually(lambda: spa.messages("refund"), lambda n: n == 1)
+    outcome = await spa.outcome(package)
+    assert outcome.status is PackageStatus.CANCELLED
+
+    # Stripe then reports the refund we issued: recorded already, nothing changes.
+    (refund_id,) = stripe.refunds
+    echo = await post_event(api, stripe, stripe.refund_created_event(refund_id))
+    assert echo.status_code == 200
+    assert (await kinds(spa.pool, package)).count("refund") == 1
+
+
+async def test_refund_stripe_refuses_undoes_the_cancellation(
+    api: Api, spa: Spa, stripe: StripeFake
+) -> None:
+    package = await _sold_with_payment(spa, "pi_3NotAtStripe0000000000")
+    response = await api.http.post(
+        f"/api/packages/{package}/cancel",
+        json={"reason": "changed mind", "issue_refund": True},
+        headers=api.manager,
+    )
+    assert response.status_code == 200, response.text
+    row = await eventually(
+        lambda: balance(spa.pool, package),
+        lambda r: r is not None and r["status"] == "active" and r["remaining"] == LASER.units,
+    )
+    assert row is not None and row["refund_due_cents"] is None
+    assert (await kinds(spa.pool, package))[-2:] == ["cancellation", "refund_failed"]
+    alert = await eventually(
+        lambda: spa.pool.fetchval(
+            "SELECT message FROM staff_alerts WHERE package_id = $1 AND kind = 'refund_failed'",
+            package,
+        ),
+        lambda m: m is not None,
+    )
+    assert "cancellation was undone" in alert
+    assert stripe.refunds == {}
+    # The package is usable again.
+    await redeem(api, package, "appt-after", "2026-11-20")
+
+
+async def test_cancel_with_refund_needs_a_stripe_payment(api: Api, spa: Spa) -> None:
+    (package,) = await spa.sell(LASER.type_code)
+    response = await api.http.post(
+        f"/api/packages/{package}/cancel",
+        json={"reason": "x", "issue_refund": True},
+        headers=api.manager,
+    )
+    assert response.status_code == 409
+    assert "was not paid through Stripe" in response.json()["detail"]
+    row = await balance(spa.pool, package)
+    assert row is not None and row["status"] == "active"
+
+
+async def test_dashboard_refunds_reduce_then_cancel_the_package(
+    api: Api, spa: Spa, stripe: StripeFake
+) -> None:
+    pi = stripe.add_payment_intent(LASER.price_cents)
+    package = await _sold_with_payment(spa, pi)
+    per_session = LASER.price_cents // LASER.units
+
+    partial = await _dashboard_refund(stripe, pi, per_session)
+    assert (await post_event(api, stripe, stripe.refund_created_event(partial))).status_code == 200
+    await eventually(
+        lambda: balance(spa.pool, package),
+        lambda r: r is not None and r["remaining"] == LASER.units - 1,
+    )
+    # A redelivery of the same refund takes nothing more.
+    await post_event(api, stripe, stripe.refund_created_event(partial))
+
+    rest = await _dashboard_refund(stripe, pi, LASER.price_cents - per_session)
+    await post_event(api, stripe, stripe.refund_created_event(rest))
+    row = await eventually(
+        lambda: balance(spa.pool, package), lambda r: r is not None and r["status"] == "cancelled"
+    )
+    assert row is not None and row["remaining"] == 0
+    assert (await kinds(spa.pool, package))[-2:] == ["refund", "cancellation"]
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+async def _async(value: Any) -> Any:
+    return value
+
+
+async def _sold_with_payment(spa: Spa, payment_intent_id: str) -> str:
+    result = await spa.service.sell(
+        SaleRequest(
+            client_id=ANA.client_id,
+            type_code=LASER.type_code,
+            payment_intent_id=payment_intent_id,
+        )
+    )
+    (package,) = result.package_ids
+    assert await spa.service.wait_recorded(package)
+    return package
+
+
+async def _session(stripe: StripeFake, metadata: dict[str, str]) -> str:
+    async with httpx.AsyncClient(base_url=stripe.base_url, auth=(stripe.secret_key, "")) as http:
+        response = await http.post(
+            "/v1/checkout/sessions",
+            data={
+                "mode": "payment",
+                "success_url": "https://spa.example/ok",
+                "line_items[0][quantity]": "1",
+                "line_items[0][price_data][currency]": "usd",
+                "line_items[0][price_data][unit_amount]": str(LASER.price_cents),
+                "line_items[0][price_data][product_data][name]": LASER.name,
+                **{f"metadata[{k}]": v for k, v in metadata.items()},
+                **{f"payment_intent_data[metadata][{k}]": v for k, v in metadata.items()},
+            },
+        )
+    assert response.status_code == 200, response.text
+    return str(response.json()["id"])
+
+
+async def _dashboard_refund(stripe: StripeFake, pi: str, amount: int) -> str:
+    """A refund a person makes in the Stripe dashboard: no Punchcard metadata."""
+    async with httpx.AsyncClient(base_url=stripe.base_url, auth=(stripe.secret_key, "")) as http:
+        response = await http.post(
+            "/v1/refunds", data={"payment_intent": pi, "amount": str(amount)}
+        )
+    assert response.status_code == 200, response.text
+    return str(response.json()["id"])

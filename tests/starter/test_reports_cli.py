@@ -1,0 +1,92 @@
+"""`punchcard report …` against the real stack: the reconciliation printed and written, run
+through the worker with --email, and the overrun audit of an export file."""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from temporalio.worker import Worker
+
+from tests.fakes.smtp import SmtpFake
+from tests.starter.test_cli import Cli, env_for, one_line_error
+from workers.settings import Settings
+
+
+def today() -> date:
+    return datetime.now(UTC).astimezone(ZoneInfo("America/New_York")).date()
+
+
+@pytest.fixture
+async def shop(settings: Settings, tmp_path: Path, worker: Worker) -> Cli:
+    """Ana bought 6 laser sessions for $1,800 and used one, all through the CLI."""
+    env = env_for(settings, tmp_path / "data")
+    if settings.codec_keys is not None:  # payloads are encrypted as the worker's are
+        env["PUNCHCARD_CODEC_KEYS"] = settings.codec_keys.get_secret_value()
+    cli = Cli(env)
+    await cli.ok("client", "add", "--id", "ana", "--name", "Ana Test", "--phone", "+15555550111")
+    await cli.ok(
+        "type", "add", "laser6", "--name", "Laser (6)", "--units", "6", "--price", "1,800",
+        "--category", "laser",
+    )  # fmt: skip
+    purchase = f"p-{uuid.uuid4().hex[:8]}"  # workflow ids outlive a test's database
+    await cli.ok("sell", "ana", "laser6", "--purchase-id", purchase)
+    await cli.ok("complete", purchase, "--appointment", "a1")
+    return cli
+
+
+async def test_reconcile_prints_the_summary_and_writes_csv_and_html(
+    shop: Cli, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    first, last = str(today() - timedelta(days=1)), str(today())
+
+    printed = await shop.ok("report", "reconcile", "--from", first, "--to", last, "--out", str(out))
+
+    assert f"Punchcard reconciliation, {first} to {last} (America/New_York)" in printed
+    assert "Packages sold: 1 ($1,800.00)" in printed
+    assert "Total package liability (deferred revenue): $1,500.00" in printed
+    assert "from the ledger $1,500.00: agrees" in printed
+    stem = f"reconciliation-{first}-to-{last}"
+    written = out / f"{stem}.csv"
+    rows = list(csv.DictReader(io.StringIO(written.read_text())))
+    assert any(r["measure"] == "sessions consumed (net)" and r["sessions"] == "1" for r in rows)
+    assert "<svg" in (out / f"{stem}.html").read_text()
+
+
+async def test_reconcile_with_email_runs_through_the_worker(shop: Cli, smtp: SmtpFake) -> None:
+    printed = await shop.ok("report", "reconcile", "--from", str(today()), "--email")
+    assert "stored as reconciliation-on-demand-" in printed
+    assert "liability $1,500.00; email: sent" in printed
+    [mail] = smtp.sent_to("manager@example.com")  # no manager address set: the staff one
+    assert "reconciliation" in str(mail["Subject"])
+
+
+async def test_reconcile_refuses_an_end_without_a_start(shop: Cli) -> None:
+    line = one_line_error(await shop("report", "reconcile", "--to", "2026-03-08"))
+    assert "start date" in line
+    line = one_line_error(await shop("report", "reconcile", "--from", "March"))
+    assert line == "--from wants a date like 2027-03-31, not 'March'"
+
+
+async def test_overrun_audit_of_an_export_file(shop: Cli, tmp_path: Path) -> None:
+    day = today()
+    rows = [f"A{n},ana,laser,{day - timedelta(days=n + 1)},Completed" for n in range(7)]
+    rows += [f"B1,ghost,laser,{day},Completed", "B2,ana,laser,someday,Completed"]
+    export = tmp_path / "export.csv"
+    export.write_text("Appointment ID,Client ID,Service,Date,Status\n" + "\n".join(rows) + "\n")
+
+    printed = await shop.ok("report", "overruns", str(export), "--out", str(tmp_path / "a"))
+
+    line = next(ln for ln in printed.splitlines() if ln.startswith("ana "))
+    assert line.split() == ["ana", "Ana", "Test", "laser", "7", "6", "1", "$300.00"]
+    assert "1 clients over by 1 sessions, $300.00" in printed
+    assert "unknown client 'ghost': lines 9" in printed
+    assert "line 10: date 'someday' is not a date" in printed
+    [written] = list((tmp_path / "a").glob("overruns-*.csv"))
+    assert "ana,Ana Test,laser,7,6,1,300.00,300.00,overrun" in written.read_text()
