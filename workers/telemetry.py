@@ -21,11 +21,9 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from fastapi import FastAPI
 from opentelemetry import trace
-from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import (
@@ -39,6 +37,9 @@ from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 from workers.settings import Settings
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 TRACER_NAME = "punchcard"
 
@@ -76,6 +77,9 @@ class Telemetry:
         """One server span per HTTP request (health checks excluded), query strings dropped."""
         if self.tracer_provider is None:
             return
+        # Imported here: worker processes never load the web instrumentation.
+        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
         FastAPIInstrumentor.instrument_app(
             app,
             tracer_provider=self.tracer_provider,

@@ -1,8 +1,9 @@
 """Reports for managers and finance, read from the Postgres ledger with indexed SQL.
 
-- `reconciliation`: the weekly reconciliation (`build_report`, `ReconciliationReport`,
-  `last_full_week`, `days_period`)
+- `models`: the reports as data (`ReconciliationReport`, `OverrunAudit`, `Period`…)
+- `reconciliation`: the weekly reconciliation's SQL (`build_report`)
 - `overruns`: the overrun audit of a booking-platform export (`OverrunAuditor`)
+- `matching`: visits matched to package sessions, one client at a time (`unserved`)
 - `render`: CSV, self-contained HTML with an SVG chart, and the plain-text summary
 - `store`: generated reports kept in Postgres (`ReportStore`)
 - `activities`: `ReportActivities`, run by the `ReconciliationWorkflow`
@@ -11,21 +12,23 @@
 from __future__ import annotations
 
 from activities.reports.activities import ReportActivities
-from activities.reports.overruns import (
+from activities.reports.matching import unserved
+from activities.reports.models import (
     AuditProblem,
     AuditSummary,
     AuditVisit,
+    NoPackageLine,
     OverrunAudit,
-    OverrunAuditor,
     OverrunLine,
-)
-from activities.reports.reconciliation import (
     Period,
     ReconciliationReport,
-    build_report,
+    UnknownClient,
+    UnknownService,
     days_period,
     last_full_week,
 )
+from activities.reports.overruns import OverrunAuditor
+from activities.reports.reconciliation import build_report
 from activities.reports.render import (
     overruns_csv,
     reconciliation_csv,
@@ -38,6 +41,7 @@ __all__ = [
     "AuditProblem",
     "AuditSummary",
     "AuditVisit",
+    "NoPackageLine",
     "OverrunAudit",
     "OverrunAuditor",
     "OverrunLine",
@@ -46,6 +50,8 @@ __all__ = [
     "ReportActivities",
     "ReportStore",
     "StoredReport",
+    "UnknownClient",
+    "UnknownService",
     "build_report",
     "days_period",
     "last_full_week",
@@ -53,4 +59,5 @@ __all__ = [
     "reconciliation_csv",
     "reconciliation_html",
     "reconciliation_text",
+    "unserved",
 ]

@@ -15,12 +15,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.messaging.email import Attachment, SmtpMailer
-from activities.reports.reconciliation import (
-    Period,
-    ReconciliationReport,
-    build_report,
-    last_full_week,
-)
+from activities.reports.models import Period, ReconciliationReport, last_full_week
+from activities.reports.reconciliation import build_report
 from activities.reports.render import (
     money,
     reconciliation_csv,

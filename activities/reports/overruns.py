@@ -27,20 +27,28 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Literal, TypeVar
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 import asyncpg
-from pydantic import Field
 
+from activities.reports.matching import unserved
+from activities.reports.models import (
+    AuditProblem,
+    AuditVisit,
+    NoPackageLine,
+    OverrunAudit,
+    OverrunLine,
+    RefKind,
+    UnknownClient,
+    UnknownService,
+)
 from activities.repository import ServiceCatalog, normalise_phone
 from workflows.models import Model
 
 WINDOW_DAYS = 90
-
-RefKind = Literal["id", "email", "phone"]
 
 # Packages in play during the window: open now, bought in it, or holding a balance at its
 # start (a package closed before the window began had nothing to give). The per-package
@@ -79,107 +87,6 @@ SELECT DISTINCT c FROM package_types, unnest(categories) AS c WHERE kind = 'sess
 _CREDIT_CATEGORIES = """
 SELECT DISTINCT c FROM package_types, unnest(categories) AS c WHERE kind = 'dollars'
 """
-
-
-class AuditVisit(Model):
-    """One completed appointment of the export, as the CSV parser read it."""
-
-    line: int
-    platform: str
-    appointment_id: str
-    client_ref: str
-    client_ref_kind: RefKind = "id"
-    service_key: str | None = None
-    service_name: str | None = None
-    service_date: date
-
-
-class AuditProblem(Model):
-    line: int
-    message: str
-
-
-class OverrunLine(Model):
-    client_id: str
-    client_name: str
-    category: str
-    visits: int
-    available: int = Field(description="sessions the client had for these visits")
-    excess: int
-    session_value_cents: int = Field(description="paid / sessions bought, over those packages")
-    value_cents: int
-
-
-class NoPackageLine(Model):
-    """Visits in a category for which the client held no session package in the window:
-    paid at the visit, or never charged; the export cannot say which."""
-
-    client_id: str
-    client_name: str
-    category: str
-    visits: int
-
-
-class UnknownClient(Model):
-    reference: str
-    visits: int
-    lines: list[int]
-
-
-class UnknownService(Model):
-    service: str
-    visits: int
-    lines: list[int]
-
-
-class AuditSummary(Model):
-    """What the weekly reconciliation shows of the latest audit."""
-
-    report_id: str
-    generated_at: datetime
-    window_start: date
-    window_end: date
-    clients: int
-    excess_sessions: int
-    value_cents: int
-    unknown_clients: int
-    unknown_services: int
-    without_package: int = 0
-
-
-class OverrunAudit(Model):
-    report_id: str
-    generated_at: datetime
-    platform: str
-    window_start: date
-    window_end: date
-    visits_read: int = Field(description="completed visits in the export")
-    counted: int = Field(description="visits compared with purchases")
-    outside_window: int = 0
-    not_package_services: int = 0
-    paid_from_credit: int = 0
-    skipped_rows: int = 0
-    overruns: list[OverrunLine] = Field(default_factory=list)
-    no_package: list[NoPackageLine] = Field(default_factory=list)
-    unknown_clients: list[UnknownClient] = Field(default_factory=list)
-    unknown_services: list[UnknownService] = Field(default_factory=list)
-    errors: list[AuditProblem] = Field(default_factory=list)
-    excess_sessions: int = 0
-    value_cents: int = 0
-
-    def summary(self) -> AuditSummary:
-        return AuditSummary(
-            report_id=self.report_id,
-            generated_at=self.generated_at,
-            window_start=self.window_start,
-            window_end=self.window_end,
-            clients=len({line.client_id for line in self.overruns}),
-            excess_sessions=self.excess_sessions,
-            value_cents=self.value_cents,
-            unknown_clients=len(self.unknown_clients),
-            unknown_services=len(self.unknown_services),
-            without_package=len({line.client_id for line in self.no_package}),
-        )
 
 
 _ListedT = TypeVar("_ListedT", UnknownClient, UnknownService)
@@ -448,68 +355,3 @@ def _client_overruns(
             )
         )
     return lines
-
-
-def unserved(visits: dict[str, int], pools: Sequence[tuple[frozenset[str], int]]) -> dict[str, int]:
-    """Visits per category that no package could have covered.
-
-    A maximum matching of visits to package sessions (augmenting paths, one unit at a
-    time; the graphs are one client's few packages), so a package covering several
-    categories lends each session once. Categories are served in name order.
-    """
-    left = dict(visits)
-    room = [units for _, units in pools]
-    flow: dict[tuple[str, int], int] = defaultdict(int)
-    for category in sorted(visits):
-        while left[category] > 0:
-            found = _augmenting_path(category, pools, room, flow)
-            if found is None:
-                break
-            steps, full_stop = found
-            for edge, change in steps:
-                flow[edge] += change
-            room[full_stop] -= 1
-            left[category] -= 1
-    return left
-
-
-Edge = tuple[str, int]  # (category, package index)
-
-
-def _augmenting_path(
-    source: str,
-    pools: Sequence[tuple[frozenset[str], int]],
-    room: Sequence[int],
-    flow: dict[Edge, int],
-) -> tuple[list[tuple[Edge, int]], int] | None:
-    """Breadth-first: category -> a package covering it -> if that package is full, a
-    category it serves, whose visit may move to another package -> ... -> a package with
-    room. Returns the flow changes along the path and the package that takes the unit."""
-    parent: dict[int, tuple[str, int | None]] = {}  # package -> (category, package before)
-    queue: list[tuple[str, int | None]] = [(source, None)]
-    seen = {source}
-    while queue:
-        category, via = queue.pop(0)
-        for pkg, (covers, _) in enumerate(pools):
-            if category not in covers or pkg in parent:
-                continue
-            parent[pkg] = (category, via)
-            if room[pkg] > 0:
-                return _trace(pkg, parent), pkg
-            for (other, served_by), amount in list(flow.items()):
-                if served_by == pkg and amount > 0 and other not in seen:
-                    seen.add(other)
-                    queue.append((other, pkg))
-    return None
-
-
-def _trace(last: int, parent: dict[int, tuple[str, int | None]]) -> list[tuple[Edge, int]]:
-    steps: list[tuple[Edge, int]] = []
-    pkg: int | None = last
-    while pkg is not None:
-        category, previous = parent[pkg]
-        steps.append(((category, pkg), +1))  # the category now uses this package
-        if previous is not None:
-            steps.append(((category, previous), -1))  # ...instead of the one before
-        pkg = previous
-    return steps

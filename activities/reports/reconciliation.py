@@ -17,21 +17,29 @@ the ledger are seen at the same instant (both are written in one transaction per
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import UTC, datetime
 
 import asyncpg
-from pydantic import Field
 
-from activities.reports.overruns import AuditSummary, OverrunAudit
-from workflows.models import EntryKind, Model
-
-OPEN_STATUSES = ("active", "in_review")
-UNCATEGORISED = "uncategorised"
+from activities.reports.models import (
+    Cancellations,
+    CategoryValue,
+    Consumption,
+    Expiries,
+    Liability,
+    OpenBalances,
+    OverrunAudit,
+    Overruns,
+    Period,
+    ReconciliationReport,
+    ReviewBacklog,
+    Sales,
+)
+from workflows.models import EntryKind
 
 # Value flows of the liability (deferred revenue), by ledger kind. `value_cents` is the
-# unsigned value an entry moved; booking, reminder, extension, expiry_review and
-# pace_alert entries move none. A refund moves value only when it withdrew units (a
+# unsigned value an entry moved; booking, reminder, extension and pace_alert entries move
+# none, and expiry_review only states the unused value without moving it. A refund moves value only when it withdrew units (a
 # dashboard refund on an open package); a refund of an already cancelled package pays
 # out the refund due that the cancellation entry already took off.
 INFLOWS = (EntryKind.SALE, EntryKind.TOP_UP, EntryKind.REVERSAL, EntryKind.REFUND_FAILED)
@@ -93,134 +101,6 @@ _LATEST_AUDIT = """
 SELECT summary FROM reports WHERE kind = 'overrun_audit' AND generated_at <= $1
 ORDER BY generated_at DESC LIMIT 1
 """
-
-
-class Period(Model):
-    start: datetime
-    end: datetime = Field(description="exclusive")
-    timezone: str
-
-    @property
-    def first_day(self) -> date:
-        return self.start.astimezone(ZoneInfo(self.timezone)).date()
-
-    @property
-    def last_day(self) -> date:
-        """The last local day inside the period (the end is exclusive)."""
-        return (self.end - timedelta(microseconds=1)).astimezone(ZoneInfo(self.timezone)).date()
-
-    def label(self) -> str:
-        return f"{self.first_day.isoformat()} to {self.last_day.isoformat()}"
-
-
-def last_full_week(as_of: datetime, timezone: str) -> Period:
-    """Monday 00:00 to Monday 00:00 in the spa's zone, the week before `as_of`'s week."""
-    zone = ZoneInfo(timezone)
-    today = as_of.astimezone(zone).date()
-    monday = today - timedelta(days=today.weekday())
-    return days_period(monday - timedelta(days=7), monday - timedelta(days=1), timezone)
-
-
-def days_period(first: date, last: date, timezone: str) -> Period:
-    """Whole local days, `first` to `last` inclusive."""
-    if last < first:
-        raise ValueError(f"the period ends ({last}) before it starts ({first})")
-    zone = ZoneInfo(timezone)
-    return Period(
-        start=datetime.combine(first, time(0), zone),
-        end=datetime.combine(last + timedelta(days=1), time(0), zone),
-        timezone=timezone,
-    )
-
-
-class Sales(Model):
-    packages: int = 0
-    value_cents: int = 0
-    sessions: int = 0  # sold on session packages
-    credit_cents: int = 0  # face value of dollar packages sold
-    top_ups: int = 0
-    top_up_sessions: int = 0
-    top_up_value_cents: int = 0
-
-
-class Consumption(Model):
-    sessions_redeemed: int = 0
-    sessions_reversed: int = 0
-    sessions_consumed: int = 0  # redeemed minus reversed
-    credit_redeemed_cents: int = 0  # dollar packages, net of reversals
-    consumed_value_cents: int = 0  # value of both, net of reversals (revenue earned)
-    forfeits: int = 0  # no-shows / late cancels that consumed under the type's policy
-    forfeit_sessions: int = 0
-    forfeit_value_cents: int = 0
-    over_balance: int = 0  # redemptions that left a balance below zero (enforce off)
-
-
-class Expiries(Model):
-    packages: int = 0  # expired in the period with something unused
-    sessions: int = 0
-    credit_cents: int = 0
-    breakage_cents: int = 0  # value forfeited at expiry
-
-
-class Cancellations(Model):
-    packages: int = 0
-    refund_due_cents: int = 0  # unused value at cancellation
-    refunded_cents: int = 0  # refunds recorded from Stripe in the period
-    restored: int = 0  # cancellations undone because Stripe refused the refund
-
-
-class OpenBalances(Model):
-    session_packages: int = 0
-    sessions_remaining: int = 0
-    credit_packages: int = 0
-    credit_remaining_cents: int = 0
-
-
-class CategoryValue(Model):
-    category: str
-    packages: int = 0
-    sessions: int = 0
-    credit_cents: int = 0
-    unused_value_cents: int = 0
-
-
-class Liability(Model):
-    open_packages: int
-    balance_cents: int = Field(description="sum of unused value over open packages")
-    ledger_cents: int = Field(description="the same, recomputed from the ledger's value flows")
-    difference_cents: int = Field(description="balance_cents - ledger_cents: 0 when they agree")
-
-
-class ReviewBacklog(Model):
-    open_items: int = 0
-    oldest_at: datetime | None = None
-    by_reason: dict[str, int] = Field(default_factory=dict)
-
-    def oldest_age_hours(self, now: datetime) -> float | None:
-        if self.oldest_at is None:
-            return None
-        return round((now - self.oldest_at).total_seconds() / 3600, 1)
-
-
-class Overruns(Model):
-    refused_visits: int = 0  # completed visits a package refused (zero balance, expired…)
-    by_rule: dict[str, int] = Field(default_factory=dict)
-    over_balance_redemptions: int = 0
-    latest_audit: AuditSummary | None = None
-
-
-class ReconciliationReport(Model):
-    period: Period
-    generated_at: datetime
-    sales: Sales
-    consumption: Consumption
-    expiries: Expiries
-    cancellations: Cancellations
-    open: OpenBalances
-    categories: list[CategoryValue]
-    liability: Liability
-    review: ReviewBacklog
-    overruns: Overruns
 
 
 async def build_report(

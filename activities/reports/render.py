@@ -18,8 +18,7 @@ from datetime import datetime
 from html import escape
 from zoneinfo import ZoneInfo
 
-from activities.reports.overruns import OverrunAudit
-from activities.reports.reconciliation import ReconciliationReport
+from activities.reports.models import OverrunAudit, ReconciliationReport
 
 CSV_COLUMNS = ("section", "measure", "count", "sessions", "amount", "detail")
 Cell = str | int | None

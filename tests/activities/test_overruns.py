@@ -8,7 +8,7 @@ from datetime import date
 import asyncpg
 
 from activities.reports import AuditVisit, OverrunAuditor
-from activities.reports.overruns import unserved
+from activities.reports.matching import unserved
 from activities.repository import (
     ClientLink,
     ClientLinkRepository,

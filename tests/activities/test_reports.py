@@ -24,7 +24,7 @@ from activities.reports import (
     reconciliation_html,
     reconciliation_text,
 )
-from activities.reports.reconciliation import (
+from activities.reports.models import (
     Cancellations,
     Consumption,
     Expiries,

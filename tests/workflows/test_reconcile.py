@@ -12,6 +12,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 from temporalio.client import Client
+from temporalio.worker import Replayer
 
 from activities.reports import ReconciliationReport, ReportStore, last_full_week
 from tests.conftest import eventually
@@ -57,12 +58,17 @@ async def test_the_run_stores_the_report_and_emails_the_manager(
         lambda: pool.fetchval("SELECT count(*) FROM ledger_entries"), lambda n: n == 3 + 4 + 1
     )
 
-    result = await client.execute_workflow(
+    handle = await client.start_workflow(
         ReconciliationWorkflow.run,
         ReconcileInput(start=started - timedelta(hours=1), end=started + timedelta(hours=1)),
         id=f"reconcile-{uuid.uuid4().hex[:8]}",
         task_queue=settings.task_queue,
     )
+    result = await handle.result()
+    # Deterministic: its own history replays on this code.
+    await Replayer(
+        workflows=[ReconciliationWorkflow], data_converter=client.data_converter
+    ).replay_workflow(await handle.fetch_history())
 
     open_sum = await pool.fetchval(OPEN_LIABILITY)
     assert open_sum == 150_000 + 110_000  # 5 of 6 laser sessions, $1,100 of credit

@@ -11,21 +11,31 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
 from activities.intake import VisitGateway
 from activities.repository import ReviewQueue, ServiceMapping
+from starter.packages import SaleRequest
 from starter.review import ReviewService
 from tests.conftest import codec_for_tests, eventually
+from tests.fakes.stripe import StripeFake
 from tests.workflows.conftest import ANA, BEN, Spa, short_notices
+from workers.settings import Settings
 from workflows.converter import make_data_converter
-from workflows.ids import VISIT_PREFIX, package_workflow_id
+from workflows.ids import (
+    PAYMENT_PREFIX,
+    VISIT_PREFIX,
+    package_workflow_id,
+    payment_workflow_id,
+    stripe_package_id,
+)
 from workflows.models import (
     AddUnitsRequest,
     AppointmentNotice,
@@ -36,6 +46,8 @@ from workflows.models import (
     ReverseRequest,
 )
 from workflows.package import PackageWorkflow
+from workflows.payment import PaymentWorkflow
+from workflows.payment_models import PaymentInput, StripePaymentEvent
 from workflows.visit import VisitWorkflow
 from workflows.visit_models import Platform, ResolveReview, VisitChange, VisitEvent
 
@@ -49,12 +61,35 @@ EXPECTED_LIFECYCLES = {
     "continue_as_new",
     "visit_routed",
     "visit_review",
+    "renewal",
+    "refund",
 }
+
+
+@pytest.fixture
+async def stripe() -> AsyncIterator[StripeFake]:
+    fake = StripeFake()
+    await fake.start()
+    try:
+        yield fake
+    finally:
+        await fake.stop()
+
+
+@pytest.fixture
+def settings(settings: Settings, stripe: StripeFake) -> Settings:
+    """Stripe's stand-in behind renewal links and refunds, so those paths are recorded."""
+    return settings.model_copy(
+        update={
+            "stripe_base_url": stripe.base_url,
+            "stripe_secret_key": SecretStr(stripe.secret_key),
+        }
+    )
 
 
 def replayer() -> Replayer:
     return Replayer(
-        workflows=[PackageWorkflow, VisitWorkflow],
+        workflows=[PackageWorkflow, VisitWorkflow, PaymentWorkflow],
         data_converter=make_data_converter(codec_for_tests()),
     )
 
@@ -107,6 +142,57 @@ async def _cancel(spa: Spa) -> list[str]:
     [pkg] = await spa.sell("credit1500")
     await spa.service.send(pkg, RedeemRequest(key="k1", appointment_id="a1", amount_cents=130_000))
     await spa.service.send(pkg, CancelRequest(key="x1", reason="moving", actor="m"))
+    await spa.outcome(pkg)
+    return [pkg]
+
+
+async def _renewal(spa: Spa) -> list[str]:
+    """A paid renewal Checkout: the payment workflow starts the renewing package."""
+    [old] = await spa.sell("duo2")
+    pi = "pi_3ReplayRenewal000001"
+    event = StripePaymentEvent(
+        event_id="evt_replay_renewal_1",
+        event_type="checkout.session.completed",
+        created=datetime.now(UTC),
+        payment_intent_id=pi,
+        checkout_session_id="cs_test_replay_1",
+        payment_status="paid",
+        amount_cents=30_000,
+        currency="usd",
+        metadata={
+            "punchcard_client_id": ANA.client_id,
+            "punchcard_type_code": "duo2",
+            "punchcard_renews_package_id": old,
+        },
+    )
+    payment = payment_workflow_id("stripe", pi)
+    await spa.service._client.start_workflow(
+        "PaymentWorkflow",
+        PaymentInput(payment_intent_id=pi),
+        id=payment,
+        task_queue=spa.service._settings.task_queue,
+        start_signal="event",
+        start_signal_args=[event],
+    )
+    renewal = stripe_package_id(pi)
+    await eventually(lambda: _remaining(spa, renewal), lambda r: r == 2)
+    await spa.service.send(renewal, RedeemRequest(key="k1", appointment_id="a1"))
+    await eventually(lambda: spa.service.state(renewal), lambda v: v.pending_effects == 0)
+    return [payment, renewal]
+
+
+async def _refund(spa: Spa, stripe: StripeFake) -> list[str]:
+    """Cancel with a Stripe refund: the first attempt fails, the retry refunds once."""
+    pi = stripe.add_payment_intent(180_000)
+    result = await spa.service.sell(
+        SaleRequest(client_id=ANA.client_id, type_code="laser6", payment_intent_id=pi)
+    )
+    [pkg] = result.package_ids
+    await spa.service.send(pkg, RedeemRequest(key="k1", appointment_id="a1"))
+    stripe.fail_next_refunds(1)
+    await spa.service.send(
+        pkg, CancelRequest(key="x1", reason="moving", actor="m", issue_refund=True)
+    )
     await spa.outcome(pkg)
     return [pkg]
 
@@ -199,26 +285,37 @@ async def _steps(spa: Spa, workflow_id: str) -> int:
     return len(view["state"]["steps"])
 
 
-SCENARIOS: dict[str, Callable[[Spa], Awaitable[list[str]]]] = {
-    "visit_routed": _visit_routed,
-    "visit_review": _visit_review,
-    "expiry": _expiry,
-    "upgrade": _upgrade,
-    "cancel": _cancel,
-    "couples": _couples,
-    "vip_review": _vip_review,
-    "continue_as_new": _continue_as_new,
+Scenario = Callable[[Spa, StripeFake], Awaitable[list[str]]]
+
+
+def _spa_only(run: Callable[[Spa], Awaitable[list[str]]]) -> Scenario:
+    return lambda spa, stripe: run(spa)
+
+
+SCENARIOS: dict[str, Scenario] = {
+    "visit_routed": _spa_only(_visit_routed),
+    "visit_review": _spa_only(_visit_review),
+    "expiry": _spa_only(_expiry),
+    "upgrade": _spa_only(_upgrade),
+    "cancel": _spa_only(_cancel),
+    "couples": _spa_only(_couples),
+    "vip_review": _spa_only(_vip_review),
+    "continue_as_new": _spa_only(_continue_as_new),
+    "renewal": _spa_only(_renewal),
+    "refund": _refund,
 }
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
-async def test_fresh_histories_replay(spa: Spa, name: str) -> None:
+async def test_fresh_histories_replay(spa: Spa, stripe: StripeFake, name: str) -> None:
     """Every lifecycle, run now, replays cleanly (and is recorded on request)."""
-    package_ids = await SCENARIOS[name](spa)
+    package_ids = await SCENARIOS[name](spa, stripe)
     assert set(SCENARIOS) == EXPECTED_LIFECYCLES
     for n, package_id in enumerate(package_ids):
         workflow_id = (
-            package_id if package_id.startswith(VISIT_PREFIX) else package_workflow_id(package_id)
+            package_id
+            if package_id.startswith((VISIT_PREFIX, PAYMENT_PREFIX))
+            else package_workflow_id(package_id)
         )
         handle = spa.service._client.get_workflow_handle(workflow_id)
         runs = [handle]

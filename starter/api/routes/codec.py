@@ -98,7 +98,7 @@ async def codec_staff(
 CodecStaff = Annotated[StaffMember, Depends(codec_staff)]
 
 _ERRORS: dict[int | str, dict[str, object]] = {
-    400: {"description": "not Payloads JSON, an unknown key id, or a tampered payload"},
+    400: {"description": "an unknown key id, or a payload that fails authentication"},
     401: {"description": "missing or unknown staff token"},
 }
 

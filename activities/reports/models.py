@@ -1,0 +1,246 @@
+"""The reports' models: the reconciliation and the overrun audit, as stored, rendered and
+answered by the API. Money in cents, sessions in units; frozen, strict (`Model`)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import Field
+
+from workflows.models import Model
+
+RefKind = Literal["id", "email", "phone"]
+
+
+class Period(Model):
+    start: datetime
+    end: datetime = Field(description="exclusive")
+    timezone: str
+
+    @property
+    def first_day(self) -> date:
+        return self.start.astimezone(ZoneInfo(self.timezone)).date()
+
+    @property
+    def last_day(self) -> date:
+        """The last local day inside the period (the end is exclusive)."""
+        return (self.end - timedelta(microseconds=1)).astimezone(ZoneInfo(self.timezone)).date()
+
+    def label(self) -> str:
+        return f"{self.first_day.isoformat()} to {self.last_day.isoformat()}"
+
+
+def last_full_week(as_of: datetime, timezone: str) -> Period:
+    """Monday 00:00 to Monday 00:00 in the spa's zone, the week before `as_of`'s week."""
+    zone = ZoneInfo(timezone)
+    today = as_of.astimezone(zone).date()
+    monday = today - timedelta(days=today.weekday())
+    return days_period(monday - timedelta(days=7), monday - timedelta(days=1), timezone)
+
+
+def days_period(first: date, last: date, timezone: str) -> Period:
+    """Whole local days, `first` to `last` inclusive."""
+    if last < first:
+        raise ValueError(f"the period ends ({last}) before it starts ({first})")
+    zone = ZoneInfo(timezone)
+    return Period(
+        start=datetime.combine(first, time(0), zone),
+        end=datetime.combine(last + timedelta(days=1), time(0), zone),
+        timezone=timezone,
+    )
+
+
+class Sales(Model):
+    packages: int = 0
+    value_cents: int = 0
+    sessions: int = 0  # sold on session packages
+    credit_cents: int = 0  # face value of dollar packages sold
+    top_ups: int = 0
+    top_up_sessions: int = 0
+    top_up_value_cents: int = 0
+
+
+class Consumption(Model):
+    sessions_redeemed: int = 0
+    sessions_reversed: int = 0
+    sessions_consumed: int = 0  # redeemed minus reversed
+    credit_redeemed_cents: int = 0  # dollar packages, net of reversals
+    consumed_value_cents: int = 0  # value of both, net of reversals (revenue earned)
+    forfeits: int = 0  # no-shows / late cancels that consumed under the type's policy
+    forfeit_sessions: int = 0
+    forfeit_value_cents: int = 0
+    over_balance: int = 0  # redemptions that left a balance below zero (enforce off)
+
+
+class Expiries(Model):
+    packages: int = 0  # expired in the period with something unused
+    sessions: int = 0
+    credit_cents: int = 0
+    breakage_cents: int = 0  # value forfeited at expiry
+
+
+class Cancellations(Model):
+    packages: int = 0
+    refund_due_cents: int = 0  # unused value at cancellation
+    refunded_cents: int = 0  # refunds recorded from Stripe in the period
+    restored: int = 0  # cancellations undone because Stripe refused the refund
+
+
+class OpenBalances(Model):
+    session_packages: int = 0
+    sessions_remaining: int = 0
+    credit_packages: int = 0
+    credit_remaining_cents: int = 0
+
+
+class CategoryValue(Model):
+    category: str
+    packages: int = 0
+    sessions: int = 0
+    credit_cents: int = 0
+    unused_value_cents: int = 0
+
+
+class Liability(Model):
+    open_packages: int
+    balance_cents: int = Field(description="sum of unused value over open packages")
+    ledger_cents: int = Field(description="the same, recomputed from the ledger's value flows")
+    difference_cents: int = Field(description="balance_cents - ledger_cents: 0 when they agree")
+
+
+class ReviewBacklog(Model):
+    open_items: int = 0
+    oldest_at: datetime | None = None
+    by_reason: dict[str, int] = Field(default_factory=dict)
+
+    def oldest_age_hours(self, now: datetime) -> float | None:
+        if self.oldest_at is None:
+            return None
+        return round((now - self.oldest_at).total_seconds() / 3600, 1)
+
+
+class Overruns(Model):
+    refused_visits: int = 0  # completed visits a package refused (zero balance, expired…)
+    by_rule: dict[str, int] = Field(default_factory=dict)
+    over_balance_redemptions: int = 0
+    latest_audit: AuditSummary | None = None
+
+
+class ReconciliationReport(Model):
+    period: Period
+    generated_at: datetime
+    sales: Sales
+    consumption: Consumption
+    expiries: Expiries
+    cancellations: Cancellations
+    open: OpenBalances
+    categories: list[CategoryValue]
+    liability: Liability
+    review: ReviewBacklog
+    overruns: Overruns
+
+
+# --- the overrun audit ---------------------------------------------------------------------
+
+
+class AuditVisit(Model):
+    """One completed appointment of the export, as the CSV parser read it."""
+
+    line: int
+    platform: str
+    appointment_id: str
+    client_ref: str
+    client_ref_kind: RefKind = "id"
+    service_key: str | None = None
+    service_name: str | None = None
+    service_date: date
+
+
+class AuditProblem(Model):
+    line: int
+    message: str
+
+
+class OverrunLine(Model):
+    client_id: str
+    client_name: str
+    category: str
+    visits: int
+    available: int = Field(description="sessions the client had for these visits")
+    excess: int
+    session_value_cents: int = Field(description="paid / sessions bought, over those packages")
+    value_cents: int
+
+
+class NoPackageLine(Model):
+    """Visits in a category for which the client held no session package in the window:
+    paid at the visit, or never charged; the export cannot say which."""
+
+    client_id: str
+    client_name: str
+    category: str
+    visits: int
+
+
+class UnknownClient(Model):
+    reference: str
+    visits: int
+    lines: list[int]
+
+
+class UnknownService(Model):
+    service: str
+    visits: int
+    lines: list[int]
+
+
+class AuditSummary(Model):
+    """What the weekly reconciliation shows of the latest audit."""
+
+    report_id: str
+    generated_at: datetime
+    window_start: date
+    window_end: date
+    clients: int
+    excess_sessions: int
+    value_cents: int
+    unknown_clients: int
+    unknown_services: int
+    without_package: int = 0
+
+
+class OverrunAudit(Model):
+    report_id: str
+    generated_at: datetime
+    platform: str
+    window_start: date
+    window_end: date
+    visits_read: int = Field(description="completed visits in the export")
+    counted: int = Field(description="visits compared with purchases")
+    outside_window: int = 0
+    not_package_services: int = 0
+    paid_from_credit: int = 0
+    skipped_rows: int = 0
+    overruns: list[OverrunLine] = Field(default_factory=list)
+    no_package: list[NoPackageLine] = Field(default_factory=list)
+    unknown_clients: list[UnknownClient] = Field(default_factory=list)
+    unknown_services: list[UnknownService] = Field(default_factory=list)
+    errors: list[AuditProblem] = Field(default_factory=list)
+    excess_sessions: int = 0
+    value_cents: int = 0
+
+    def summary(self) -> AuditSummary:
+        return AuditSummary(
+            report_id=self.report_id,
+            generated_at=self.generated_at,
+            window_start=self.window_start,
+            window_end=self.window_end,
+            clients=len({line.client_id for line in self.overruns}),
+            excess_sessions=self.excess_sessions,
+            value_cents=self.value_cents,
+            unknown_clients=len(self.unknown_clients),
+            unknown_services=len(self.unknown_services),
+            without_package=len({line.client_id for line in self.no_package}),
+        )
