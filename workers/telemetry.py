@@ -223,4 +223,6 @@ def configure_logging(
     root.setLevel(level)
     if punchcard_level is not None:
         logging.getLogger("punchcard").setLevel(punchcard_level)
+    # httpx logs every request URL at INFO; a CRM addressed by email puts it in the URL.
+    logging.getLogger("httpx").setLevel(max(level, logging.WARNING))
     return handler
