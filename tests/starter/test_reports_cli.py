@@ -23,6 +23,12 @@ def today() -> date:
 
 
 @pytest.fixture
+def settings(settings: Settings, tmp_path: Path) -> Settings:
+    """The worker writes report files under the test's directory, not ./.punchcard."""
+    return settings.model_copy(update={"reports_dir": tmp_path / "worker-reports"})
+
+
+@pytest.fixture
 async def shop(settings: Settings, tmp_path: Path, worker: Worker) -> Cli:
     """Ana bought 6 laser sessions for $1,800 and used one, all through the CLI."""
     env = env_for(settings, tmp_path / "data")
