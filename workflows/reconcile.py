@@ -11,6 +11,7 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    import workflows.policies as policies
     import workflows.reconcile_models as rm
 
 
@@ -29,9 +30,9 @@ class ReconciliationWorkflow:
             rm.BUILD_RECONCILIATION,
             build,
             result_type=rm.ReportRef,
-            start_to_close_timeout=rm.BUILD.start_to_close,
-            schedule_to_close_timeout=rm.BUILD.schedule_to_close,
-            retry_policy=rm.BUILD.retry,
+            start_to_close_timeout=policies.REPORT_BUILD.start_to_close,
+            schedule_to_close_timeout=policies.REPORT_BUILD.schedule_to_close,
+            retry_policy=policies.REPORT_BUILD.retry,
         )
         workflow.logger.info(
             "reconciliation %s stored: ledger difference %s cents",
@@ -44,8 +45,8 @@ class ReconciliationWorkflow:
             rm.EMAIL_REPORT,
             rm.EmailReportInput(report_id=report.report_id),
             result_type=rm.EmailReportResult,
-            start_to_close_timeout=rm.EMAIL.start_to_close,
-            schedule_to_close_timeout=rm.EMAIL.schedule_to_close,
-            retry_policy=rm.EMAIL.retry,
+            start_to_close_timeout=policies.REPORT_EMAIL.start_to_close,
+            schedule_to_close_timeout=policies.REPORT_EMAIL.schedule_to_close,
+            retry_policy=policies.REPORT_EMAIL.retry,
         )
         return rm.ReconcileResult(report=report, email=emailed)

@@ -10,44 +10,14 @@ from datetime import datetime, timedelta
 from typing import Literal, Self
 
 from pydantic import Field, model_validator
-from temporalio.common import RetryPolicy
 
 from workflows.models import Model
-from workflows.policies import BAD_CONFIGURATION, PERMANENT_ERRORS, ActivityOptions
 
 RECONCILE_WORKFLOW = "ReconciliationWorkflow"
 RECONCILE_SCHEDULE_ID = "reconciliation"
 
 BUILD_RECONCILIATION = "reports.build_reconciliation"
 EMAIL_REPORT = "reports.email_report"
-
-# Building reads Postgres only: retry through a database restart, give up after two hours
-# (the next week's run, or `punchcard report reconcile`, covers a failed one).
-BUILD = ActivityOptions(
-    start_to_close=timedelta(minutes=5),
-    schedule_to_close=timedelta(hours=2),
-    retry=RetryPolicy(
-        initial_interval=timedelta(seconds=1),
-        backoff_coefficient=2.0,
-        maximum_interval=timedelta(minutes=1),
-        maximum_attempts=0,
-        non_retryable_error_types=[BAD_CONFIGURATION],
-    ),
-)
-
-# The email may wait out a mail-server outage for half a day; permanent refusals stop it
-# (the report stays stored and readable from the CLI and API).
-EMAIL = ActivityOptions(
-    start_to_close=timedelta(seconds=60),
-    schedule_to_close=timedelta(hours=12),
-    retry=RetryPolicy(
-        initial_interval=timedelta(seconds=5),
-        backoff_coefficient=2.0,
-        maximum_interval=timedelta(minutes=10),
-        maximum_attempts=0,
-        non_retryable_error_types=PERMANENT_ERRORS,
-    ),
-)
 
 RUN_TIMEOUT = timedelta(hours=16)  # longer than both activities' schedule-to-close
 
