@@ -44,13 +44,23 @@ if TYPE_CHECKING:
 TRACER_NAME = "punchcard"
 
 # Safety net for logs: addresses, E.164 numbers and North-American formatted numbers.
-_EMAIL = re.compile(r"[\w.+%-]+@[\w-]+(?:\.[\w-]+)+")
+# Every repetition is bounded (RFC 5321: 64-character local part, 63-character labels), so
+# each starting position costs at most a fixed number of steps and the whole pass is
+# linear: a line is redacted inside the event loop, and the unbounded pattern this
+# replaced let one request freeze the process for minutes. Lines are cut at
+# MAX_LOG_CHARS first.
+MAX_LOG_CHARS = 8_192
+_EMAIL = re.compile(r"[\w.+%-]{0,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}")
 _PHONE = re.compile(r"(?<![\w-])(?:\+\d[\d ().-]{6,18}\d|\(?\d{3}\)?[ .-]\d{3}[ .-]\d{4})(?![\w-])")
 
 
 def redact(text: str) -> str:
-    """Mask email- and phone-shaped substrings."""
-    return _PHONE.sub("[phone]", _EMAIL.sub("[email]", text))
+    """Mask email- and phone-shaped substrings of `text`, cut to MAX_LOG_CHARS."""
+    if len(text) > MAX_LOG_CHARS:
+        text = f"{text[:MAX_LOG_CHARS]}… [{len(text) - MAX_LOG_CHARS} characters cut]"
+    if "@" in text:
+        text = _EMAIL.sub("[email]", text)
+    return _PHONE.sub("[phone]", text)
 
 
 @dataclass

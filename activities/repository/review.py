@@ -234,21 +234,12 @@ class InboundEventLog:
         payload: dict[str, Any] | None = None,
     ) -> bool:
         """Insert, or on a repeat delivery count it and keep the latest status — except
-        that an event already accepted stays accepted. True when this was the first."""
-        first: bool = await self._pool.fetchval(
-            """
-            INSERT INTO inbound_events AS e (provider, event_key, event_type, status, detail,
-                appointment_id, client_id, payload)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb)
-            ON CONFLICT (provider, event_key) DO UPDATE SET
-                deliveries = e.deliveries + 1, updated_at = now(),
-                status = CASE WHEN e.status IN ('accepted', 'received') THEN e.status
-                              ELSE EXCLUDED.status END,
-                detail = CASE WHEN e.status IN ('accepted', 'received') THEN e.detail
-                              ELSE EXCLUDED.detail END,
-                client_id = coalesce(e.client_id, EXCLUDED.client_id)
-            RETURNING (xmax = 0)
-            """,
+        that an event already accepted stays accepted.
+
+        True unless the event was already accepted before this delivery: of two copies
+        racing, exactly one is told it is the first (the row is locked while deciding).
+        """
+        values = (
             provider,
             event_key,
             event_type,
@@ -258,4 +249,41 @@ class InboundEventLog:
             client_id,
             None if payload is None else json.dumps(payload),
         )
-        return first
+        async with self._pool.acquire() as conn, conn.transaction():
+            inserted = await conn.fetchval(
+                """
+                INSERT INTO inbound_events (provider, event_key, event_type, status, detail,
+                    appointment_id, client_id, payload)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb)
+                ON CONFLICT (provider, event_key) DO NOTHING
+                RETURNING true
+                """,
+                *values,
+            )
+            if inserted:
+                return True
+            # DO NOTHING waited for a concurrent insert to commit: the row is there now.
+            prior: str | None = await conn.fetchval(
+                "SELECT status FROM inbound_events WHERE provider = $1 AND event_key = $2 "
+                "FOR UPDATE",
+                provider,
+                event_key,
+            )
+            await conn.execute(
+                """
+                UPDATE inbound_events AS e SET
+                    deliveries = e.deliveries + 1, updated_at = now(),
+                    status = CASE WHEN e.status IN ('accepted', 'received') THEN e.status
+                                  ELSE $3 END,
+                    detail = CASE WHEN e.status IN ('accepted', 'received') THEN e.detail
+                                  ELSE $4 END,
+                    client_id = coalesce(e.client_id, $5)
+                WHERE provider = $1 AND event_key = $2
+                """,
+                provider,
+                event_key,
+                status,
+                detail,
+                client_id,
+            )
+            return prior not in ("accepted", "received")

@@ -1,8 +1,10 @@
 """The ASGI app: `create_app(settings)` for uvicorn; tests pass their own client and pool.
 
 Errors have one shape everywhere, `{"detail": "<one line>"}`: validation errors are
-flattened to a sentence naming the field, and an unexpected failure of Temporal or
-PostgreSQL is a 503 saying which, never a stack trace.
+flattened to a sentence naming the field; Temporal or PostgreSQL unreachable is a 503 with
+Retry-After saying which; a value PostgreSQL cannot store is a 422; anything else is a 500
+with an incident id in the log, never a stack trace. `door.RequestLimits` bounds every
+request before any of this runs.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -22,6 +25,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.db import apply_migrations, create_pool
 from starter.api.deps import ApiDeps, Deps
+from starter.api.door import RequestLimits
 from starter.api.routes import codec, desk, imports, reports, staff, webhooks
 from starter.api.schemas import Health
 from starter.packages import NotFound, PunchcardError, Refused
@@ -30,6 +34,18 @@ from workers.telemetry import Telemetry, setup_telemetry
 from workers.worker import connect_temporal
 
 log = logging.getLogger("punchcard.api")
+
+RETRY_AFTER_SECONDS = 5
+
+
+def unavailable(detail: str) -> JSONResponse:
+    """A 503 every provider's retry logic understands: retry after a few seconds."""
+    return JSONResponse(
+        status_code=503,
+        content={"detail": detail},
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
 
 DESCRIPTION = """Punchcard's staff API, provider webhooks and the front-desk page (/desk).
 
@@ -83,6 +99,7 @@ def create_app(
     app.include_router(codec.router)
     app.add_middleware(codec.CodecCors, origins=codec.ui_origins(settings))
     the_telemetry.instrument_app(app)
+    app.add_middleware(RequestLimits)  # added last: outermost, before tracing and CORS
 
     @app.get("/health", tags=["health"], responses={503: {"model": Health}})
     async def health(deps: Deps) -> Response:
@@ -98,7 +115,8 @@ def create_app(
             database = f"unreachable: {err}"
         ok = temporal == database == "ok"
         body = Health(status="ok" if ok else "degraded", temporal=temporal, database=database)
-        return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
+        headers = None if ok else {"Retry-After": str(RETRY_AFTER_SECONDS)}
+        return JSONResponse(body.model_dump(), status_code=200 if ok else 503, headers=headers)
 
     @app.get("/", include_in_schema=False)
     async def root() -> Response:
@@ -126,14 +144,38 @@ def create_app(
     async def temporal_error(request: Request, exc: RPCError) -> Response:
         if exc.status is RPCStatusCode.INVALID_ARGUMENT:
             return JSONResponse(status_code=400, content={"detail": f"invalid: {exc.message}"})
-        log.error("Temporal error on %s: %s", request.url.path, exc)
-        return JSONResponse(status_code=503, content={"detail": f"Temporal: {exc.message}"})
+        log.error("Temporal error on %s: %s", request.url.path, exc.message[:500])
+        return unavailable(f"Temporal: {exc.message[:200]}")
 
     @app.exception_handler(asyncpg.PostgresError)
     async def database_error(request: Request, exc: asyncpg.PostgresError) -> Response:
         if isinstance(exc, asyncpg.DataError):  # e.g. a NUL byte PostgreSQL cannot store
-            return JSONResponse(status_code=400, content={"detail": f"invalid value: {exc}"})
-        log.error("database error on %s: %s", request.url.path, exc)
-        return JSONResponse(status_code=503, content={"detail": "database unavailable"})
+            return JSONResponse(status_code=422, content={"detail": f"invalid value: {exc}"})
+        if isinstance(exc, asyncpg.ProgramLimitExceededError):  # e.g. an index row too long
+            return JSONResponse(
+                status_code=422, content={"detail": f"a value is too long to store: {exc}"}
+            )
+        if isinstance(exc, asyncpg.PostgresConnectionError | asyncpg.CannotConnectNowError):
+            log.error("database unreachable on %s: %s", request.url.path, exc)
+            return unavailable("database unavailable")
+        return await unexpected(request, exc)
+
+    @app.exception_handler(asyncpg.InterfaceError)
+    @app.exception_handler(OSError)
+    @app.exception_handler(TimeoutError)
+    async def connection_error(request: Request, exc: Exception) -> Response:
+        """A socket that is gone (FileNotFoundError for a Unix socket, refused, reset) or a
+        call that timed out: PostgreSQL or Temporal is away, the sender should retry."""
+        log.error("backend unreachable on %s: %s", request.url.path, type(exc).__name__)
+        return unavailable("database or Temporal unavailable")
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        incident = uuid.uuid4().hex[:12]
+        # The server logs the traceback itself (through the same redacting handler).
+        log.error("unexpected error %s on %s: %s", incident, request.url.path, type(exc).__name__)
+        return JSONResponse(
+            status_code=500, content={"detail": f"internal error {incident}: it is logged"}
+        )
 
     return app

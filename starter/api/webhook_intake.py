@@ -3,7 +3,9 @@ record, and the signal-with-start of the appointment's visit workflow.
 
 A delivery is answered 2xx only after `VisitGateway.submit` returned, i.e. once the event
 is in Temporal. A repeat of an accepted event is answered "duplicate" without re-sending;
-the visit workflow would ignore it anyway (it dedupes on the event key).
+the visit workflow would ignore it anyway (it dedupes on the event key). Of two copies
+racing (both sent before either was recorded), both are handed over and exactly one is
+answered "accepted": the record decides, under a row lock.
 """
 
 from __future__ import annotations
@@ -75,7 +77,7 @@ async def accept_visit(deps: ApiDeps, parsed: ParsedDelivery) -> WebhookAck:
         )
         raise WebhookRejected(422, detail)
     workflow_id = await deps.gateway.submit(visit)
-    await _record(
+    first = await _record(
         deps,
         parsed,
         status="accepted",
@@ -83,6 +85,13 @@ async def accept_visit(deps: ApiDeps, parsed: ParsedDelivery) -> WebhookAck:
         appointment_id=visit.appointment_id,
         client_id=visit.client_id,
     )
+    if not first:
+        return WebhookAck(
+            status="duplicate",
+            event_key=parsed.event_key,
+            detail="a copy of this event was accepted at the same moment: nothing changed",
+            visit_workflow_id=workflow_id,
+        )
     return WebhookAck(
         status="accepted",
         event_key=parsed.event_key,
@@ -91,9 +100,9 @@ async def accept_visit(deps: ApiDeps, parsed: ParsedDelivery) -> WebhookAck:
     )
 
 
-async def _record(deps: ApiDeps, parsed: ParsedDelivery, **fields: Any) -> None:
-    """What became of this delivery, in `inbound_events`."""
-    await deps.inbound.record(
+async def _record(deps: ApiDeps, parsed: ParsedDelivery, **fields: Any) -> bool:
+    """What became of this delivery, in `inbound_events`; False when already accepted."""
+    return await deps.inbound.record(
         provider=parsed.provider,
         event_key=parsed.event_key,
         event_type=parsed.event_type,

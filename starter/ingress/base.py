@@ -3,16 +3,16 @@ JSON bodies they share (refusals worded alike, whoever the provider)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
+from starter.ingress import limits
 from workflows.visit_models import VisitEvent
 
 
@@ -58,6 +58,12 @@ def not_acted_on(
     )
 
 
+# Provider ids (events, appointments, clients, services, staff) are capped where they are
+# read, so a hostile value is refused before it is looked up, logged or stored.
+WireId = Annotated[str, Field(min_length=1, max_length=limits.MAX_ID)]
+WireName = Annotated[str, Field(max_length=500)]  # a service or staff name, an event type
+
+
 class Wire(BaseModel):
     """A provider's camelCase JSON; unknown fields ignored, error paths spelled as on the wire."""
 
@@ -71,12 +77,13 @@ def json_object(body: bytes, provider: str) -> dict[str, Any]:
     """The body decoded as a JSON object.
 
     Raises:
-        WebhookRejected: 400 naming `provider` when the body is not JSON or not an object.
+        WebhookRejected: 400 naming `provider` when the body is not JSON or not an object,
+            or nests too deep; 422 naming the value out of bounds (`limits.read_json`).
     """
     try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as err:
-        raise WebhookRejected(400, f"{provider}: body is not JSON ({err})") from None
+        payload = limits.read_json(body, provider)
+    except limits.BodyRefused as err:
+        raise WebhookRejected(err.status, err.reason) from None
     if not isinstance(payload, dict):
         raise WebhookRejected(400, f"{provider}: body is JSON but not an object")
     return payload

@@ -128,13 +128,13 @@ def verify(body: bytes, headers: Mapping[str, str], config: BoulevardSignature) 
 
 
 class _Head(base.Wire):
-    idempotency_key: str = Field(min_length=1, max_length=150)  # VisitEvent.event_key's limit
-    event_type: str = Field(min_length=1)
+    idempotency_key: base.WireId
+    event_type: base.WireName = Field(min_length=1)
 
 
 class _Ref(base.Wire):
-    id: str | None = None
-    name: str | None = None
+    id: base.WireId | None = None
+    name: base.WireName | None = None
 
 
 class _AppointmentService(base.Wire):
@@ -143,16 +143,16 @@ class _AppointmentService(base.Wire):
 
 
 class _Cancellation(base.Wire):
-    reason: str | None = None
+    reason: base.WireName | None = None
 
 
 class _Appointment(base.Wire):
-    id: str = Field(min_length=1, max_length=150)
-    client_id: str | None = None
+    id: base.WireId
+    client_id: base.WireId | None = None
     client: _Ref | None = None
     start_at: datetime | None = None
     cancellation: _Cancellation | None = None
-    appointment_services: list[_AppointmentService] = Field(default_factory=list)
+    appointment_services: list[_AppointmentService] = Field(default_factory=list, max_length=100)
 
 
 class _Data(base.Wire):

@@ -26,7 +26,7 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, Field, StrictBool
 from pydantic_core import PydanticCustomError
 
-from starter.ingress import base
+from starter.ingress import base, limits
 from starter.ingress.base import ParsedDelivery, WebhookRejected
 from workflows.visit_models import Platform, VisitChange, VisitEvent
 
@@ -92,22 +92,24 @@ def _id_text(value: object) -> object:
     return value
 
 
-Id = Annotated[str, BeforeValidator(_id_text)]
+Id = Annotated[base.WireId, BeforeValidator(_id_text)]
+# An empty clientId is what an ids-only cancellation may carry: kept, then read as absent.
+MaybeEmptyId = Annotated[str, Field(max_length=limits.MAX_ID), BeforeValidator(_id_text)]
 
 
 class _Head(base.Wire):
-    message_id: str = Field(min_length=1, max_length=150)  # VisitEvent.event_key's limit
-    event_id: str = Field(min_length=1)
+    message_id: base.WireId
+    event_id: base.WireName = Field(min_length=1)
 
 
 class _Booking(base.Wire):
     site_id: Id
-    appointment_id: Id = Field(min_length=1, max_length=150)
-    status: str | None = None
-    client_id: Id | None = None
+    appointment_id: Id
+    status: base.WireName | None = None
+    client_id: MaybeEmptyId | None = None
     start_date_time: datetime | None = None
     session_type_id: Id | None = None
-    appointment_name: str | None = None
+    appointment_name: base.WireName | None = None
     staff_id: Id | None = None
     has_arrived: StrictBool | None = None
 

@@ -12,7 +12,8 @@ Errors, all `WebhookRejected`:
 
     401  no secret configured, header missing, no timestamp or no v1, too old, no match
     400  the body is not a JSON object
-    422  id, type or data.object missing or of the wrong type
+    422  id, type or data.object missing or of the wrong type; a field out of its range
+         (amounts, `created`, ids, currency, email, metadata: the field is named)
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from starter.ingress import base
+from starter.ingress import base, limits
 from starter.ingress.base import ParsedDelivery, WebhookRejected
 from workflows.payment_models import StripePaymentEvent, StripeRefundLine
 
@@ -31,6 +32,16 @@ PROVIDER = "stripe"
 SIGNATURE_HEADER = "Stripe-Signature"
 EXPECTED_SCHEME = "v1"
 DEFAULT_TOLERANCE = 300  # seconds, as stripe-python's Webhook.DEFAULT_TOLERANCE
+
+# Stripe's own limits, so a real event always passes: the largest charge is $999,999.99
+# (in the smallest currency unit), metadata is 50 keys of 40 characters, values of 500.
+MAX_AMOUNT = 99_999_999
+EARLIEST_CREATED = 1_262_304_000  # 2010-01-01: Stripe's API has no older events
+LATEST_CREATED = 4_102_444_800  # 2100-01-01
+MAX_METADATA_KEYS = 50
+MAX_METADATA_KEY = 40
+MAX_METADATA_VALUE = 500
+MAX_EMAIL = 254
 
 ACTED_ON = frozenset(
     {
@@ -82,7 +93,8 @@ def verify(
                 timestamp = int(value)
             except ValueError:
                 raise WebhookRejected(
-                    401, f"stripe: {SIGNATURE_HEADER} timestamp {value!r} is not a number"
+                    401,
+                    f"stripe: {SIGNATURE_HEADER} timestamp {limits.shown(value)} is not a number",
                 ) from None
         elif key == EXPECTED_SCHEME and value:
             signatures.append(value)
@@ -137,6 +149,10 @@ def _text(payload: dict[str, Any], name: str) -> str:
         raise WebhookRejected(422, f"stripe: {name} is missing")
     if not isinstance(value, str) or not value:
         raise WebhookRejected(422, f"stripe: {name} must be a non-empty string")
+    if len(value) > limits.MAX_ID:
+        raise WebhookRejected(
+            422, f"stripe: {name} is longer than {limits.MAX_ID} characters ({len(value)})"
+        )
     return value
 
 
@@ -146,69 +162,69 @@ def payment_event(parsed: ParsedDelivery) -> StripePaymentEvent | None:
     refunds (API versions since 2022-11-15 leave them out: refund.created carries them).
 
     Raises:
-        WebhookRejected: 422 naming the field when the object lacks its payment intent.
+        WebhookRejected: 422 naming the field when the object lacks its payment intent, or
+            a field is out of its range (see `_Fields`).
     """
-    obj: dict[str, Any] = parsed.payload["data"]["object"]
     kind = parsed.event_type
     created = _created(parsed.payload)
+    obj = _Fields(parsed.payload["data"]["object"], kind, "data.object")
+    with base.unprocessable(f"stripe {kind}"):
+        return _payment_event(parsed, kind, created, obj)
+
+
+def _payment_event(
+    parsed: ParsedDelivery, kind: str, created: datetime, obj: _Fields
+) -> StripePaymentEvent | None:
     if kind.startswith("checkout.session."):
-        intent = obj.get("payment_intent")
-        details = (
-            obj.get("customer_details") if isinstance(obj.get("customer_details"), dict) else {}
-        )
+        details = obj.child("customer_details")
         return StripePaymentEvent(
             event_id=parsed.event_key,
             event_type=kind,
             created=created,
-            payment_intent_id=_required(intent, kind, "data.object.payment_intent"),
-            checkout_session_id=_optional(obj.get("id")),
-            payment_status=_optional(obj.get("payment_status")),
-            amount_cents=_int(obj.get("amount_total")),
-            currency=_optional(obj.get("currency")),
-            metadata=_metadata(obj.get("metadata")),
-            customer_email=_optional(obj.get("customer_email"))
-            or _optional(details.get("email") if details else None),
+            payment_intent_id=obj.required_id("payment_intent"),
+            checkout_session_id=obj.optional_id("id"),
+            payment_status=obj.optional_id("payment_status"),
+            amount_cents=obj.amount("amount_total"),
+            currency=obj.currency(),
+            metadata=obj.metadata("metadata"),
+            customer_email=obj.email("customer_email") or details.email("email"),
         )
     if kind == "payment_intent.succeeded":
+        received = obj.amount("amount_received")
         return StripePaymentEvent(
             event_id=parsed.event_key,
             event_type=kind,
             created=created,
-            payment_intent_id=_required(obj.get("id"), kind, "data.object.id"),
-            amount_cents=_int(obj.get("amount_received") or obj.get("amount")),
-            currency=_optional(obj.get("currency")),
-            metadata=_metadata(obj.get("metadata")),
-            customer_email=_optional(obj.get("receipt_email")),
+            payment_intent_id=obj.required_id("id"),
+            amount_cents=received or obj.amount("amount"),
+            currency=obj.currency(),
+            metadata=obj.metadata("metadata"),
+            customer_email=obj.email("receipt_email"),
         )
     if kind == "refund.created":
         return StripePaymentEvent(
             event_id=parsed.event_key,
             event_type=kind,
             created=created,
-            payment_intent_id=_required(
-                obj.get("payment_intent"), kind, "data.object.payment_intent"
-            ),
-            amount_cents=_int(obj.get("amount")),
-            currency=_optional(obj.get("currency")),
+            payment_intent_id=obj.required_id("payment_intent"),
+            amount_cents=obj.amount("amount"),
+            currency=obj.currency(),
             refunds=[
                 StripeRefundLine(
-                    refund_id=_required(obj.get("id"), kind, "data.object.id"),
-                    amount_cents=_int(obj.get("amount")),
-                    punchcard_refund_key=_metadata(obj.get("metadata")).get("punchcard_refund_key"),
+                    refund_id=obj.required_id("id"),
+                    amount_cents=obj.amount("amount"),
+                    punchcard_refund_key=obj.metadata("metadata").get("punchcard_refund_key"),
                 )
             ],
         )
     # charge.refunded: the Charge, with its refunds list when the API version includes it
-    refunds_obj = obj.get("refunds")
-    lines = refunds_obj.get("data") if isinstance(refunds_obj, dict) else None
     refunds = [
         StripeRefundLine(
-            refund_id=_required(line.get("id"), kind, "data.object.refunds.data[].id"),
-            amount_cents=_int(line.get("amount")),
-            punchcard_refund_key=_metadata(line.get("metadata")).get("punchcard_refund_key"),
+            refund_id=line.required_id("id"),
+            amount_cents=line.amount("amount"),
+            punchcard_refund_key=line.metadata("metadata").get("punchcard_refund_key"),
         )
-        for line in (lines if isinstance(lines, list) else [])
-        if isinstance(line, dict)
+        for line in obj.child("refunds").children("data")
     ]
     if not refunds:
         return None
@@ -216,12 +232,12 @@ def payment_event(parsed: ParsedDelivery) -> StripePaymentEvent | None:
         event_id=parsed.event_key,
         event_type=kind,
         created=created,
-        payment_intent_id=_required(obj.get("payment_intent"), kind, "data.object.payment_intent"),
-        amount_cents=_int(obj.get("amount")),
-        currency=_optional(obj.get("currency")),
-        charge_amount_cents=_int(obj.get("amount")),
-        amount_refunded_cents=_int(obj.get("amount_refunded")),
-        fully_refunded=bool(obj.get("refunded")),
+        payment_intent_id=obj.required_id("payment_intent"),
+        amount_cents=obj.amount("amount"),
+        currency=obj.currency(),
+        charge_amount_cents=obj.amount("amount"),
+        amount_refunded_cents=obj.amount("amount_refunded"),
+        fully_refunded=obj.get("refunded") is True,
         refunds=refunds,
     )
 
@@ -230,24 +246,102 @@ def _created(payload: dict[str, Any]) -> datetime:
     value = payload.get("created")
     if isinstance(value, bool) or not isinstance(value, int):
         raise WebhookRejected(422, "stripe: created must be a Unix timestamp")
+    if not EARLIEST_CREATED <= value <= LATEST_CREATED:
+        raise WebhookRejected(
+            422, f"stripe: created {value} is not a Unix timestamp between 2010 and 2100"
+        )
     return datetime.fromtimestamp(value, UTC)
 
 
-def _required(value: object, kind: str, name: str) -> str:
-    if not isinstance(value, str) or not value:
-        raise WebhookRejected(422, f"stripe {kind}: {name} is missing")
-    return value
+class _Fields:
+    """Typed reads of one Stripe object; a value out of range is a 422 naming its path.
 
+    Stripe leaves out or nulls what does not apply, so an absent value is None (or 0 for an
+    amount); a present value of the wrong type or beyond Stripe's own limits is refused.
+    """
 
-def _optional(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None
+    def __init__(self, value: object, kind: str, path: str) -> None:
+        self._obj: dict[str, Any] = value if isinstance(value, dict) else {}
+        self._kind = kind
+        self._path = path
 
+    def get(self, name: str) -> object:
+        return self._obj.get(name)
 
-def _int(value: object) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+    def _refuse(self, name: str, problem: str) -> WebhookRejected:
+        return WebhookRejected(422, f"stripe {self._kind}: {self._path}.{name} {problem}")
 
+    def child(self, name: str) -> _Fields:
+        return _Fields(self._obj.get(name), self._kind, f"{self._path}.{name}")
 
-def _metadata(value: object) -> dict[str, str]:
-    if not isinstance(value, dict):
-        return {}
-    return {str(k): str(v) for k, v in value.items() if v is not None}
+    def children(self, name: str) -> list[_Fields]:
+        items = self._obj.get(name)
+        if not isinstance(items, list):
+            return []
+        return [
+            _Fields(item, self._kind, f"{self._path}.{name}[{i}]")
+            for i, item in enumerate(items)
+            if isinstance(item, dict)
+        ]
+
+    def optional_id(self, name: str) -> str | None:
+        value = self._obj.get(name)
+        if value is None or value == "":
+            return None
+        if not isinstance(value, str):
+            raise self._refuse(name, "must be a string")
+        if len(value) > limits.MAX_ID:
+            raise self._refuse(name, f"is longer than {limits.MAX_ID} characters ({len(value)})")
+        return value
+
+    def required_id(self, name: str) -> str:
+        value = self.optional_id(name)
+        if value is None:
+            raise self._refuse(name, "is missing")
+        return value
+
+    def amount(self, name: str) -> int:
+        value = self._obj.get(name)
+        if value is None:
+            return 0
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self._refuse(name, "must be an integer amount in the smallest currency unit")
+        if not 0 <= value <= MAX_AMOUNT:
+            raise self._refuse(name, f"{value} is outside 0…{MAX_AMOUNT}")
+        return value
+
+    def currency(self) -> str | None:
+        value = self.optional_id("currency")
+        if value is not None and not (len(value) == 3 and value.isascii() and value.isalpha()):
+            raise self._refuse("currency", f"{limits.shown(value)} is not a 3-letter ISO code")
+        return value.lower() if value else None
+
+    def email(self, name: str) -> str | None:
+        value = self._obj.get(name)
+        if value is None or value == "":
+            return None
+        if not isinstance(value, str):
+            raise self._refuse(name, "must be a string")
+        if len(value) > MAX_EMAIL:
+            raise self._refuse(name, f"is longer than {MAX_EMAIL} characters")
+        return value
+
+    def metadata(self, name: str) -> dict[str, str]:
+        value = self._obj.get(name)
+        if not isinstance(value, dict):
+            return {}
+        if len(value) > MAX_METADATA_KEYS:
+            raise self._refuse(name, f"has more than {MAX_METADATA_KEYS} keys")
+        out: dict[str, str] = {}
+        for key, item in value.items():
+            if item is None:
+                continue
+            text = item if isinstance(item, str) else str(item)
+            if len(key) > MAX_METADATA_KEY or len(text) > MAX_METADATA_VALUE:
+                raise self._refuse(
+                    f"{name}.{repr(key[: limits.SHOWN])[1:-1]}",
+                    f"exceeds Stripe's metadata limits ({MAX_METADATA_KEY}-character keys, "
+                    f"{MAX_METADATA_VALUE}-character values)",
+                )
+            out[key] = text
+        return out

@@ -12,7 +12,7 @@ Behind a TLS-terminating proxy the app sees `http://internal:8000/…` while Twi
 Errors, all `WebhookRejected`:
 
     401  no auth token configured, header missing, no match
-    422  MessageSid, From or Body missing
+    422  MessageSid, From or Body missing; a field too long or holding a control character
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from xml.sax.saxutils import escape
 
 from pydantic import BaseModel, ConfigDict
 
+from starter.ingress import limits
 from starter.ingress.base import WebhookRejected
 
 SIGNATURE_HEADER = "X-Twilio-Signature"
@@ -44,6 +45,10 @@ _KEYWORDS: dict[str, Keyword] = {
     "BOOK": "book",
 }
 _OPT_OUT_TYPES: dict[str, Keyword] = {"STOP": "stop", "START": "start", "HELP": "help"}
+# Twilio's own bounds, with room: SIDs are 34 characters, addresses E.164 or
+# `whatsapp:+…`, a message body at most 1,600 characters.
+_LIMITS = {"MessageSid": 64, "From": 64, "To": 64, "OptOutType": 16, "Body": 1600}
+
 # Characters XML 1.0 cannot carry at all, even escaped.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
@@ -163,6 +168,15 @@ def parse_inbound(params: Params) -> InboundSms:
     for required in ("MessageSid", "From", "Body"):
         if required not in first or (required != "Body" and not first[required]):
             raise WebhookRejected(422, f"twilio inbound: {required} is missing")
+    for name, limit in _LIMITS.items():
+        value = first.get(name, "")
+        if len(value) > limit:
+            raise WebhookRejected(
+                422, f"twilio inbound: {name} is longer than {limit} characters ({len(value)})"
+            )
+        bad = limits.control_character(value)
+        if bad is not None:
+            raise WebhookRejected(422, f"twilio inbound: {name} holds the control character {bad}")
     opt_out = first.get("OptOutType", "").strip().upper()
     keyword = _OPT_OUT_TYPES.get(opt_out) or _KEYWORDS.get(first["Body"].strip().upper())
     return InboundSms(

@@ -181,11 +181,20 @@ async def _act_on_sms(deps: Deps, sms: twilio.InboundSms) -> tuple[str, str]:
     return "ignored", "no keyword"
 
 
+MAX_FORM_FIELDS = 200  # Twilio sends about 20; WhatsApp media adds a few per attachment
+
+
 def _form_pairs(body: bytes) -> list[tuple[str, str]]:
     from urllib.parse import parse_qsl
 
     try:
-        return parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+        return parse_qsl(
+            body.decode("utf-8"),
+            keep_blank_values=True,
+            strict_parsing=False,
+            errors="strict",
+            max_num_fields=MAX_FORM_FIELDS,
+        )
     except (UnicodeDecodeError, ValueError):
         raise WebhookRejected(
             400, "twilio: body is not application/x-www-form-urlencoded UTF-8"
