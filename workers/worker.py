@@ -166,7 +166,9 @@ def build_publisher(settings: Settings, http: httpx.AsyncClient) -> WebhookPubli
     urls = parse_urls(settings.event_webhook_urls)
     if not urls:
         return None
-    return WebhookPublisher(http, urls=urls, secret=settings.event_webhook_secret)
+    return WebhookPublisher(
+        http, urls=urls, secret=settings.event_webhook_secret, timezone=settings.spa_timezone
+    )
 
 
 def build_mailer(settings: Settings) -> SmtpMailer | None:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from workflows.models import PackageKind
-from workflows.schedule import zone
+from workflows.schedule import good_through
 
 
 def money(cents: int) -> str:
@@ -22,8 +22,7 @@ def amount(kind: PackageKind, units: int) -> str:
 def local_date(at: datetime | None, timezone: str) -> str:
     if at is None:
         return "no expiry"
-    # Packages end at local midnight: the last good day is the day before.
-    return (at.astimezone(zone(timezone)) - timedelta(seconds=1)).strftime("%b %d, %Y")
+    return good_through(at, timezone).strftime("%b %d, %Y")
 
 
 def redemption_confirmation(

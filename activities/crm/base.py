@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 import httpx
 from temporalio.exceptions import ApplicationError
 
+from workflows import schedule
 from workflows.contracts import PackageSync, SyncStatus, SyncTargetResult
 from workflows.policies import BAD_CONFIGURATION
 
@@ -77,11 +78,15 @@ class CrmAdapter(Protocol):
 
 
 def crm_fields(sync: PackageSync, zone: ZoneInfo) -> CrmFields:
-    """The fields for a package state; dates are days in the spa's zone, money in dollars."""
+    """The fields for a package state; dates are days in the spa's zone, money in dollars.
+
+    `package_expires` is the good-through day (what the client's texts say), never the
+    date of the exclusive end instant, which is the day after.
+    """
     return CrmFields(
         sessions_remaining=remaining_value(sync),
         package_name=sync.name,
-        package_expires=local_day(sync.expires_at, zone),
+        package_expires=good_through_day(sync.expires_at, zone),
         last_session=local_day(sync.last_session_at, zone),
         renewal_link=sync.renewal_url or "",
         package_status=sync.status,
@@ -95,12 +100,23 @@ def remaining_value(sync: PackageSync) -> str:
     return str(sync.remaining)
 
 
+def good_through_day(expires_at: datetime | None, zone: ZoneInfo) -> str:
+    """YYYY-MM-DD of the last day a package ending at `expires_at` is good, or "" for none."""
+    if expires_at is None:
+        return ""
+    return schedule.good_through(_aware(expires_at), zone).isoformat()
+
+
 def local_day(moment: datetime | None, zone: ZoneInfo) -> str:
     """YYYY-MM-DD in the spa's zone (what staff and clients call the date), or ""."""
     if moment is None:
         return ""
-    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-    return aware.astimezone(zone).date().isoformat()
+    return _aware(moment).astimezone(zone).date().isoformat()
+
+
+def _aware(moment: datetime) -> datetime:
+    """Timestamps read back without a zone are UTC (how Punchcard stores them)."""
+    return moment if moment.utcoffset() is not None else moment.replace(tzinfo=UTC)
 
 
 def answered(target: str, status: SyncStatus, detail: str | None = None) -> SyncTargetResult:

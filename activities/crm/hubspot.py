@@ -7,8 +7,11 @@
 
 The contact is addressed by its HubSpot id when the client has a `client_links` row with
 platform `hubspot`, else by the client's email. Every value is a string and "" clears a
-property. The `punchcard_*` properties must exist first (HubSpot answers 400 otherwise):
-create them under Settings → Properties, or with the Properties API.
+property. The two dates (`package_expires`, the good-through day, and `last_session`) are
+sent the way HubSpot date properties take them: midnight UTC of the day, as epoch
+milliseconds (2027-04-30 → "1809043200000"). The `punchcard_*` properties must exist
+first (HubSpot answers 400 otherwise): create them under Settings → Properties, or with
+the Properties API.
 
 Answers: 2xx → updated; 404 → not_linked (no such contact); 401/403 → BAD_CONFIGURATION;
 429 → retryable after `Retry-After` (or `X-HubSpot-RateLimit-Interval-Milliseconds`);
@@ -18,6 +21,7 @@ other 4xx → rejected with HubSpot's message (and which properties are missing)
 from __future__ import annotations
 
 import re
+from datetime import UTC, date, datetime, time
 from typing import Any
 from urllib.parse import quote
 
@@ -38,6 +42,7 @@ DEFAULT_BASE_URL = "https://api.hubapi.com"
 DEFAULT_PREFIX = "punchcard_"
 PROVIDER = "HubSpot"
 RATE_LIMIT_INTERVAL = "X-HubSpot-RateLimit-Interval-Milliseconds"
+DATE_FIELDS = frozenset({"package_expires", "last_session"})
 
 # HubSpot nests a JSON list in `message`, so quotes arrive escaped once or twice.
 _MISSING_PROPERTY = re.compile(r'Property \\*"([^"\\]+)\\*" does not exist')
@@ -65,8 +70,12 @@ class HubSpotCrm:
         self._prefix = property_prefix
 
     def properties(self, fields: CrmFields) -> dict[str, str]:
-        """The request's `properties`: our field names behind the configured prefix."""
-        return {self._prefix + name: value for name, value in fields.as_dict().items()}
+        """The request's `properties`: our field names behind the configured prefix, the
+        dates encoded as HubSpot date properties want them."""
+        return {
+            self._prefix + name: date_property(value) if name in DATE_FIELDS else value
+            for name, value in fields.as_dict().items()
+        }
 
     async def push(self, contact: CrmContact, fields: CrmFields) -> SyncTargetResult:
         """PATCH the contact by id, or by email; see the module docstring for the answers."""
@@ -127,6 +136,15 @@ class HubSpotCrm:
                 f"{self._prefix}* contact properties first ({response.status_code})"
             )
         return text
+
+
+def date_property(day: str) -> str:
+    """A `YYYY-MM-DD` day as a HubSpot date property value: midnight UTC of that date in
+    epoch milliseconds (HubSpot refuses any other time of day); "" stays "" (clears)."""
+    if not day:
+        return ""
+    midnight = datetime.combine(date.fromisoformat(day), time(0), tzinfo=UTC)
+    return str(int(midnight.timestamp()) * 1000)
 
 
 def _contact_id(response: httpx.Response) -> str:

@@ -18,7 +18,7 @@ import asyncpg
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.events.publisher import Attempt, WebhookPublisher, display_url, event_body
+from activities.events.publisher import Attempt, WebhookPublisher, display_url
 from workflows.contracts import PUBLISH_EVENT, PublishResult
 from workflows.models import LifecycleEvent
 
@@ -66,7 +66,7 @@ class EventActivities:
         settled = {
             row["url"]: row["status"] for row in await self._pool.fetch(_SETTLED, event.event_id)
         }
-        body = event_body(event)
+        body = publisher.body(event)
         pending = [url for url in urls if url not in settled]
         outcomes = await asyncio.gather(
             *(self._deliver(publisher, event, body, url) for url in pending),

@@ -25,13 +25,14 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import timedelta, tzinfo
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 from pydantic import SecretStr
 
+from workflows import schedule
 from workflows.models import LifecycleEvent
 
 SIGNATURE_HEADER = "Punchcard-Signature"
@@ -128,13 +129,20 @@ ENTRY_FIELDS = (
 )
 
 
-def event_payload(event: LifecycleEvent) -> dict[str, Any]:
+def event_payload(event: LifecycleEvent, *, timezone: str | tzinfo) -> dict[str, Any]:
     """The JSON subscribers receive: the package balance and the entry that changed it.
 
-    No names, phones or emails: the package is named by ids, the client by `client_id`.
+    `expires_at` is the instant the package ends (exclusive, the local midnight after its
+    last day); `expires_on` is that last day, `YYYY-MM-DD` in the spa's `timezone`, the
+    good-through day the client is told. No names, phones or emails: the package is named
+    by ids, the client by `client_id`.
     """
     dumped = event.model_dump(mode="json")
     data = {name: dumped["package"][name] for name in PACKAGE_FIELDS}
+    expires_at = event.package.expires_at
+    data["expires_on"] = (
+        None if expires_at is None else schedule.good_through(expires_at, timezone).isoformat()
+    )
     data.update((name, dumped[name]) for name in ENTRY_FIELDS)
     return {
         "id": event.event_id,
@@ -144,9 +152,10 @@ def event_payload(event: LifecycleEvent) -> dict[str, Any]:
     }
 
 
-def event_body(event: LifecycleEvent) -> bytes:
+def event_body(event: LifecycleEvent, *, timezone: str | tzinfo) -> bytes:
     """The exact bytes posted (and signed): compact JSON, identical on every retry."""
-    return json.dumps(event_payload(event), separators=(",", ":"), ensure_ascii=False).encode()
+    payload = event_payload(event, timezone=timezone)
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def parse_urls(value: str) -> list[str]:
@@ -197,6 +206,7 @@ class WebhookPublisher:
         *,
         urls: Sequence[str],
         secret: SecretStr | None,
+        timezone: str,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if urls and (secret is None or not secret.get_secret_value()):
@@ -208,10 +218,15 @@ class WebhookPublisher:
         self._urls = list(urls)
         self._secret = secret
         self._clock = clock
+        self._zone = schedule.zone(timezone)
 
     @property
     def urls(self) -> list[str]:
         return list(self._urls)
+
+    def body(self, event: LifecycleEvent) -> bytes:
+        """`event_body` with dates in the spa's zone (PUNCHCARD_SPA_TIMEZONE)."""
+        return event_body(event, timezone=self._zone)
 
     async def deliver(self, url: str, event: LifecycleEvent, body: bytes) -> Attempt:
         """POST `body` (from `event_body(event)`) to `url`, signed now; never raises for HTTP."""

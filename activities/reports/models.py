@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import Field
 
+from workflows import schedule
 from workflows.models import Model
 
 RefKind = Literal["id", "email", "phone"]
@@ -26,7 +27,7 @@ class Period(Model):
     @property
     def last_day(self) -> date:
         """The last local day inside the period (the end is exclusive)."""
-        return (self.end - timedelta(microseconds=1)).astimezone(ZoneInfo(self.timezone)).date()
+        return schedule.good_through(self.end, self.timezone)
 
     def label(self) -> str:
         return f"{self.first_day.isoformat()} to {self.last_day.isoformat()}"
@@ -47,7 +48,7 @@ def days_period(first: date, last: date, timezone: str) -> Period:
     zone = ZoneInfo(timezone)
     return Period(
         start=datetime.combine(first, time(0), zone),
-        end=datetime.combine(last + timedelta(days=1), time(0), zone),
+        end=schedule.ends_after(last, zone),
         timezone=timezone,
     )
 

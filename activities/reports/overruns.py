@@ -46,6 +46,7 @@ from activities.reports.models import (
     UnknownService,
 )
 from activities.repository import ServiceCatalog, normalise_phone
+from workflows import schedule
 from workflows.models import Model
 
 WINDOW_DAYS = 90
@@ -125,7 +126,7 @@ class OverrunAuditor:
         last = now.astimezone(zone).date()
         first = last - timedelta(days=window_days - 1)
         start = datetime.combine(first, time(0), zone)
-        end = datetime.combine(last + timedelta(days=1), time(0), zone)
+        end = schedule.ends_after(last, zone)
         inside = [v for v in visits if first <= v.service_date <= last]
         clients = await self._clients(
             {(v.platform, v.client_ref_kind, v.client_ref) for v in inside}

@@ -29,7 +29,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.booking.mindbody import MindbodyApi
 from activities.booking.zenoti import ZenotiApi
-from activities.crm.base import local_day, scrub
+from activities.crm.base import good_through_day, scrub
 from activities.writeback.boulevard import BoulevardAdmin, client_urn
 from workflows.contracts import PackageSync, SyncStatus
 from workflows.policies import BAD_CONFIGURATION
@@ -70,11 +70,15 @@ def balance_text(sync: PackageSync) -> str:
 
 
 def note_text(sync: PackageSync, zone: ZoneInfo) -> str:
-    """One line: "Punchcard: Laser x6 — 2 of 6 left, expires 2027-05-01"."""
+    """One line: "Punchcard: Laser x6 — 2 of 6 left, good through 2027-04-30".
+
+    The date is the good-through day, the last day the client may use the package (what
+    the client's texts and the desk say); an expired package "was good through" it.
+    """
     text = f"Punchcard: {sync.name} — {balance_text(sync)}"
     if sync.expires_at is not None:
-        verb = "expired" if sync.status == "expired" else "expires"
-        text += f", {verb} {local_day(sync.expires_at, zone)}"
+        verb = "was good through" if sync.status == "expired" else "good through"
+        text += f", {verb} {good_through_day(sync.expires_at, zone)}"
     if sync.status == "cancelled":
         text += " (cancelled)"
     elif sync.status == "in_review":

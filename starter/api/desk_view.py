@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from activities.repository import BalanceRow
 from starter.api.schemas import DeskPackage, DeskWarning
+from workflows import schedule
 from workflows.models import PackageKind, PackageStatus
 
 EXPIRING_SOON = timedelta(days=30)
@@ -57,13 +57,7 @@ def warnings(row: BalanceRow, now: datetime) -> list[DeskWarning]:
 
 
 def desk_package(row: BalanceRow, *, now: datetime, timezone: str) -> DeskPackage:
-    zone = ZoneInfo(timezone)
-    # A package is good through the day before its end instant, in the spa's zone.
-    expires_on = (
-        None
-        if row.expires_at is None
-        else (row.expires_at.astimezone(zone) - timedelta(seconds=1)).date()
-    )
+    expires_on = None if row.expires_at is None else schedule.good_through(row.expires_at, timezone)
     return DeskPackage(
         package_id=row.package_id,
         client_id=row.client_id,

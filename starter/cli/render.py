@@ -6,7 +6,7 @@ Plain text on purpose: it pastes into a ticket, greps, and reads the same in any
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
@@ -39,17 +39,12 @@ def balance(kind: PackageKind, remaining: int, total: int) -> str:
 
 
 def last_day(expires_at: datetime | None, timezone: str) -> str:
-    """Packages end at local midnight; staff read the last good day."""
+    """Staff read the good-through day (`schedule.good_through`), as clients do."""
     return texts.local_date(expires_at, timezone)
 
 
 def local_time(at: datetime, timezone: str) -> str:
     return at.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M")
-
-
-def end_of_day(day: date, timezone: str) -> datetime:
-    """`--until 2027-03-31` means good through that day: it ends at the next local midnight."""
-    return datetime.combine(day + timedelta(days=1), time(0), tzinfo=ZoneInfo(timezone))
 
 
 def parse_day(text: str, option: str) -> date:

@@ -9,12 +9,12 @@ import typer
 
 from activities.repository import BalanceRow
 from starter.cli import options as opt
-from starter.cli.render import balance, end_of_day, last_day, parse_day, parse_dollars, table
+from starter.cli.render import balance, last_day, parse_day, parse_dollars, table
 from starter.cli.runtime import CliError, default_actor, package_service, run
 from starter.cli.staff import send
 from starter.packages import SaleRequest
 from workers.settings import Settings
-from workflows import texts
+from workflows import schedule, texts
 from workflows.models import (
     AddUnitsRequest,
     CancelRequest,
@@ -135,7 +135,7 @@ def register(app: typer.Typer) -> None:
             day = parse_day(until, "--until")
             return ExtendRequest(
                 key=key or f"extend:{day.isoformat()}",
-                new_expires_at=end_of_day(day, settings.spa_timezone),
+                new_expires_at=schedule.ends_after(day, settings.spa_timezone),
                 reason=reason,
                 actor=actor or default_actor(),
             )

@@ -4,7 +4,7 @@ real PostgreSQL: each platform's own write, read-only and unlinked clients, fail
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -25,11 +25,12 @@ from tests.fakes.boulevard import BoulevardFake
 from tests.fakes.mindbody import MindbodyFake
 from tests.fakes.zenoti import ZenotiFake
 from workers.settings import Settings
+from workflows import schedule, texts
 from workflows.contracts import PackageSync, SyncResult
 from workflows.policies import BAD_CONFIGURATION
 
 MB_CLIENT = "100015531"
-LINE_V1 = "Punchcard: Laser hair removal x6 — 2 of 6 left, expires 2027-04-30 [pkg-1]"
+LINE_V1 = "Punchcard: Laser hair removal x6 — 2 of 6 left, good through 2027-04-30 [pkg-1]"
 
 
 @pytest.fixture
@@ -111,7 +112,7 @@ async def test_mindbody_line_in_staff_notes_is_added_then_kept_current(
     assert by_target(first)["mindbody"][0] == "updated"
     assert mindbody.clients[MB_CLIENT]["Notes"] == (
         "Prefers afternoons\nLidocaine allergy\n"
-        "Punchcard: Laser hair removal x6 — 1 of 6 left, expires 2027-04-30 [pkg-1]"
+        "Punchcard: Laser hair removal x6 — 1 of 6 left, good through 2027-04-30 [pkg-1]"
     )
     update = mindbody.client_updates()[0]
     assert update == {
@@ -138,7 +139,7 @@ async def test_zenoti_note_is_created_once_then_updated_in_place(
     assert create["method"] == "POST" and create["path"] == "/v1/guests/guest-1/notes"
     assert create["headers"]["authorization"] == f"apikey {zenoti.api_key}"
     assert create["body"] == {
-        "notes": "Punchcard: Laser hair removal x6 — 2 of 6 left, expires 2027-04-30",
+        "notes": "Punchcard: Laser hair removal x6 — 2 of 6 left, good through 2027-04-30",
         "note_type": 10,
         "is_private": False,
         "alert": False,
@@ -146,7 +147,7 @@ async def test_zenoti_note_is_created_once_then_updated_in_place(
     [note_id] = zenoti.notes
     assert update["method"] == "PUT" and update["path"] == f"/v1/guests/guest-1/notes/{note_id}"
     assert zenoti.guest_notes("guest-1") == [
-        "Punchcard: Laser hair removal x6 — 1 of 6 left, expires 2027-04-30"
+        "Punchcard: Laser hair removal x6 — 1 of 6 left, good through 2027-04-30"
     ]
     assert (await sync_row(pool, "zenoti"))["external_ref"] == note_id
 
@@ -165,7 +166,7 @@ async def test_zenoti_note_deleted_by_staff_is_written_again(
     assert by_target(result)["zenoti"][0] == "updated"
     assert [r["method"] for r in zenoti.note_requests] == ["POST", "PUT", "POST"]
     assert zenoti.guest_notes("guest-1") == [
-        "Punchcard: Laser hair removal x6 — 1 of 6 left, expires 2027-04-30"
+        "Punchcard: Laser hair removal x6 — 1 of 6 left, good through 2027-04-30"
     ]
 
 
@@ -181,7 +182,7 @@ async def test_boulevard_note_through_the_signed_admin_api(
 
     assert by_target(result)["boulevard"][0] == "updated"
     assert boulevard.clients[urn] == [
-        "Punchcard: Laser hair removal x6 — 2 of 6 left, expires 2027-04-30"
+        "Punchcard: Laser hair removal x6 — 2 of 6 left, good through 2027-04-30"
     ]
     [request] = boulevard.requests
     assert "createClientNote" in request["body"]["query"]
@@ -333,7 +334,7 @@ async def test_booking_write_back_keeps_the_newest_version(
 
     assert "version 2 not written: version 3 is newer" in by_target(late)["zenoti"][1]
     assert zenoti.guest_notes("guest-1") == [
-        "Punchcard: Laser hair removal x6 — 1 of 6 left, expires 2027-04-30"
+        "Punchcard: Laser hair removal x6 — 1 of 6 left, good through 2027-04-30"
     ]
     assert len(zenoti.note_requests) == 1
 
@@ -382,9 +383,9 @@ def test_note_text_for_credit_and_closed_packages() -> None:
     cancelled = package_sync(status="cancelled", expires_at=None)
 
     assert note_text(credit, zone) == (
-        "Punchcard: Injectables — $350.00 of $1,500.00 left, expires 2027-04-30"
+        "Punchcard: Injectables — $350.00 of $1,500.00 left, good through 2027-04-30"
     )
-    assert note_text(expired, zone).endswith("2 of 6 left, expired 2027-04-30")
+    assert note_text(expired, zone).endswith("2 of 6 left, was good through 2027-04-30")
     assert (
         note_text(cancelled, zone) == "Punchcard: Laser hair removal x6 — 2 of 6 left (cancelled)"
     )
@@ -397,3 +398,36 @@ def test_marked_line_replaces_only_our_line_for_that_package() -> None:
 
     assert updated == "VIP\r\nPunchcard: Facial x3 — 1 of 3 left [pkg-9]\r\nPunchcard: new [pkg-1]"
     assert replace_marked_line("", "pkg-1", "Punchcard: new [pkg-1]") == "Punchcard: new [pkg-1]"
+
+
+async def test_every_booking_note_says_the_day_the_client_is_told(
+    pool: asyncpg.Pool,
+    mindbody: MindbodyFake,
+    zenoti: ZenotiFake,
+    boulevard: BoulevardFake,
+    all_platforms: SyncActivities,
+) -> None:
+    # Good through Apr 30 in the spa's zone (the settings' America/New_York): the package
+    # ends at 00:00 EDT on May 1, which is what a note reading the end's own date would say.
+    ends = schedule.ends_after(date(2027, 4, 30), "America/New_York")
+    told = datetime.strptime(texts.local_date(ends, "America/New_York"), "%b %d, %Y").date()
+    await add_client(pool)
+    await link(pool, "mindbody", MB_CLIENT)
+    mindbody.add_client(MB_CLIENT)
+    await link(pool, "zenoti", "guest-1")
+    zenoti.guests.add("guest-1")
+    urn = boulevard.add_client()
+    await link(pool, "boulevard", urn)
+
+    result = await write_back(all_platforms, package_sync(expires_at=ends))
+
+    assert {target: status for target, (status, _) in by_target(result).items()} == {
+        "mindbody": "updated",
+        "zenoti": "updated",
+        "boulevard": "updated",
+    }
+    line = f"Punchcard: Laser hair removal x6 — 2 of 6 left, good through {told.isoformat()}"
+    assert told == date(2027, 4, 30)
+    assert mindbody.clients[MB_CLIENT]["Notes"] == f"{line} [pkg-1]"
+    assert zenoti.guest_notes("guest-1") == [line]
+    assert boulevard.clients[urn] == [line]

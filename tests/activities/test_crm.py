@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
 import asyncpg
@@ -21,6 +21,7 @@ from activities.writeback import SYNC_BUSY, SyncActivities, build_sync_activitie
 from tests.fakes.gohighlevel import GoHighLevelFake
 from tests.fakes.hubspot import HubSpotFake
 from workers.settings import Settings
+from workflows import schedule, texts
 from workflows.contracts import PackageSync, SyncResult
 from workflows.policies import BAD_CONFIGURATION, UNKNOWN_CLIENT
 
@@ -168,12 +169,14 @@ async def test_hubspot_linked_contact_gets_exactly_the_punchcard_properties(
     assert sent_properties(request) == {
         "punchcard_sessions_remaining": "2",
         "punchcard_package_name": "Laser hair removal x6",
-        "punchcard_package_expires": "2027-04-30",
-        "punchcard_last_session": "2026-03-14",
+        "punchcard_package_expires": "1809043200000",  # 2027-04-30 00:00 UTC, a date property
+        "punchcard_last_session": "1773446400000",  # 2026-03-14 00:00 UTC
         "punchcard_renewal_link": "https://spa.example/renew/pkg-1",
         "punchcard_package_status": "active",
     }
     assert hubspot.contacts[contact].properties["punchcard_sessions_remaining"] == "2"
+    assert hubspot.date_of(contact, "punchcard_package_expires") == date(2027, 4, 30)
+    assert hubspot.date_of(contact, "punchcard_last_session") == date(2026, 3, 14)
     row = await sync_row(pool, "hubspot")
     assert (row["version"], row["status"], row["client_id"]) == (1, "updated", CLIENT)
 
@@ -493,3 +496,66 @@ def test_field_key_overrides_name_what_is_wrong() -> None:
         parse_field_keys("balance=contact.x")
     with pytest.raises(ValueError, match="is not name=key"):
         parse_field_keys("package_name")
+
+
+# --- the expiry is the good-through day the client is told ------------------------------------
+
+
+def told_day(ends: datetime, timezone: str) -> date:
+    """The day the client's texts (and the desk, and the CLI) say the package is good through."""
+    return datetime.strptime(texts.local_date(ends, timezone), "%b %d, %Y").date()
+
+
+@pytest.mark.parametrize(
+    "timezone", ["America/New_York", "Pacific/Honolulu", "Pacific/Auckland", "Europe/London"]
+)
+async def test_hubspot_expiry_is_the_day_the_client_is_told_as_a_date_property(
+    pool: asyncpg.Pool, http: httpx.AsyncClient, hubspot: HubSpotFake, timezone: str
+) -> None:
+    # The package ends at the local midnight after Apr 30: it is good through Apr 30.
+    ends = schedule.ends_after(date(2027, 4, 30), timezone)
+    await add_client(pool)
+    contact = hubspot.add_contact(EMAIL)
+    await link(pool, "hubspot", contact)
+    crm = HubSpotCrm(http, token=SecretStr(hubspot.token), base_url=hubspot.base_url)
+    activities = SyncActivities(pool=pool, crm=crm, timezone=timezone)
+
+    [answer] = (await run_crm(activities, package_sync(expires_at=ends))).results
+
+    assert answer.status == "updated"
+    assert told_day(ends, timezone) == date(2027, 4, 30)
+    assert hubspot.date_of(contact, "punchcard_package_expires") == told_day(ends, timezone)
+    # Midnight UTC of that date, in epoch milliseconds, as HubSpot date properties take it.
+    sent = sent_properties(hubspot.requests[0])["punchcard_package_expires"]
+    assert sent == str(int(datetime(2027, 4, 30, tzinfo=UTC).timestamp() * 1000))
+
+
+async def test_hubspot_refuses_a_date_property_that_is_not_midnight_utc(
+    pool: asyncpg.Pool, http: httpx.AsyncClient, hubspot: HubSpotFake
+) -> None:
+    """The stand-in checks what HubSpot checks, so the format above is not taken on trust."""
+    contact = hubspot.add_contact(EMAIL)
+    response = await http.patch(
+        f"{hubspot.base_url}/crm/v3/objects/contacts/{contact}",
+        headers={"Authorization": f"Bearer {hubspot.token}"},
+        json={"properties": {"punchcard_package_expires": "1809057600000"}},  # 04:00 UTC
+    )
+    assert response.status_code == 400
+    assert "1809057600000 is at 4:00:00.000 UTC, not midnight!" in response.text
+
+
+async def test_gohighlevel_expiry_is_the_day_the_client_is_told(
+    pool: asyncpg.Pool, http: httpx.AsyncClient, ghl: GoHighLevelFake
+) -> None:
+    timezone = "America/New_York"
+    ends = schedule.ends_after(date(2027, 4, 30), timezone)  # 2027-05-01 00:00 EDT
+    await add_client(pool)
+    contact = ghl.add_contact()
+    await link(pool, "gohighlevel", contact)
+    crm = GoHighLevelCrm(http, token=SecretStr(ghl.token), base_url=ghl.base_url)
+    activities = SyncActivities(pool=pool, crm=crm, timezone=timezone)
+
+    await run_crm(activities, package_sync(expires_at=ends))
+
+    stored = ghl.contacts[contact]["contact.punchcard_package_expires"]
+    assert date.fromisoformat(stored) == told_day(ends, timezone) == date(2027, 4, 30)

@@ -8,7 +8,7 @@ import json
 import re
 import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
 import httpx
@@ -28,10 +28,12 @@ from activities.events import (
 )
 from tests.activities.messaging.helpers import closed_port
 from tests.fakes.event_receiver import EventReceiver
+from workflows import schedule, texts
 from workflows.models import LifecycleEvent, PackageKind, PackageSnapshot, PackageStatus
 
 SECRET = "whsec_punchcard_events_test"
 SOLD_AT = datetime(2026, 1, 5, 15, 0, tzinfo=UTC)
+SPA_ZONE = "America/New_York"
 
 
 async def _receiver() -> EventReceiver:
@@ -67,7 +69,7 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
 def activities_for(
     pool: asyncpg.Pool, http: httpx.AsyncClient, *urls: str, secret: str = SECRET
 ) -> EventActivities:
-    publisher = WebhookPublisher(http, urls=list(urls), secret=SecretStr(secret))
+    publisher = WebhookPublisher(http, urls=list(urls), secret=SecretStr(secret), timezone=SPA_ZONE)
     return EventActivities(pool=pool, publisher=publisher)
 
 
@@ -147,6 +149,7 @@ async def test_signed_event_reaches_every_subscriber(
             "parent_purchase_id": None,
             "refund_due_cents": None,
             "pace_at_risk": False,
+            "expires_on": "2027-01-05",
             "occurred_at": "2026-04-05T15:00:00Z",
             "entry_seq": 5,
             "appointment_id": "appt-4",
@@ -270,7 +273,9 @@ async def test_no_subscribers_means_nothing_to_do(
 ) -> None:
     env = ActivityEnvironment()
     unconfigured = EventActivities(pool=pool, publisher=None)
-    empty = EventActivities(pool=pool, publisher=WebhookPublisher(http, urls=[], secret=None))
+    empty = EventActivities(
+        pool=pool, publisher=WebhookPublisher(http, urls=[], secret=None, timezone=SPA_ZONE)
+    )
 
     for activities in (unconfigured, empty):
         result = await env.run(activities.publish, redeemed())
@@ -282,7 +287,7 @@ async def test_no_subscribers_means_nothing_to_do(
 
 
 def test_signature_check_refuses_tampering_staleness_and_garbage() -> None:
-    body = event_body(redeemed())
+    body = event_body(redeemed(), timezone=SPA_ZONE)
     now = int(time.time())
     header = signature_header(body, SECRET, now)
 
@@ -309,4 +314,26 @@ def test_event_webhook_urls_are_parsed_and_checked() -> None:
 
 async def test_urls_without_a_secret_are_refused_at_start_up(http: httpx.AsyncClient) -> None:
     with pytest.raises(ValueError, match="PUNCHCARD_EVENT_WEBHOOK_SECRET is not"):
-        WebhookPublisher(http, urls=["https://a.example/h"], secret=None)
+        WebhookPublisher(http, urls=["https://a.example/h"], secret=None, timezone=SPA_ZONE)
+
+
+@pytest.mark.parametrize("timezone", ["America/New_York", "Pacific/Auckland", "Pacific/Honolulu"])
+async def test_event_carries_the_good_through_day_the_client_is_told(
+    pool: asyncpg.Pool, http: httpx.AsyncClient, spa_crm: EventReceiver, timezone: str
+) -> None:
+    ends = schedule.ends_after(date(2027, 4, 30), timezone)  # the local midnight after Apr 30
+    event = redeemed("pkg-1/event/9")
+    event = event.model_copy(
+        update={"package": event.package.model_copy(update={"expires_at": ends})}
+    )
+    publisher = WebhookPublisher(
+        http, urls=[spa_crm.url], secret=SecretStr(SECRET), timezone=timezone
+    )
+
+    await ActivityEnvironment().run(EventActivities(pool=pool, publisher=publisher).publish, event)
+
+    (received,) = spa_crm.events
+    told = datetime.strptime(texts.local_date(ends, timezone), "%b %d, %Y").date()
+    assert received["data"]["expires_on"] == told.isoformat() == "2027-04-30"
+    # `expires_at` stays the exact (exclusive) end instant.
+    assert datetime.fromisoformat(received["data"]["expires_at"]) == ends

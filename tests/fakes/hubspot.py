@@ -4,8 +4,10 @@
     PATCH /crm/v3/objects/contacts/{email}?idProperty=email
 
 It checks what HubSpot checks that we can check offline: `Authorization: Bearer <token>`
-(401 otherwise), a JSON body `{"properties": {...}}` with string values, and that every
-property exists (400 `VALIDATION_ERROR` with HubSpot's `PROPERTY_DOESNT_EXIST` text). It
+(401 otherwise), a JSON body `{"properties": {...}}` with string values, that every
+property exists (400 `VALIDATION_ERROR` with HubSpot's `PROPERTY_DOESNT_EXIST` text), and
+that a date property holds a date: midnight UTC in epoch milliseconds, or `YYYY-MM-DD`
+(any other time of day is HubSpot's "… is at 4:10:33.600 UTC, not midnight!"). It
 answers 200 with a `SimplePublicObject`, 404 `OBJECT_NOT_FOUND` for an unknown contact, and
 scripted 429s with `Retry-After` and the rate-limit headers. Writes are recorded.
 """
@@ -16,12 +18,15 @@ import itertools
 import json
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
 
 _ids = itertools.count(501)
+
+# Date properties: the two dates are created as HubSpot "date" (date picker) properties.
+DATE_PROPERTIES = frozenset({"punchcard_package_expires", "punchcard_last_session"})
 
 PUNCHCARD_PROPERTIES = (
     "punchcard_sessions_remaining",
@@ -46,6 +51,7 @@ class HubSpotFake:
     known_properties: set[str] = field(
         default_factory=lambda: {"email", "firstname", "lastname", *PUNCHCARD_PROPERTIES}
     )
+    date_properties: frozenset[str] = DATE_PROPERTIES
     contacts: dict[str, Contact] = field(default_factory=dict)
     requests: list[dict[str, Any]] = field(default_factory=list)
     base_url: str = ""
@@ -60,6 +66,11 @@ class HubSpotFake:
     def throttle_next(self, times: int, *, retry_after: int) -> None:
         """Answer the next `times` authorised requests 429 with this Retry-After."""
         self._throttle.extend([retry_after] * times)
+
+    def date_of(self, contact_id: str, name: str) -> date | None:
+        """The day a date property holds, as HubSpot shows it (the UTC date), or None."""
+        value = self.contacts[contact_id].properties.get(name, "")
+        return _stored_date(value) if value else None
 
     def writes(self) -> list[dict[str, Any]]:
         """The authorised requests that changed a contact, in order."""
@@ -143,25 +154,40 @@ class HubSpotFake:
                 "VALIDATION_ERROR",
                 "No properties found to update, please provide at least one.",
             )
-        problems = [
-            {
-                "isValid": False,
-                "message": f'Property "{name}" does not exist',
-                "error": "PROPERTY_DOESNT_EXIST",
-                "name": name,
-            }
-            for name in properties
-            if name not in self.known_properties
-        ] + [
-            {
-                "isValid": False,
-                "message": f"{value!r} is not a valid string",
-                "error": "INVALID_STRING",
-                "name": name,
-            }
-            for name, value in properties.items()
-            if not isinstance(value, str)
-        ]
+        problems = (
+            [
+                {
+                    "isValid": False,
+                    "message": f'Property "{name}" does not exist',
+                    "error": "PROPERTY_DOESNT_EXIST",
+                    "name": name,
+                }
+                for name in properties
+                if name not in self.known_properties
+            ]
+            + [
+                {
+                    "isValid": False,
+                    "message": f"{value!r} is not a valid string",
+                    "error": "INVALID_STRING",
+                    "name": name,
+                }
+                for name, value in properties.items()
+                if not isinstance(value, str)
+            ]
+            + [
+                {
+                    "isValid": False,
+                    "message": problem,
+                    "error": "INVALID_DATE",
+                    "name": name,
+                }
+                for name, value in properties.items()
+                if name in self.date_properties
+                and isinstance(value, str)
+                and (problem := _date_problem(value)) is not None
+            ]
+        )
         if problems:
             return self._error(
                 400,
@@ -187,3 +213,33 @@ class HubSpotFake:
         if id_property == "email":
             return next((c for c in self.contacts.values() if c.email == key), None)
         return self.contacts.get(key)
+
+
+def _date_problem(value: str) -> str | None:
+    """Why HubSpot refuses `value` for a date property, or None ("" clears it)."""
+    if value == "":
+        return None
+    if value.isdigit():
+        moment = datetime.fromtimestamp(int(value) / 1000, UTC)
+        if moment != datetime.combine(moment.date(), datetime.min.time(), UTC):
+            clock = moment - datetime.combine(moment.date(), datetime.min.time(), UTC)
+            return f"{value} is at {_clock(clock)} UTC, not midnight!"
+        return None
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        return f"{value!r} is not a valid date: use midnight UTC in milliseconds or YYYY-MM-DD"
+    return None if len(value) == 10 else f"{value!r} is not a valid date"
+
+
+def _stored_date(value: str) -> date:
+    if value.isdigit():
+        return datetime.fromtimestamp(int(value) / 1000, UTC).date()
+    return date.fromisoformat(value)
+
+
+def _clock(since_midnight: timedelta) -> str:
+    seconds = since_midnight.total_seconds()
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{int(hours)}:{int(minutes):02d}:{secs:06.3f}"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
@@ -36,6 +36,7 @@ from starter.api.schemas import (
 )
 from starter.packages import SaleRequest
 from starter.review import ReviewService
+from workflows import schedule
 from workflows.models import (
     AddUnitsRequest,
     AttendanceRequest,
@@ -206,8 +207,7 @@ async def add_units(
 @router.post("/packages/{package_id}/extend", tags=["packages"])
 async def extend(package_id: str, body: ExtendBody, deps: Deps, member: Manager) -> PackageAnswer:
     """Grace (manager): the package stays good through `new_expires_on`."""
-    zone = ZoneInfo(deps.settings.spa_timezone)
-    ends = datetime.combine(body.new_expires_on + timedelta(days=1), time(0), zone)
+    ends = schedule.ends_after(body.new_expires_on, deps.settings.spa_timezone)
     return await _send(
         deps,
         package_id,
