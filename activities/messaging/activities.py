@@ -186,15 +186,12 @@ class MessagingActivities:
         sms = self._sms
         if sms is None:
             return await self._settle(message, "not_configured", "SMS is not configured")
-
-        async def find(since: datetime) -> str | None:
-            assert sms is not None and phone is not None
-            return await self._unclaimed(
-                message, await sms.find_sent(phone, input.body, since=since)
-            )
-
         try:
-            return await self._send(message, lambda: sms.send(phone, input.body), find=find)
+            return await self._send(
+                message,
+                lambda: sms.send(phone, input.body),
+                find=lambda since: self._find_sms(sms, message, phone, since),
+            )
         except TwilioError as err:
             if err.twilio_code == OPTED_OUT_CODE:
                 # The client replied STOP to this sender: stop trying, everywhere.
@@ -282,8 +279,11 @@ class MessagingActivities:
             return self._result(message, "already_sent")
         return self._result(message, status, detail=detail)
 
-    async def _unclaimed(self, message: _Outgoing, provider_ids: list[str]) -> str | None:
-        """The first of `provider_ids` no other message has recorded as its own."""
+    async def _find_sms(
+        self, sms: TwilioSms, message: _Outgoing, phone: str, since: datetime
+    ) -> str | None:
+        """The SID of this text in Twilio, sent since `since` and claimed by no other notice."""
+        provider_ids = await sms.find_sent(phone, message.body, since=since)
         if not provider_ids:
             return None
         rows = await self._pool.fetch(_CLAIMED, message.channel, provider_ids, message.message_key)
