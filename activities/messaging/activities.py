@@ -5,14 +5,18 @@ The row keyed by (message_key, channel) is what makes a send safe to retry: a ro
 address, not configured, rejected, the last transient error) is written down, so a message
 is never silently lost. One side effect per activity: one message on one channel.
 
-Twilio's Messages API takes no idempotency key, so a crash between the provider's "accepted"
-and the `sent` update can still send twice; that window is one database write wide.
+Twilio's Messages API takes no idempotency key. So the row is marked `provider_attempted_at`
+just before the first call to Twilio, and a later attempt on a row so marked (the answer
+timed out, the connection dropped, the worker died mid-call) first looks the text up in
+Twilio and records it as sent when it is there, instead of sending it again. What is left
+is Twilio's own lag: a message not yet in its list when the retry looks.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Literal
 
 import asyncpg
@@ -56,7 +60,19 @@ ON CONFLICT (message_key, channel) DO UPDATE SET
     recipient = EXCLUDED.recipient, subject = EXCLUDED.subject, body = EXCLUDED.body,
     status = 'sending', attempts = m.attempts + 1, updated_at = now()
 WHERE m.status <> 'sent'
-RETURNING m.attempts
+RETURNING m.attempts, m.provider_attempted_at
+"""
+
+# Written before the provider is called: from here on the outcome may be unknown.
+_MARK_ATTEMPTED = """
+UPDATE outbound_messages SET provider_attempted_at = coalesce(provider_attempted_at, now())
+WHERE message_key = $1 AND channel = $2 AND status = 'sending'
+"""
+
+# A provider id another message already claimed is that message's, never this one's.
+_CLAIMED = """
+SELECT provider_message_id FROM outbound_messages
+WHERE channel = $1 AND provider_message_id = ANY($2::text[]) AND message_key <> $3
 """
 
 _SETTLE = """
@@ -171,7 +187,11 @@ class MessagingActivities:
         if sms is None:
             return await self._settle(message, "not_configured", "SMS is not configured")
         try:
-            return await self._send(message, lambda: sms.send(phone, input.body))
+            return await self._send(
+                message,
+                lambda: sms.send(phone, input.body),
+                find=lambda since: self._find_sms(sms, message, phone, since),
+            )
         except TwilioError as err:
             if err.twilio_code == OPTED_OUT_CODE:
                 # The client replied STOP to this sender: stop trying, everywhere.
@@ -259,15 +279,43 @@ class MessagingActivities:
             return self._result(message, "already_sent")
         return self._result(message, status, detail=detail)
 
+    async def _find_sms(
+        self, sms: TwilioSms, message: _Outgoing, phone: str, since: datetime
+    ) -> str | None:
+        """The SID of this text in Twilio, sent since `since` and claimed by no other notice."""
+        provider_ids = await sms.find_sent(phone, message.body, since=since)
+        if not provider_ids:
+            return None
+        rows = await self._pool.fetch(_CLAIMED, message.channel, provider_ids, message.message_key)
+        claimed = {row[0] for row in rows}
+        return next((pid for pid in provider_ids if pid not in claimed), None)
+
     async def _send(
-        self, message: _Outgoing, deliver: Callable[[], Awaitable[str]]
+        self,
+        message: _Outgoing,
+        deliver: Callable[[], Awaitable[str]],
+        *,
+        find: Callable[[datetime], Awaitable[str | None]] | None = None,
     ) -> DeliveryResult:
-        """Mark the row `sending`, call the provider once, and record what happened."""
+        """Mark the row `sending`, call the provider once, and record what happened.
+
+        With `find`, a row an earlier attempt already took to the provider is first looked
+        up there (from that attempt's time on), and recorded as sent when it is found.
+        """
         key, channel = message.message_key, message.channel
-        attempts = await self._pool.fetchval(_BEGIN, *message.row())
-        if attempts is None:
+        begun = await self._pool.fetchrow(_BEGIN, *message.row())
+        if begun is None:
             return await self._already_sent(message) or self._result(message, "already_sent")
+        attempts, attempted_at = begun["attempts"], begun["provider_attempted_at"]
         try:
+            if find is not None and attempted_at is not None:
+                if found := await find(attempted_at):
+                    await self._pool.execute(_FINISH, key, channel, "sent", found, None)
+                    activity.logger.info(
+                        "%s %s found already sent as %s (attempt %s)", channel, key, found, attempts
+                    )
+                    return self._result(message, "sent", provider_message_id=found)
+            await self._pool.execute(_MARK_ATTEMPTED, key, channel)
             provider_id = await deliver()
         except ApplicationError as err:
             if err.non_retryable:

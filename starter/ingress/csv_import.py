@@ -7,6 +7,15 @@ becomes a `RowError` with its line in the file (the header is line 1) while the 
 still import. The event key is `csv:<platform>:<appointment id>:<change>`: importing the
 same file twice, or an overlapping export, changes nothing.
 
+Limits at the door, each refusal naming the line (and the column, for a cell):
+
+- the file: at most `MAX_FILE_BYTES` and `MAX_ROWS` data rows, or nothing is imported;
+- amounts: plain decimal notation (`1250`, `1,250.00`, `$45.5`): no exponent, no sign, at
+  most two decimals, a comma only between groups of three digits, at most `MAX_AMOUNT`;
+- cells the import reads: at most `MAX_ID_LENGTH` characters for an appointment id (it is
+  part of the event key), `MAX_FIELD_LENGTH` for other ids, `MAX_TEXT_LENGTH` for names,
+  and no control characters other than tab and line breaks.
+
 Pure code over text: resolving clients and submitting the events is the caller's job.
 """
 
@@ -17,7 +26,7 @@ import io
 import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from enum import StrEnum
 from typing import TypeVar
 from zoneinfo import ZoneInfo
@@ -29,7 +38,12 @@ from workflows.visit_models import Platform, VisitChange, VisitEvent
 
 T = TypeVar("T")
 
-MAX_ID_LENGTH = 120  # prefixed into message keys of at most 200
+MAX_ID_LENGTH = 120  # inside the event key "csv:<platform>:<id>:<change>", at most 150
+MAX_FIELD_LENGTH = 150  # VisitEvent's id limit, for client, service and staff ids
+MAX_TEXT_LENGTH = 200  # service and client names, emails, phones, dates, statuses
+MAX_FILE_BYTES = 20 * 1024 * 1024
+MAX_ROWS = 200_000  # a whole chain's 90-day export (the overrun audit bench) is ~66,000
+MAX_AMOUNT = Decimal("1000000.00")  # one appointment; far beyond any treatment price
 FUTURE_SLACK = timedelta(days=1)  # zone differences; beyond this a "completed" date is wrong
 
 
@@ -132,7 +146,13 @@ _PLATFORMS = {
 _TIME_FORMATS = ("%H:%M", "%H:%M:%S", "%I:%M %p", "%I:%M:%S %p", "%I:%M%p", "%I %p", "%I%p")
 _TEXT_DATE_FORMATS = ("%b %d, %Y", "%B %d, %Y", "%d %b %Y", "%d %B %Y", "%a, %b %d, %Y")
 _PHONE = re.compile(r"^\+?[\d\s().-]{7,}$")
-_MONEY_NOISE = re.compile(r"[$€£\s,]|usd|cad|aud|eur|gbp", re.IGNORECASE)
+_CURRENCY = re.compile(r"[$€£\s]|usd|cad|aud|eur|gbp", re.IGNORECASE)
+# Plain notation: digits, optionally grouped by commas in threes, up to two decimals.
+_PLAIN_AMOUNT = re.compile(r"(?:\d+|\d{1,3}(?:,\d{3})+)(?:\.\d+)?|\.\d+")
+# What a cell may not hold: C0 controls but tab and line breaks (quoted cells carry
+# those), DEL and the C1 controls.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_ID_FIELDS = frozenset({"client_id", "service_key", "staff"})
 
 
 def parse_csv(
@@ -154,6 +174,10 @@ def parse_csv(
         now: the present, for refusing completions dated in the future.
         actor: recorded on each event as who brought it in.
     """
+    size = len(data.encode("utf-8")) if isinstance(data, str) else len(data)
+    if size > MAX_FILE_BYTES:
+        too_big = f"the file is {size:,} bytes: at most {MAX_FILE_BYTES:,}; split the export"
+        return CsvParse(errors=[RowError(line=1, message=too_big)])
     text = _decode(data)
     zone = ZoneInfo(timezone)
     present = now or datetime.now(UTC)
@@ -164,6 +188,7 @@ def parse_csv(
     result = CsvParse()
     seen: dict[str, int] = {}
     previous_end = 0
+    data_rows = 0
     records = iter(reader)
     while True:
         try:
@@ -185,6 +210,10 @@ def parse_csv(
             if missing:
                 return CsvParse(errors=[RowError(line=line, message=missing)])
             continue
+        data_rows += 1
+        if data_rows > MAX_ROWS:
+            message = f"more than {MAX_ROWS:,} rows: nothing imported; split the export"
+            return CsvParse(errors=[RowError(line=line, message=message)])
         if len(record) > len(header):
             result.errors.append(
                 RowError(
@@ -196,7 +225,9 @@ def parse_csv(
             continue
         cells = {name: _cell(record, index) for name, index in columns.items()}
         try:
-            row = _row(cells, line, platform, zone, day_first, present, actor)
+            _check_cells(cells, header, columns)
+            amount_column = _name(header, columns, "amount")
+            row = _row(cells, line, platform, zone, day_first, present, actor, amount_column)
         except _Bad as bad:
             result.errors.append(RowError(line=line, message=str(bad)))
             continue
@@ -266,6 +297,30 @@ def _cell(record: Sequence[str], index: int) -> str:
     return record[index].strip() if index < len(record) else ""
 
 
+def _name(header: Sequence[str], columns: Mapping[str, int], field: str) -> str:
+    """The column's name as the file spells it, for messages."""
+    index = columns.get(field)
+    return header[index].strip() if index is not None else field
+
+
+def _check_cells(
+    cells: Mapping[str, str], header: Sequence[str], columns: Mapping[str, int]
+) -> None:
+    """Every cell the import reads: no control characters, and a bounded length."""
+    for field, value in cells.items():
+        column = _name(header, columns, field)
+        if _CONTROL.search(value):
+            raise _Bad(f"column {column!r} holds a control character")
+        if field == "appointment_id":
+            limit = MAX_ID_LENGTH
+        elif field in _ID_FIELDS:
+            limit = MAX_FIELD_LENGTH
+        else:
+            limit = MAX_TEXT_LENGTH
+        if len(value) > limit:
+            raise _Bad(f"column {column!r} is {len(value)} characters long: at most {limit}")
+
+
 def _row(
     cells: Mapping[str, str],
     line: int,
@@ -274,12 +329,11 @@ def _row(
     day_first: bool,
     now: datetime,
     actor: str,
+    amount_column: str,
 ) -> CsvRow | RowSkipped:
     appointment_id = cells.get("appointment_id", "")
     if not appointment_id:
         raise _Bad("no appointment id")
-    if len(appointment_id) > MAX_ID_LENGTH:
-        raise _Bad(f"appointment id longer than {MAX_ID_LENGTH} characters")
     change = _change(cells.get("status", ""))
     if change is None:
         return RowSkipped(
@@ -295,6 +349,7 @@ def _row(
         if moment - now > FUTURE_SLACK:
             raise _Bad(f"{change.value} appointment dated in the future ({service_date})")
     occurred_at = scheduled_at or datetime.combine(service_date, time(12), zone)
+    amount_cents = _amount(cells.get("amount", ""), amount_column)
     return CsvRow(
         line=line,
         client_ref=client_ref,
@@ -309,7 +364,7 @@ def _row(
             service_name=cells.get("service_name") or None,
             scheduled_at=scheduled_at.astimezone(UTC) if scheduled_at else None,
             service_date=service_date,
-            amount_cents=_amount(cells.get("amount", "")),
+            amount_cents=amount_cents,
             provider_id=cells.get("staff") or None,
             occurred_at=occurred_at.astimezone(UTC),
             source="csv",
@@ -438,20 +493,29 @@ def _first(text: str, formats: Sequence[str], parse: Callable[[str, str], T]) ->
     return None
 
 
-def _amount(text: str) -> int | None:
-    """Cents from "$1,250.00", "150", "150.5"; None when blank or zero."""
+def _amount(text: str, column: str) -> int | None:
+    """Cents from "$1,250.00", "150", "150.5"; None when blank or zero.
+
+    Raises:
+        _Bad: anything but a plain non-negative amount of at most two decimals and at
+            most MAX_AMOUNT; the message names the column and quotes the cell.
+    """
     if not text:
         return None
-    cleaned = _MONEY_NOISE.sub("", text)
-    if cleaned.startswith(("(", "-")):
-        raise _Bad(f"amount {text!r} is negative")
-    try:
-        value = Decimal(cleaned)
-    except InvalidOperation:
-        raise _Bad(f"amount {text!r} is not a number") from None
-    if not value.is_finite():
-        raise _Bad(f"amount {text!r} is not a number")
+    where = f"column {column!r}: amount {text!r}"
+    cleaned = _CURRENCY.sub("", text)
+    if cleaned.startswith(("(", "-")) or cleaned.endswith(")"):
+        raise _Bad(f"{where} is negative")
+    if not _PLAIN_AMOUNT.fullmatch(cleaned):
+        if re.fullmatch(r"\d+,\d{1,2}", cleaned):
+            raise _Bad(
+                f"{where} has a decimal comma: write it with a point ({cleaned.replace(',', '.')})"
+            )
+        raise _Bad(f"{where} is not a plain amount (digits, an optional point and two decimals)")
+    value = Decimal(cleaned.replace(",", ""))
     cents = value * 100
     if cents != cents.to_integral_value():
-        raise _Bad(f"amount {text!r} has more than two decimals")
+        raise _Bad(f"{where} has more than two decimals")
+    if value > MAX_AMOUNT:
+        raise _Bad(f"{where} is over the limit of {MAX_AMOUNT:,.2f}")
     return int(cents) or None

@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from starter.ingress import csv_import
 from starter.ingress.csv_import import ClientRefKind, CsvParse, parse_csv
 from workflows.visit_models import Platform, VisitChange
 
@@ -235,3 +236,97 @@ def test_semicolon_exports_and_windows_1252_bytes() -> None:
 
 def test_an_empty_file_is_an_error() -> None:
     assert [e.message for e in parse("\n\n").errors] == ["the file is empty"]
+
+
+@pytest.mark.parametrize(
+    ("amount", "says"),
+    [
+        ("1e29", "not a plain amount"),
+        ("1e2", "not a plain amount"),
+        ("-5", "negative"),
+        ("(5.00)", "negative"),
+        ("12.345", "more than two decimals"),
+        ("NaN", "not a plain amount"),
+        ("Infinity", "not a plain amount"),
+        ("12,50", "decimal comma"),
+        ("1000000.01", "over the limit of 1,000,000.00"),
+        ("0x10", "not a plain amount"),
+    ],
+)
+def test_amounts_that_are_not_plain_money_are_refused_naming_line_and_column(
+    amount: str, says: str
+) -> None:
+    result = parse(
+        "Appointment ID,Client ID,Date,Price\n"
+        "A1,G1,2026-03-02,300\n"
+        f'A2,G2,2026-03-02,"{amount}"\n'
+        "A3,G3,2026-03-02,$1,250.00\n".replace("$1,250.00", '"$1,250.00"')
+    )
+
+    [error] = result.errors
+    assert error.line == 3
+    assert says in error.message and "'Price'" in error.message and repr(amount) in error.message
+    assert [(r.line, r.event.amount_cents) for r in result.rows] == [(2, 30_000), (4, 125_000)]
+
+
+def test_plain_amounts_within_the_limit_are_read_exactly() -> None:
+    amounts = ["1000000.00", "0.10", ".5", "1,234", "USD 19.99", "12.50 €", "0"]
+    text = "Id,Client ID,Date,Amount\n" + "".join(
+        f'{n},g,2026-03-01,"{a}"\n' for n, a in enumerate(amounts)
+    )
+
+    result = parse(text)
+
+    assert result.errors == []
+    assert [r.event.amount_cents for r in result.rows] == [
+        100_000_000,
+        10,
+        50,
+        123_400,
+        1999,
+        1250,
+        None,
+    ]
+
+
+def test_overlong_ids_and_control_characters_are_refused_naming_the_line() -> None:
+    text = (
+        "Appointment ID,Client ID,Service,Date\n"
+        f"{'A' * 200},G1,Laser,2026-03-02\n"  # 2
+        "A2,G2,Laser\x00full legs,2026-03-02\n"  # 3
+        f"A3,{'g' * 151},Laser,2026-03-02\n"  # 4
+        f"A4,G4,{'Laser ' * 40},2026-03-02\n"  # 5
+        "A5,G5,Peel\x1b[31m,2026-03-02\n"  # 6
+        f"{'A' * 120},G6,Laser,2026-03-02\n"  # 7 ok: the longest id
+    )
+
+    result = parse(text)
+
+    errors = by_line(result)
+    assert sorted(errors) == [2, 3, 4, 5, 6]
+    assert "'Appointment ID'" in errors[2] and "at most 120" in errors[2]
+    assert "'Service'" in errors[3] and "control character" in errors[3]
+    assert "'Client ID'" in errors[4] and "at most 150" in errors[4]
+    assert "at most 200" in errors[5]
+    assert "control character" in errors[6]
+    assert [r.line for r in result.rows] == [7]
+
+
+def test_a_file_over_the_row_limit_imports_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(csv_import, "MAX_ROWS", 3)
+    rows = "".join(f"A{n},G{n},2026-03-02\n" for n in range(4))
+
+    result = parse("Id,Client ID,Date\n" + rows)
+
+    assert result.rows == []
+    [error] = result.errors
+    assert error.line == 5 and "more than 3 rows" in error.message
+
+
+def test_a_file_over_the_size_limit_is_refused_unread() -> None:
+    data = b"Id,Client ID,Date\n" + b"A,G,2026-03-02\n" * (csv_import.MAX_FILE_BYTES // 15 + 1)
+
+    result = parse_csv(data, now=NOW)
+
+    assert result.rows == [] and [e.line for e in result.errors] == [1]
+    assert "split the export" in result.errors[0].message

@@ -6,7 +6,7 @@ from starter.packages import PackageService
 from tests.conftest import eventually
 from tests.fakes.smtp import SmtpFake
 from tests.fakes.twilio import TwilioFake
-from tests.workflows.conftest import ANA, CARA, Spa
+from tests.workflows.conftest import ANA, BEN, CARA, Spa
 from workflows.models import RedeemRequest, ReverseRequest
 
 
@@ -87,3 +87,29 @@ async def test_rejected_sms_is_recorded_not_lost(spa: Spa, twilio: TwilioFake) -
     # The package itself is unaffected: the next visit still confirms.
     await redeem(spa.service, pkg, 2)
     await eventually(lambda: spa.messages("confirmation"), lambda n: n == 1)
+
+
+async def test_twilio_answers_lost_after_sending_never_double_a_text(
+    spa: Spa, twilio: TwilioFake
+) -> None:
+    """Twilio creates every message but 30% of its answers never arrive (issue 9.13)."""
+    twilio.lose_responses(0.3, seed=13)
+    [ana] = await spa.sell("laser6")
+    [ben] = await spa.sell("laser6", client_id=BEN.client_id)
+    for n in range(1, 6):  # 6 → 1: five confirmations, "2 left", "1 left" each
+        await redeem(spa.service, ana, n)
+        await redeem(spa.service, ben, 100 + n)
+
+    await eventually(lambda: spa.messages("confirmation"), lambda n: n == 10, timeout=60)
+    await eventually(lambda: spa.messages("one_left"), lambda n: n == 2, timeout=60)
+    await eventually(lambda: spa.messages("two_left"), lambda n: n == 2, timeout=60)
+
+    assert twilio.lost >= 3  # the scenario happened
+    for phone in (ANA.phone or "", BEN.phone or ""):
+        texts = twilio.sent_to(phone)
+        assert len(texts) == 7
+        assert sorted(set(texts)) == sorted(texts), f"a text sent twice to {phone}"
+    recorded = await spa.pool.fetch(
+        "SELECT provider_message_id FROM outbound_messages WHERE channel = 'sms' AND status = 'sent'"
+    )
+    assert {r[0] for r in recorded} == {m.sid for m in twilio.stored}

@@ -52,3 +52,33 @@ async def test_import_needs_a_staff_token_and_text(api: Api, spa: Spa) -> None:
     )
     assert headerless.status_code == 200
     assert headerless.json()["accepted"] == 0 and headerless.json()["errors"]
+
+
+async def test_bad_amounts_long_ids_and_control_characters_are_refused_by_line(
+    api: Api, spa: Spa
+) -> None:
+    (package,) = await spa.sell("laser6")
+    bad_amounts = ["1e29", "1e2", "-5", "12.345", "NaN", "Infinity", "12,50"]
+    export = "Appointment ID,Client,Service,Date,Status,Price\n"
+    export += "K-1,c-ana,Laser - Full Face,2026-11-02,Completed,300.00\n"  # line 2: fine
+    for n, amount in enumerate(bad_amounts, start=2):  # lines 3-9
+        export += f'K-{n},c-ana,Laser - Full Face,2026-11-02,Completed,"{amount}"\n'
+    export += f"{'K' * 200},c-ana,Laser - Full Face,2026-11-02,Completed,300\n"  # line 10
+    export += "K-11,c-ana,Laser\x00Full Face,2026-11-02,Completed,300\n"  # line 11
+
+    response = await api.http.post(
+        "/api/imports/appointments",
+        content=export.encode(),
+        headers={**api.desk, "content-type": "text/csv"},
+    )
+
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert report["accepted"] == 1
+    errors = {e["line"]: e["message"] for e in report["errors"]}
+    assert sorted(errors) == list(range(3, 12))
+    for line, amount in enumerate(bad_amounts, start=3):
+        assert "'Price'" in errors[line] and repr(amount) in errors[line]
+    assert "'Appointment ID'" in errors[10] and "200 characters" in errors[10]
+    assert "'Service'" in errors[11] and "control character" in errors[11]
+    await eventually(lambda: spa.ledger.count_entries(package, "redemption"), lambda n: n == 1)
