@@ -229,9 +229,21 @@ class PackageWorkflow:
                     policies.LEDGER,
                     local=local,
                 )
-            except ActivityError as err:
-                if _refused_by_database(err) and workflow.patched(PATCH_LEDGER_REFUSED):
+            except ApplicationError as err:
+                # A local activity's non-retryable failure arrives unwrapped (no ActivityError).
+                if err.type == policies.DATABASE_REFUSED and workflow.patched(PATCH_LEDGER_REFUSED):
                     self._ledger_refused(effect, err)
+                    self._state.ledger_outbox.pop(0)
+                    continue
+                raise
+            except ActivityError as err:
+                refusal = err.cause
+                if (
+                    isinstance(refusal, ApplicationError)
+                    and refusal.type == policies.DATABASE_REFUSED
+                    and workflow.patched(PATCH_LEDGER_REFUSED)
+                ):
+                    self._ledger_refused(effect, refusal)
                     self._state.ledger_outbox.pop(0)
                     continue
                 workflow.logger.error(
@@ -243,12 +255,12 @@ class PackageWorkflow:
                 continue
             self._state.ledger_outbox.pop(0)
 
-    def _ledger_refused(self, effect: LedgerEffect, err: ActivityError) -> None:
+    def _ledger_refused(self, effect: LedgerEffect, refusal: ApplicationError) -> None:
         """The row can never be written as it stands: say so, loudly, once, and move on so
         the package (and its worker) keep working. The entry stays in the package's own
         history (the `history` query) for staff to record by hand."""
         entry = effect.entry
-        why = err.cause.message if isinstance(err.cause, ApplicationError) else str(err)
+        why = refusal.message
         workflow.logger.error(
             "ledger refused entry %s of package %s: %s", entry.seq, self._input.package_id, why
         )
@@ -586,11 +598,6 @@ class PackageWorkflow:
     @workflow.query(name="history")
     def history(self) -> list[Entry]:
         return list(self._state.entries)
-
-
-def _refused_by_database(err: ActivityError) -> bool:
-    cause = err.cause
-    return isinstance(cause, ApplicationError) and cause.type == policies.DATABASE_REFUSED
 
 
 async def _call(
