@@ -1,7 +1,8 @@
 """Staff alerts: the durable queue the front desk and managers work through.
 
 The row is the alert of record; the staff email about it is a separate activity, so a
-mail outage never loses an alert.
+mail outage never loses an alert. Texts are made storable (NUL escaped, length capped):
+an alert is often about a value the database refused, and must not be refused itself.
 """
 
 from __future__ import annotations
@@ -20,6 +21,15 @@ RETURNING alert_key
 """
 
 
+MAX_MESSAGE = 4000
+
+
+def _storable(text: str, limit: int) -> str:
+    """PostgreSQL text cannot hold NUL: an alert about a bad value must still be recorded."""
+    clean = text.replace("\x00", "\\x00")
+    return clean if len(clean) <= limit else clean[: limit - 1] + "…"
+
+
 class StaffAlertActivities:
     """Records staff alerts; constructed with the worker's pool."""
 
@@ -34,8 +44,8 @@ class StaffAlertActivities:
             input.alert_key,
             input.package_id,
             input.client_id,
-            input.kind,
-            input.message,
+            _storable(input.kind, 100),
+            _storable(input.message, MAX_MESSAGE),
         )
         recorded = key is not None
         activity.logger.info(

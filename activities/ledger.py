@@ -7,6 +7,10 @@ Failures:
     ApplicationError(type="UnknownClient", non_retryable) — the client row is missing.
     ApplicationError(type="LedgerSeqConflict") — another entry already holds this seq
         (e.g. after a workflow reset); retried until an operator resolves it.
+    ApplicationError(type="DatabaseRefused", non_retryable) — PostgreSQL refuses a value
+        of the row (out of range, NUL in text, too large for an index; see
+        activities.refusals): the package records the failure and alerts staff.
+    Anything else (the database unreachable, restarting) propagates and is retried.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import asyncpg
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.refusals import is_refusal, refused
 from workflows import contracts
 from workflows.contracts import LedgerEntryInput, LedgerEntryResult
 from workflows.policies import UNKNOWN_CLIENT
@@ -68,8 +73,27 @@ class LedgerActivities:
         Raises:
             ApplicationError: `UnknownClient` (non-retryable) when the client row is
                 missing, since retrying cannot create it; `LedgerSeqConflict` when a
-                different entry already holds this seq.
+                different entry already holds this seq; `DatabaseRefused` (non-retryable)
+                when PostgreSQL refuses a value of the row.
         """
+        try:
+            inserted = await self._write(input)
+        except asyncpg.PostgresError as err:
+            if not is_refusal(err):
+                raise
+            entry = input.entry
+            activity.logger.error(
+                "ledger entry seq %s of package %s refused: %s",
+                entry.seq,
+                input.package_id,
+                type(err).__name__,
+            )
+            raise refused(
+                err, f"ledger entry {entry.seq} ({entry.kind.value}) of {input.package_id!r}"
+            ) from err
+        return LedgerEntryResult(inserted=inserted)
+
+    async def _write(self, input: LedgerEntryInput) -> bool:
         entry, snap = input.entry, input.snapshot
         async with self._pool.acquire() as conn, conn.transaction():
             if not await conn.fetchval(_CLIENT_EXISTS, input.client_id):
@@ -131,7 +155,7 @@ class LedgerActivities:
                     entry.seq,
                     input.package_id,
                 )
-                return LedgerEntryResult(inserted=False)
+                return False
             await conn.execute(
                 _ADVANCE_BALANCE,
                 input.package_id,
@@ -151,4 +175,4 @@ class LedgerActivities:
             entry.kind.value,
             input.package_id,
         )
-        return LedgerEntryResult(inserted=True)
+        return True

@@ -4,11 +4,20 @@ queue what cannot be tied, and hand refunds to the packages a payment bought.
 Ties come first from our own metadata (the renewal Checkout Session carries client, type
 and the package it renews), then from the customer's email when exactly one client has
 it. Anything else is a person's call: the review queue.
+
+The amount must be the price, to the cent, in the configured currency: the amount our own
+Checkout Session asked for (a renewal is priced at its package's terms, recorded in
+`stripe_checkouts`), otherwise the package type's list price. Stripe reports the amount
+after discounts (`amount_total`, `amount_received`), so a coupon or promotion code makes
+the payment differ and sends it to review (`amount_mismatch`), as does an amount missing
+or 0 on a paid event, or another currency (`currency_mismatch`); staff sell it by hand
+at the price they accept, or refund it. Nothing is sold at a price that was not paid.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import UTC
 
 import asyncpg
@@ -19,17 +28,73 @@ from temporalio.service import RPCError, RPCStatusCode
 
 import workflows.payment_models as pm
 from activities import sales
-from activities.repository import ClientRepository, PackageTypeRepository, ReviewQueue
+from activities.repository import (
+    ClientRepository,
+    PackageTypeRecord,
+    PackageTypeRepository,
+    ReviewQueue,
+)
 from workers.settings import Settings
 from workflows.ids import package_workflow_id, stripe_package_id
 from workflows.models import PackageAnswer, PackageInput, PaymentRef
+from workflows.texts import money
 
 log = logging.getLogger("punchcard.payments")
 
 _CLIENT_BY_EMAIL = "SELECT client_id FROM clients WHERE lower(email) = lower($1) LIMIT 2"
+# The session we created for a renewal offer: its amount is the price (the package's own
+# terms, which may differ from today's list price). Client and type must agree too.
+_OUR_CHECKOUT = """
+SELECT amount_cents, currency FROM stripe_checkouts
+WHERE (session_id = $1 OR offer_key = $2) AND client_id = $3 AND type_code = $4
+ORDER BY (session_id = $1) DESC NULLS LAST
+LIMIT 1
+"""
 _PACKAGES_FOR_PAYMENT = """
 SELECT package_id FROM packages WHERE payment_intent_id = $1 ORDER BY package_id
 """
+
+
+AMOUNT_MISMATCH = "amount_mismatch"
+CURRENCY_MISMATCH = "currency_mismatch"
+
+
+@dataclass(frozen=True)
+class _Price:
+    cents: int
+    currency: str
+    source: str  # where the price comes from, for the review item
+
+
+def _mismatch(event: pm.StripePaymentEvent, price: _Price) -> pm.PrepareSaleResult | None:
+    """Why this payment cannot be sold at `price`, as a review; None when it matches."""
+    expected = f"{price.source} costs {money(price.cents)} {price.currency.upper()}"
+    if event.currency is None or event.currency.lower() != price.currency:
+        return pm.PrepareSaleResult(
+            review_reason=CURRENCY_MISMATCH,
+            unmatched_reason=(
+                f"paid in {(event.currency or 'no currency').upper()}, but {expected}: "
+                "not sold; sell by hand or refund"
+            ),
+        )
+    if event.amount_cents <= 0:
+        return pm.PrepareSaleResult(
+            review_reason=AMOUNT_MISMATCH,
+            unmatched_reason=(
+                f"Stripe reports no amount paid, but {expected}: not sold; check the payment "
+                "in Stripe, then sell by hand or refund"
+            ),
+        )
+    if event.amount_cents != price.cents:
+        return pm.PrepareSaleResult(
+            review_reason=AMOUNT_MISMATCH,
+            unmatched_reason=(
+                f"paid {money(event.amount_cents)}, expected {money(price.cents)} "
+                f"({expected}; a discount or coupon counts as a difference): not sold; "
+                "sell by hand at the price you accept, or refund"
+            ),
+        )
+    return None
 
 
 class PaymentIntakeActivities:
@@ -66,9 +131,11 @@ class PaymentIntakeActivities:
         package_type = await self._types.get(type_code)
         if package_type is None:
             return pm.PrepareSaleResult(unmatched_reason=f"unknown package type {type_code!r}")
-        terms = package_type.terms()
-        if event.amount_cents:
-            terms = terms.model_copy(update={"price_cents": event.amount_cents})
+        price = await self._price(event, client_id, package_type)
+        mismatch = _mismatch(event, price)
+        if mismatch is not None:
+            return mismatch
+        terms = package_type.terms().model_copy(update={"price_cents": event.amount_cents})
         notices = sales.notice_policy(self._settings)
         purchased_at = event.created.astimezone(UTC)
         package = PackageInput(
@@ -83,12 +150,34 @@ class PaymentIntakeActivities:
             payment=PaymentRef(
                 payment_intent_id=event.payment_intent_id,
                 checkout_session_id=event.checkout_session_id,
-                amount_cents=event.amount_cents or None,
+                amount_cents=event.amount_cents,
             ),
             renews_package_id=event.metadata.get("punchcard_renews_package_id"),
             notices=notices,
         )
         return pm.PrepareSaleResult(package_input=package)
+
+    async def _price(
+        self, event: pm.StripePaymentEvent, client_id: str, package_type: PackageTypeRecord
+    ) -> _Price:
+        row = await self._pool.fetchrow(
+            _OUR_CHECKOUT,
+            event.checkout_session_id,
+            event.metadata.get("punchcard_offer_key"),
+            client_id,
+            package_type.type_code,
+        )
+        if row is not None:
+            return _Price(
+                cents=row["amount_cents"],
+                currency=row["currency"].lower(),
+                source=f"our Checkout Session for {package_type.type_code}",
+            )
+        return _Price(
+            cents=package_type.price_cents,
+            currency=self._settings.stripe_currency.lower(),
+            source=f"package type {package_type.type_code}",
+        )
 
     @activity.defn(name=pm.OPEN_PAYMENT_REVIEW)
     async def open_review(self, item: pm.PaymentReviewInput) -> None:

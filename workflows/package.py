@@ -38,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
         Entry,
         ExtendRequest,
         ForfeitRequest,
+        LedgerEffect,
         LifecycleEvent,
         Notice,
         PackageAnswer,
@@ -56,6 +57,7 @@ __all__ = ["PackageWorkflow", "Refused"]
 ResultT = TypeVar("ResultT")
 
 NOTICE_GRACE = timedelta(seconds=30)
+LEDGER_REFUSED_ALERT = "ledger_refused"
 LEDGER_PAUSE = timedelta(minutes=1)
 PATCH_NOTICES_DURING_DRAIN = "notices-start-during-ledger-drain"
 # The ledger write is a few milliseconds of SQL: as a local activity it runs inside the
@@ -66,6 +68,11 @@ PATCH_RECORD_GIVE_UP = "record-messages-that-ran-out-of-retries"
 # CRM and booking write-back, lifecycle webhooks, Checkout links in renewal offers and
 # the Stripe refund saga: activities older runs never scheduled.
 PATCH_INTEGRATIONS = "integrations-and-stripe"
+# A ledger row PostgreSQL refuses (policies.DATABASE_REFUSED) is recorded as a failure and
+# alerted to staff instead of being retried every minute forever. Retire once no package
+# run started before it is open (longest package life plus retention): then
+# deprecate_patch, and remove a release later.
+PATCH_LEDGER_REFUSED = "ledger-refusal-alerts-staff"
 # In-flight keys of integration work, apart from notice keys (an event id and a notice key
 # may be the same string: both derive from the entry key).
 SYNC_KEY = "integration:sync"  # the one write-back in flight at a time
@@ -222,7 +229,23 @@ class PackageWorkflow:
                     policies.LEDGER,
                     local=local,
                 )
+            except ApplicationError as err:
+                # A local activity's non-retryable failure arrives unwrapped (no ActivityError).
+                if err.type == policies.DATABASE_REFUSED and workflow.patched(PATCH_LEDGER_REFUSED):
+                    self._ledger_refused(effect, err)
+                    self._state.ledger_outbox.pop(0)
+                    continue
+                raise
             except ActivityError as err:
+                refusal = err.cause
+                if (
+                    isinstance(refusal, ApplicationError)
+                    and refusal.type == policies.DATABASE_REFUSED
+                    and workflow.patched(PATCH_LEDGER_REFUSED)
+                ):
+                    self._ledger_refused(effect, refusal)
+                    self._state.ledger_outbox.pop(0)
+                    continue
                 workflow.logger.error(
                     "ledger write for entry %s failed, retrying later: %s",
                     effect.entry.seq,
@@ -231,6 +254,24 @@ class PackageWorkflow:
                 await workflow.sleep(LEDGER_PAUSE)
                 continue
             self._state.ledger_outbox.pop(0)
+
+    def _ledger_refused(self, effect: LedgerEffect, refusal: ApplicationError) -> None:
+        """The row can never be written as it stands: say so, loudly, once, and move on so
+        the package (and its worker) keep working. The entry stays in the package's own
+        history (the `history` query) for staff to record by hand."""
+        entry = effect.entry
+        why = refusal.message
+        workflow.logger.error(
+            "ledger refused entry %s of package %s: %s", entry.seq, self._input.package_id, why
+        )
+        self._book.alert_staff(
+            f"ledger-refused:{entry.seq}",
+            LEDGER_REFUSED_ALERT,
+            f"The ledger could not record entry {entry.seq} ({entry.kind.value}, key "
+            f"{entry.key!r}) of {self._book.terms.name} ({self._input.package_id}): {why}. "
+            "The package kept the entry and goes on; record it in the ledger by hand once "
+            "the value is corrected.",
+        )
 
     def _start_effects(self) -> None:
         """Notices and integrations go out in the background so a slow provider never holds

@@ -4,7 +4,9 @@ A paid event starts the package the payment bought (rule 14), exactly once: the 
 id is derived from the payment intent and the package workflow is started with
 REJECT_DUPLICATE, so Stripe's redeliveries, a checkout.session.completed plus its
 payment_intent.succeeded, or a second run of this workflow all find it already started.
-A payment that cannot be tied to a client and package type goes to the review queue.
+A payment that cannot be tied to a client and package type goes to the review queue, and
+so does one whose amount or currency differs from the price (`amount_mismatch`,
+`currency_mismatch`): a payment is never sold silently at a price it did not pay.
 charge.refunded is handed to the package: ours is already recorded, a dashboard refund
 cancels or reduces it.
 
@@ -92,12 +94,14 @@ class PaymentWorkflow:
         review_id = f"payment:{event.payment_intent_id}"
         if prepared.package_input is None:
             reason = prepared.unmatched_reason or "cannot be tied to a client and package type"
+            # review_reason only changes the activity's argument, never which commands run,
+            # so histories from before it replay alike (theirs decode it as None): no patch.
             await _intake(
                 pm.OPEN_PAYMENT_REVIEW,
                 pm.PaymentReviewInput(
                     item_id=review_id,
                     payment_intent_id=event.payment_intent_id,
-                    reason="unmatched_payment",
+                    reason=prepared.review_reason or "unmatched_payment",
                     detail=(
                         f"Stripe payment {event.payment_intent_id} of {event.amount_cents / 100:.2f} "
                         f"{(event.currency or '').upper()}: {reason}"

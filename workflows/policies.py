@@ -12,7 +12,12 @@ from temporalio.common import RetryPolicy
 PROVIDER_REJECTED = "ProviderRejected"
 BAD_CONFIGURATION = "BadConfiguration"
 UNKNOWN_CLIENT = "UnknownClient"
-PERMANENT_ERRORS = [PROVIDER_REJECTED, BAD_CONFIGURATION, UNKNOWN_CLIENT]
+# PostgreSQL refused a value (out of range, NUL in text, index row too large, a constraint):
+# the same row is refused on every attempt, so retrying would only spin. Adapters raise it
+# non-retryable (activities.refusals); an outage (connection refused, reset, a restart) is
+# never this type and retries as before.
+DATABASE_REFUSED = "DatabaseRefused"
+PERMANENT_ERRORS = [PROVIDER_REJECTED, BAD_CONFIGURATION, UNKNOWN_CLIENT, DATABASE_REFUSED]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -25,12 +30,14 @@ class ActivityOptions:
 LEDGER = ActivityOptions(
     start_to_close=timedelta(seconds=15),
     # The ledger is the record of money: retry until the database is back, never give up.
+    # A row PostgreSQL refuses (DATABASE_REFUSED) is not an outage: it fails at once and
+    # the package records the failure and alerts staff instead of retrying forever.
     retry=RetryPolicy(
         initial_interval=timedelta(milliseconds=200),
         backoff_coefficient=2.0,
         maximum_interval=timedelta(seconds=30),
         maximum_attempts=0,
-        non_retryable_error_types=[BAD_CONFIGURATION],
+        non_retryable_error_types=[BAD_CONFIGURATION, DATABASE_REFUSED],
     ),
 )
 

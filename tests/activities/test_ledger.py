@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 import asyncpg
 import pytest
 from temporalio.exceptions import ApplicationError
@@ -11,7 +13,7 @@ from activities.repository import ClientRecord, ClientRepository, LedgerReader
 from tests.activities.helpers import SOLD_AT, ledger_input, record, sale
 from workflows.contracts import LedgerEntryResult
 from workflows.models import EntryKind, PackageStatus
-from workflows.policies import UNKNOWN_CLIENT
+from workflows.policies import DATABASE_REFUSED, LEDGER, UNKNOWN_CLIENT
 
 
 @pytest.fixture
@@ -120,3 +122,56 @@ async def test_ledger_refuses_update_and_delete(
 
     [entry] = await LedgerReader(pool).entries("pkg-1")
     assert entry.units_delta == 6
+
+
+# --- values PostgreSQL refuses ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("entry_update", "snapshot_update", "says"),
+    [
+        ({"value_cents": 2**70}, {}, "out of int64 range"),
+        ({}, {"remaining": 2**40}, "out of int32 range"),
+        ({"reason": "typo\x00"}, {}, "0x00"),
+        ({"key": secrets.token_urlsafe(9000)}, {}, "index row"),  # beyond a btree row
+    ],
+    ids=["bigint", "integer", "nul", "index-row"],
+)
+async def test_value_postgres_refuses_is_permanent_and_writes_nothing(
+    pool: asyncpg.Pool,
+    ana: ClientRecord,
+    entry_update: dict[str, object],
+    snapshot_update: dict[str, object],
+    says: str,
+) -> None:
+    await record(pool, sale())
+    good = ledger_input(2, "appt-1", remaining=5)
+    bad = good.model_copy(
+        update={
+            "entry": good.entry.model_copy(update=entry_update),
+            "snapshot": good.snapshot.model_copy(update=snapshot_update),
+        }
+    )
+
+    with pytest.raises(ApplicationError) as caught:
+        await record(pool, bad)
+
+    assert caught.value.type == DATABASE_REFUSED
+    assert caught.value.non_retryable
+    assert "ledger entry 2 (redemption)" in caught.value.message and says in caught.value.message
+    reader = LedgerReader(pool)
+    assert await reader.count_entries("pkg-1") == 1
+    balance = await reader.balance("pkg-1")
+    assert balance is not None and balance.remaining == 6
+
+
+async def test_database_away_is_not_permanent(database_url: str, ana: ClientRecord) -> None:
+    """An outage keeps its own error, which the LEDGER policy retries forever."""
+    gone = await asyncpg.create_pool(database_url, min_size=0, max_size=1)
+    await gone.close()
+
+    with pytest.raises(Exception) as caught:
+        await record(gone, sale())
+
+    assert not isinstance(caught.value, ApplicationError)
+    assert caught.value.__class__.__name__ not in LEDGER.retry.non_retryable_error_types

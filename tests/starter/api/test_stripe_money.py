@@ -26,8 +26,9 @@ from tests.fakes.twilio import TwilioFake
 from tests.starter.api.conftest import STRIPE_SECRET, Api
 from tests.workflows.conftest import ANA, LASER, TWO, Spa
 from workers.settings import Settings
-from workflows.ids import stripe_package_id
+from workflows.ids import payment_workflow_id, stripe_package_id
 from workflows.models import PackageStatus
+from workflows.payment_models import PaymentOutcome
 
 
 @pytest.fixture
@@ -192,6 +193,43 @@ async def test_payment_we_cannot_tie_goes_to_review(api: Api, spa: Spa, stripe: 
     assert await balance(spa.pool, stripe_package_id(pi)) is None
 
 
+async def test_payment_unlike_the_price_goes_to_review_and_sells_nothing(
+    api: Api, spa: Spa, stripe: StripeFake
+) -> None:
+    """A Checkout for less than the package type lists (a coupon, a hand-made session)."""
+    metadata = {"punchcard_client_id": ANA.client_id, "punchcard_type_code": LASER.type_code}
+    session = await _session(stripe, metadata, amount=LASER.price_cents - 30_000)
+    stripe.complete_session(session)
+    pi = stripe.sessions[session]["payment_intent"]
+    for event in (
+        stripe.checkout_completed_event(session),
+        stripe.payment_intent_succeeded_event(pi),
+    ):
+        response = await post_event(api, stripe, event)
+        assert (response.status_code, response.json()["status"]) == (200, "accepted")
+
+    handle = spa.service._client.get_workflow_handle(payment_workflow_id("stripe", pi))
+    outcome = await eventually(
+        lambda: handle.query("outcome", result_type=PaymentOutcome),
+        lambda o: len(o.notes) == 2,
+    )
+    assert outcome.package_ids == []
+    item = await spa.pool.fetchrow(
+        "SELECT kind, reason, detail, status FROM review_items WHERE item_id = $1",
+        f"payment:{pi}",
+    )
+    assert item is not None
+    assert (item["kind"], item["reason"], item["status"]) == ("payment", "amount_mismatch", "open")
+    assert pi in item["detail"] and "paid $1,500.00, expected $1,800.00" in item["detail"]
+    assert await balance(spa.pool, stripe_package_id(pi)) is None
+    assert (
+        await spa.pool.fetchval(
+            "SELECT count(*) FROM review_items WHERE item_id = $1", f"payment:{pi}"
+        )
+        == 1
+    )
+
+
 async def test_delayed_payment_starts_the_package_only_when_it_succeeds(
     api: Api, spa: Spa, stripe: StripeFake
 ) -> None:
@@ -334,7 +372,9 @@ async def _sold_with_payment(spa: Spa, payment_intent_id: str) -> str:
     return package
 
 
-async def _session(stripe: StripeFake, metadata: dict[str, str]) -> str:
+async def _session(
+    stripe: StripeFake, metadata: dict[str, str], *, amount: int = LASER.price_cents
+) -> str:
     async with httpx.AsyncClient(base_url=stripe.base_url, auth=(stripe.secret_key, "")) as http:
         response = await http.post(
             "/v1/checkout/sessions",
@@ -343,7 +383,7 @@ async def _session(stripe: StripeFake, metadata: dict[str, str]) -> str:
                 "success_url": "https://spa.example/ok",
                 "line_items[0][quantity]": "1",
                 "line_items[0][price_data][currency]": "usd",
-                "line_items[0][price_data][unit_amount]": str(LASER.price_cents),
+                "line_items[0][price_data][unit_amount]": str(amount),
                 "line_items[0][price_data][product_data][name]": LASER.name,
                 **{f"metadata[{k}]": v for k, v in metadata.items()},
                 **{f"payment_intent_data[metadata][{k}]": v for k, v in metadata.items()},
