@@ -107,12 +107,12 @@ def create_app(
         temporal = database = "ok"
         try:
             await asyncio.wait_for(deps.client.service_client.check_health(), 2)
-        except (RPCError, TimeoutError, OSError) as err:
-            temporal = f"unreachable: {err}"
+        except (RPCError, TimeoutError, OSError, RuntimeError) as err:
+            temporal = f"unreachable: {str(err)[:200]}"
         try:
             await asyncio.wait_for(deps.pool.fetchval("SELECT 1"), 2)
-        except (asyncpg.PostgresError, TimeoutError, OSError) as err:
-            database = f"unreachable: {err}"
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError, OSError) as err:
+            database = f"unreachable: {str(err)[:200] or type(err).__name__}"
         ok = temporal == database == "ok"
         body = Health(status="ok" if ok else "degraded", temporal=temporal, database=database)
         headers = None if ok else {"Retry-After": str(RETRY_AFTER_SECONDS)}
@@ -168,6 +168,14 @@ def create_app(
         call that timed out: PostgreSQL or Temporal is away, the sender should retry."""
         log.error("backend unreachable on %s: %s", request.url.path, type(exc).__name__)
         return unavailable("database or Temporal unavailable")
+
+    @app.exception_handler(RuntimeError)
+    async def runtime_error(request: Request, exc: RuntimeError) -> Response:
+        if "client connect" in str(exc):  # the SDK's (re)connection to a Temporal not there
+            log.error("Temporal unreachable on %s", request.url.path)
+            return unavailable("Temporal unavailable")
+        log.error("unexpected error on %s", request.url.path, exc_info=exc)
+        return await unexpected(request, exc)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
