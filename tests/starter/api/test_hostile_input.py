@@ -402,6 +402,15 @@ async def test_the_door_refuses_oversized_and_mistyped_requests_by_name(served: 
         deep = await http.post("/webhooks/mindbody", content=DEEP.encode(), headers=JSON_TYPE)
         assert deep.status_code in (400, 401)
 
+        staff_deep = await http.post("/api/sales", content=DEEP.encode(), headers=JSON_TYPE)
+        assert staff_deep.status_code == 400
+        assert "nests deeper than 32" in staff_deep.json()["detail"]
+
+        nul_name = await http.post(
+            "/api/sales", content=b'{"client_id": "c\\u0000x"}', headers=JSON_TYPE
+        )
+        assert nul_name.status_code == 422 and "U+0000" in nul_name.json()["detail"]
+
     assert_health_held(served)
 
 
