@@ -141,6 +141,8 @@ async def test_one_left_offer_links_checkout_and_a_paid_renewal_starts_one_packa
     # The client pays; Stripe sends the checkout event twice and the payment intent's too.
     stripe.complete_session(session_id)
     pi = stripe.sessions[session_id]["payment_intent"]
+    # The old package's own CRM write (after the redemption) must be in before counting.
+    await eventually(lambda: spa.service.state(old), lambda v: v.pending_effects == 0)
     crm_before = len(hubspot.writes())
     event = stripe.checkout_completed_event(session_id)
     first = await post_event(api, stripe, event)
