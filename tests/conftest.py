@@ -26,7 +26,8 @@ from tests.fakes.smtp import SmtpFake
 from tests.fakes.twilio import TwilioFake
 from workers.codec import EncryptionCodec
 from workers.settings import Settings
-from workers.worker import build_worker
+from workers.shutdown import running
+from workers.worker import build_worker, graceful_shutdown
 from workflows.converter import make_data_converter
 
 T = TypeVar("T")
@@ -161,7 +162,10 @@ def client(temporal_env: WorkflowEnvironment) -> Client:
 
 @pytest.fixture
 async def worker(settings: Settings, client: Client) -> AsyncIterator[Worker]:
-    async with build_worker(settings, client) as worker, worker:
+    async with (
+        build_worker(settings, client) as worker,
+        running(worker, graceful=graceful_shutdown(settings)),
+    ):
         yield worker
 
 
