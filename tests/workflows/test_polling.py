@@ -3,7 +3,6 @@ completions fed to intake counted once however often they are read."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -37,7 +36,7 @@ from activities.repository import (
 )
 from activities.repository.poll_locations import PollLocation, PollLocationRepository
 from starter.packages import PackageService
-from tests.conftest import eventually
+from tests.conftest import eventually, settled
 from tests.fakes.zenoti import CLOSED, NEW, ZenotiFake
 from tests.workflows.conftest import ANA, BEN, CARA, LASER, Spa
 from workers.schedules import ensure_poll_schedules
@@ -156,7 +155,7 @@ async def test_polls_feed_intake_and_a_restarted_worker_catches_up_the_gap(
                 await eventually(partial(remaining, ledger, package), lambda n: n == 5)
             again = await poll(client, settings, center)  # and once more, for good measure
             assert again.window is not None and again.accepted == 3
-            await asyncio.sleep(1.0)  # let the visits finish what they were handed
+            await settled(client, settings.task_queue)  # the visits finished what they were handed
         stored = await locations.get("zenoti", center)
         assert stored is not None and stored.cursor_at == again.window.end
         for client_id, appointment in (("c-ana", done), ("c-ben", later), ("c-cara", walk_in)):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from tests.conftest import eventually
 from tests.starter.api.conftest import Api
 from tests.workflows.conftest import Spa
@@ -38,7 +36,7 @@ async def test_importing_the_same_export_twice_counts_each_visit_once(api: Api, 
 
     await eventually(lambda: spa.ledger.count_entries(package, "redemption"), lambda n: n == 2)
     await eventually(lambda: spa.ledger.count_entries(package, "no_show"), lambda n: n == 1)
-    await asyncio.sleep(1.0)  # the second import's events have been handled by now
+    await spa.settled()  # the second import's events have been handled by now
     assert await spa.ledger.count_entries(package, "redemption") == 2
     balance = await spa.ledger.balance(package)
     assert balance is not None and balance.remaining == 4

@@ -25,8 +25,8 @@ async def remaining(spa: Spa, package_id: str) -> int:
 
 
 async def settle_visit(api: Api, spa: Spa) -> None:
-    """Give visit workflows time to finish what they were handed (nothing pending)."""
-    await asyncio.sleep(1.0)
+    """Wait until the visit and package workflows have finished what they were handed."""
+    await spa.settled()
 
 
 async def post_boulevard(api: Api, payload: dict[str, object]) -> tuple[int, dict[str, object]]:
