@@ -34,6 +34,7 @@ MAX_HEADER_TOTAL = 32 * KIB
 BODY_SECONDS = 30.0
 MAX_DISCARD = 16 * MIB  # a refused body up to this size is read (and dropped) before the answer
 
+_WITH_BODY = frozenset({"POST", "PUT", "PATCH"})  # a body elsewhere is bounded, not read
 JSON = ("application/json",)
 CSV = ("text/csv", "text/plain", "application/csv", "application/octet-stream")
 
@@ -155,13 +156,13 @@ class RequestLimits:
         if (declared is None or declared == b"0") and not chunked:
             return await self._drain(receive, rule)  # nothing declared: still counted
         media = _media_type(headers.get(b"content-type"))
-        typed_ok = media is None and rule.untyped_ok
+        typed_ok = (media is None and rule.untyped_ok) or scope["method"] not in _WITH_BODY
         if rule.content_types and media not in rule.content_types and not typed_ok:
             wanted = " or ".join(rule.content_types)
             got = media or "none"
             raise Refusal(415, f"Content-Type {got[:80]} is not accepted here: send {wanted}")
         body = await self._drain(receive, rule)
-        if rule.check_json and body:
+        if rule.check_json and body and scope["method"] in _WITH_BODY:
             try:
                 limits.read_json(body, "body")
             except limits.BodyRefused as err:
