@@ -274,7 +274,10 @@ async def test_refused_webhooks_say_why(api: Api, spa: Spa) -> None:
     bad = await api.http.post(
         "/webhooks/boulevard",
         content=garbage,
-        headers=boulevard_headers(garbage, "blvd-test-secret"),
+        headers={
+            "content-type": "application/json",
+            **boulevard_headers(garbage, "blvd-test-secret"),
+        },
     )
     assert bad.status_code == 400
     incomplete = boulevard_event("APPOINTMENT_COMPLETED", "bad-2")
