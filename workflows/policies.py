@@ -13,6 +13,14 @@ PROVIDER_REJECTED = "ProviderRejected"
 BAD_CONFIGURATION = "BadConfiguration"
 UNKNOWN_CLIENT = "UnknownClient"
 PERMANENT_ERRORS = [PROVIDER_REJECTED, BAD_CONFIGURATION, UNKNOWN_CLIENT]
+# Raised by activities.failures: a value the database or a model refuses (retrying cannot
+# help), and an unexpected exception that kept failing for UNEXPECTED_ATTEMPTS attempts.
+INVALID_DATA = "InvalidData"
+REPEATED_FAILURE = "RepeatedFailure"
+UNEXPECTED_ATTEMPTS = 5  # with INTAKE's backoff: about 8 s of retrying
+# A Mindbody appointment the Public API does not return, after UNRESOLVED_ATTEMPTS tries.
+APPOINTMENT_NOT_FOUND = "AppointmentNotFound"
+UNRESOLVED_ATTEMPTS = 4
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -42,7 +42,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 from temporalio.exceptions import ApplicationError
 
 from workflows.policies import PROVIDER_REJECTED
@@ -231,6 +231,20 @@ class ZenotiApi:
                 raw_status,
             )
             return None
+        try:
+            return self._visit(row, appointment_id, change, center_id, observed_at)
+        except ValidationError as err:  # an id no visit may carry: skipped, never a stuck poll
+            log.warning("zenoti appointment %s refused: %s", appointment_id[:150], _problems(err))
+            return None
+
+    def _visit(
+        self,
+        row: Mapping[str, Any],
+        appointment_id: str,
+        change: VisitChange,
+        center_id: str,
+        observed_at: datetime,
+    ) -> VisitEvent:
         guest, service, therapist = _obj(row, "guest"), _obj(row, "service"), _obj(row, "therapist")
         scheduled_at = _utc(row.get("start_time_utc"))
         ended_at = _utc(row.get("end_time_utc")) or scheduled_at
@@ -467,3 +481,7 @@ def _local_date(value: object) -> date | None:
 
 def _date_of(moment: datetime | None) -> date | None:
     return None if moment is None else moment.date()
+
+
+def _problems(err: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
