@@ -5,7 +5,7 @@ limited to about 2.7 kB. A value that breaks any of those would make an activity
 forever after the delivery was answered 2xx, so the models settle it on the way in:
 
 - free text (`CleanText`: a service name, a staff note) is cleaned: control characters
-  become spaces, lone surrogates become U+FFFD, and it is cut to `TEXT_MAX` characters;
+  other than tab and line breaks become spaces, lone surrogates become U+FFFD, and it is cut to `TEXT_MAX` characters;
 - identifiers (`Identifier`: client, service, staff, site ids…) are refused when they hold
   a control character or a surrogate, or are longer than `ID_MAX` (the door's 150 cap).
 
@@ -23,15 +23,16 @@ ID_MAX = 150
 TEXT_MAX = 300
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_TEXT_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # keeps \t \n \r
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 def clean_text(value: object) -> object:
-    """Control characters to spaces, lone surrogates to U+FFFD, at most TEXT_MAX long;
-    a value left blank becomes None. Non-strings pass through for pydantic to judge."""
+    """Control characters (but tab and line breaks) to spaces, lone surrogates to U+FFFD,
+    at most TEXT_MAX long; blank becomes None. Non-strings are left for pydantic to judge."""
     if not isinstance(value, str):
         return value
-    cleaned = _SURROGATE.sub("\ufffd", _CONTROL.sub(" ", value)).strip()[:TEXT_MAX].strip()
+    cleaned = _SURROGATE.sub("\ufffd", _TEXT_CONTROL.sub(" ", value)).strip()[:TEXT_MAX].strip()
     return cleaned or None
 
 

@@ -31,6 +31,7 @@ def event(**fields: object) -> VisitEvent:
         (" \x00 ", None),
         ("x" * (TEXT_MAX + 50), "x" * TEXT_MAX),
         ("Café Glow", "Café Glow"),
+        ("Peel,\ndeep\tx", "Peel,\ndeep\tx"),  # line breaks and tabs are text
     ],
 )
 def test_free_text_is_cleaned_and_cleaning_twice_changes_nothing(
