@@ -16,8 +16,8 @@ from typing import Any
 import asyncpg
 from pydantic import ValidationError
 from temporalio import activity
-from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.common import WorkflowIDReusePolicy
+from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -96,6 +96,31 @@ class VisitGateway:
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
         )
         return workflow_id
+
+    async def complete_at_desk(
+        self, event: VisitEvent, package_id: str, *, allow_same_day: bool = False
+    ) -> DeliveryAnswer:
+        """Update-with-start of the appointment's visit: the package's answer, or why not."""
+        start = WithStartWorkflowOperation(
+            VisitWorkflow.run,
+            VisitInput(
+                platform=event.platform,
+                appointment_id=event.appointment_id,
+                idle_days=self._idle_days,
+            ),
+            id=visit_workflow_id(event.platform, event.appointment_id),
+            task_queue=self._task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        )
+        answer = await self._client.execute_update_with_start_workflow(
+            vm.DESK_COMPLETE,
+            vm.DeskCompletion(event=event, package_id=package_id, allow_same_day=allow_same_day),
+            start_workflow_operation=start,
+            result_type=DeliveryAnswer,
+        )
+        assert isinstance(answer, DeliveryAnswer)
+        return answer
 
 
 class IntakeActivities:
@@ -226,6 +251,14 @@ class IntakeActivities:
             alert.message,
         )
         log.warning("staff alert %s (%s)", alert.alert_key, alert.kind)
+
+    @activity.defn(name=vm.GET_ROUTE)
+    @classified
+    async def get_route(self, query: vm.RouteQuery) -> vm.PriorRoute:
+        route = await self._routes.get(query.platform, query.appointment_id)
+        if route is None:
+            return vm.PriorRoute()
+        return vm.PriorRoute(package_id=route.package_id, dismissed=route.outcome == "dismissed")
 
     @activity.defn(name=vm.RECORD_ROUTE)
     @classified

@@ -145,6 +145,16 @@ class VisitWorkflow:
         if request.action == "dismiss" and not (request.reason or "").strip():
             raise ApplicationError("dismiss needs a reason", type="BadRequest")
 
+    @workflow.update(name=vm.DESK_COMPLETE)
+    async def desk_complete(self, request: vm.DeskCompletion) -> DeliveryAnswer:
+        """The desk's completion on the package it names, answered with the package's answer."""
+        async with self._lock:
+            try:
+                return await self._desk(request)
+            except ActivityError as err:
+                kind, detail = _failure(err)
+                return DeliveryAnswer(accepted=False, rule=kind, detail=detail)
+
     @workflow.query(name="state")
     def state(self) -> VisitView:
         return VisitView(
@@ -283,6 +293,69 @@ class VisitWorkflow:
             self._state = self._state.model_copy(update={"noted_package_id": target})
         result = VisitOutcome.NOTED if answer.accepted else VisitOutcome.REFUSED
         self._step(event, result, target, answer.detail)
+
+    async def _desk(self, request: vm.DeskCompletion) -> DeliveryAnswer:
+        event, chosen = request.event, request.package_id
+        if self._state.routed_package_id is None and not self._state.dismissed:
+            prior = await _call(
+                vm.GET_ROUTE,
+                vm.RouteQuery(
+                    platform=self._input.platform, appointment_id=self._input.appointment_id
+                ),
+                vm.PriorRoute,
+            )
+            self._state = self._state.model_copy(
+                update={"routed_package_id": prior.package_id, "dismissed": prior.dismissed}
+            )
+        ref = self._appointment_ref()
+        if self._state.dismissed:
+            return DeliveryAnswer(
+                accepted=False,
+                rule="Dismissed",
+                detail=f"staff dismissed the completion of {ref}: it takes no session",
+            )
+        routed = self._state.routed_package_id
+        if routed is not None and routed != chosen:
+            return DeliveryAnswer(
+                accepted=False,
+                rule="AlreadyCompleted",
+                detail=f"appointment {ref} was already completed on package {routed}",
+            )
+        message = self._redeem_message(event)
+        if request.allow_same_day:
+            message["allow_same_day"] = True
+        answer = await self._deliver(chosen, "redeem", message)
+        if not answer.accepted:  # not `seen`: the desk may retry (a same-day confirmation)
+            self._append(
+                VisitStep(
+                    event_key=event.event_key,
+                    change=event.change,
+                    outcome=VisitOutcome.REFUSED,
+                    package_id=chosen,
+                    detail=answer.detail,
+                    at=workflow.now(),
+                )
+            )
+            return answer
+        if routed is not None:  # the same package again: it answered as the first time
+            self._step(event, VisitOutcome.REDEEMED, chosen, f"already routed: {answer.detail}")
+            return answer
+        await self._routed(event, chosen, answer)
+        if self._state.review_open:  # the platform's copy waited in review: settled now
+            await _call(
+                vm.CLOSE_REVIEW_ITEM,
+                vm.CloseReviewInput(
+                    item_id=self._state.review_item_id or "",
+                    status="assigned",
+                    resolved_by=event.actor,
+                    resolution=f"completed at the desk on {chosen}: {answer.detail}",
+                    package_id=chosen,
+                ),
+                type(None),
+            )
+            self._state = self._state.model_copy(update={"review_open": False})
+            self._wake = True
+        return answer
 
     async def _assign(self, request: ResolveReview) -> ResolveAnswer:
         assert request.package_id is not None

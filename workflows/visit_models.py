@@ -243,6 +243,36 @@ class EnrichInput(Model):
     )
 
 
+DESK_COMPLETE = "desk_complete"  # the visit workflow's update for a desk completion
+
+
+class DeskCompletion(Model):
+    """A completion recorded at the front desk on the package staff chose.
+
+    It goes through the appointment's visit like every other source, so the route is
+    sticky both ways: whichever of the desk and the platform comes second takes nothing.
+    """
+
+    event: VisitEvent
+    package_id: Identifier
+    allow_same_day: bool = False
+
+
+GET_ROUTE = "intake.get_route"
+
+
+class RouteQuery(Model):
+    platform: Platform
+    appointment_id: str
+
+
+class PriorRoute(Model):
+    """What an earlier run of the visit decided, from `appointment_routes`."""
+
+    package_id: str | None = None
+    dismissed: bool = False
+
+
 SUBMIT_VISITS = "intake.submit_visits"
 
 

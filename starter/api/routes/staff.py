@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Query
+from pydantic import ValidationError
 
 from activities.repository import ClientLink, ServiceMapping
 from starter.api.deps import Deps, Manager, Staff
@@ -34,7 +35,7 @@ from starter.api.schemas import (
     SaleBody,
     SaleOut,
 )
-from starter.packages import SaleRequest
+from starter.packages import NotFound, Refused, SaleRequest
 from starter.review import ReviewService
 from workflows.models import (
     AddUnitsRequest,
@@ -43,10 +44,9 @@ from workflows.models import (
     ExtendRequest,
     PackageAnswer,
     PackageMessage,
-    RedeemRequest,
     ReverseRequest,
 )
-from workflows.visit_models import ResolveReview
+from workflows.visit_models import Platform, ResolveReview, VisitChange, VisitEvent
 
 ERRORS: dict[int | str, dict[str, object]] = {
     401: {"model": ErrorBody, "description": "missing or unknown staff token"},
@@ -130,23 +130,49 @@ async def package_history(package_id: str, deps: Deps, member: Staff) -> list[Hi
 
 @router.post("/packages/{package_id}/complete", tags=["packages"])
 async def complete(package_id: str, body: CompleteBody, deps: Deps, member: Staff) -> PackageAnswer:
-    """Record a completed visit at the desk: takes one session (or the amount)."""
+    """Record a completed visit at the desk: takes one session (or the amount).
+
+    It goes through the appointment's visit workflow like every other source, so a
+    platform's completion of the same appointment (before or after) takes nothing more.
+    An appointment id the ledger shows (`mindbody:104233`) names its platform; without
+    one, the desk's completion is a visit of its own.
+    """
     ref = body.request_id or body.appointment_id or uuid.uuid4().hex
-    appointment = body.appointment_id or f"desk:{ref}"
-    return await _send(
-        deps,
-        package_id,
-        RedeemRequest(
-            key=f"desk-complete:{ref}",
-            actor=member.staff_id,
-            source="desk",
+    platform, appointment = _desk_appointment(body.appointment_id, ref)
+    try:
+        event = VisitEvent(
+            event_key=f"desk-complete:{ref}",
+            platform=platform,
             appointment_id=appointment,
+            change=VisitChange.COMPLETED,
+            service_date=body.service_date or _today(deps),
             amount_cents=body.amount_cents,
             provider_id=body.provider_id,
-            service_date=body.service_date or _today(deps),
-            allow_same_day=body.allow_same_day,
-        ),
+            occurred_at=datetime.now(UTC),
+            source="desk",
+            actor=member.staff_id,
+        )
+    except ValidationError as err:
+        first = err.errors()[0]
+        raise HTTPException(422, f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+    answer = await deps.gateway.complete_at_desk(
+        event, package_id, allow_same_day=body.allow_same_day
     )
+    if answer.accepted and answer.answer is not None:
+        return answer.answer
+    if answer.rule == "PackageClosed" and await deps.service.ledger.balance(package_id) is None:
+        raise NotFound(f"no package {package_id!r}")
+    raise Refused(answer.rule or "Refused", answer.detail)
+
+
+def _desk_appointment(appointment_id: str | None, ref: str) -> tuple[Platform, str]:
+    """`<platform>:<id>` names the platform's appointment; anything else is the desk's."""
+    if appointment_id is None:
+        return Platform.DESK, ref
+    prefix, _, rest = appointment_id.partition(":")
+    if rest and prefix in {p.value for p in Platform}:
+        return Platform(prefix), rest
+    return Platform.DESK, appointment_id
 
 
 @router.post("/packages/{package_id}/no-show", tags=["packages"])
