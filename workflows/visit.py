@@ -606,6 +606,8 @@ class VisitWorkflow:
             message["service_date"] = event.service_date.isoformat()
         if event.amount_cents:
             message["amount_cents"] = event.amount_cents
+        if event.rebooked_from:
+            message["rebooked_from"] = event.rebooked_from
         return message
 
     def _step(

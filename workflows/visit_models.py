@@ -70,6 +70,9 @@ class VisitEvent(Model):
         default=None, gt=0, le=MAX_AMOUNT_CENTS, description="for dollar packages"
     )
     provider_id: Identifier | None = None
+    rebooked_from: Identifier | None = Field(
+        default=None, description="the appointment this one replaces, as the package knows it"
+    )
     site_id: Identifier | None = Field(default=None, description="Mindbody site, for re-fetching")
     occurred_at: datetime
     source: str = Field(default="webhook", description="webhook | poll | csv | desk")

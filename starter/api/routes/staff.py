@@ -35,7 +35,8 @@ from starter.api.schemas import (
     SaleBody,
     SaleOut,
 )
-from starter.packages import NotFound, Refused, SaleRequest
+from starter.desk_visits import complete_at_desk, desk_completion, desk_visit
+from starter.packages import SaleRequest
 from starter.review import ReviewService
 from workflows.models import (
     AddUnitsRequest,
@@ -44,9 +45,10 @@ from workflows.models import (
     ExtendRequest,
     PackageAnswer,
     PackageMessage,
+    RedeemRequest,
     ReverseRequest,
 )
-from workflows.visit_models import Platform, ResolveReview, VisitChange, VisitEvent
+from workflows.visit_models import ResolveReview
 
 ERRORS: dict[int | str, dict[str, object]] = {
     401: {"model": ErrorBody, "description": "missing or unknown staff token"},
@@ -132,47 +134,46 @@ async def package_history(package_id: str, deps: Deps, member: Staff) -> list[Hi
 async def complete(package_id: str, body: CompleteBody, deps: Deps, member: Staff) -> PackageAnswer:
     """Record a completed visit at the desk: takes one session (or the amount).
 
-    It goes through the appointment's visit workflow like every other source, so a
-    platform's completion of the same appointment (before or after) takes nothing more.
-    An appointment id the ledger shows (`mindbody:104233`) names its platform; without
-    one, the desk's completion is a visit of its own.
+    A platform's appointment (`mindbody:104233`, as the ledger shows it, or `platform`)
+    goes through its visit workflow like every other source, so the platform's own
+    completion of it (before or after) takes nothing more. Without an appointment id the
+    desk's completion is a visit of its own (see starter.desk_visits).
     """
     ref = body.request_id or body.appointment_id or uuid.uuid4().hex
-    platform, appointment = _desk_appointment(body.appointment_id, ref)
+    visit = desk_visit(body.appointment_id, ref, platform=body.platform)
+    service_date = body.service_date or _today(deps)
+    if visit is None:  # a bare desk reference: no other source can report it
+        return await _send(
+            deps,
+            package_id,
+            RedeemRequest(
+                key=f"desk-complete:{ref}",
+                actor=member.staff_id,
+                source="desk",
+                appointment_id=body.appointment_id or ref,
+                amount_cents=body.amount_cents,
+                provider_id=body.provider_id,
+                service_date=service_date,
+                allow_same_day=body.allow_same_day,
+            ),
+        )
+    platform, appointment = visit
     try:
-        event = VisitEvent(
-            event_key=f"desk-complete:{ref}",
+        event = desk_completion(
+            ref=ref,
             platform=platform,
             appointment_id=appointment,
-            change=VisitChange.COMPLETED,
-            service_date=body.service_date or _today(deps),
+            actor=member.staff_id,
+            service_date=service_date,
             amount_cents=body.amount_cents,
             provider_id=body.provider_id,
-            occurred_at=datetime.now(UTC),
-            source="desk",
-            actor=member.staff_id,
         )
     except ValidationError as err:
         first = err.errors()[0]
         raise HTTPException(422, f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
-    answer = await deps.gateway.complete_at_desk(
-        event, package_id, allow_same_day=body.allow_same_day
+    return await complete_at_desk(
+        deps.gateway, deps.service, event, package_id, allow_same_day=body.allow_same_day
     )
-    if answer.accepted and answer.answer is not None:
-        return answer.answer
-    if answer.rule == "PackageClosed" and await deps.service.ledger.balance(package_id) is None:
-        raise NotFound(f"no package {package_id!r}")
-    raise Refused(answer.rule or "Refused", answer.detail)
-
-
-def _desk_appointment(appointment_id: str | None, ref: str) -> tuple[Platform, str]:
-    """`<platform>:<id>` names the platform's appointment; anything else is the desk's."""
-    if appointment_id is None:
-        return Platform.DESK, ref
-    prefix, _, rest = appointment_id.partition(":")
-    if rest and prefix in {p.value for p in Platform}:
-        return Platform(prefix), rest
-    return Platform.DESK, appointment_id
 
 
 @router.post("/packages/{package_id}/no-show", tags=["packages"])
