@@ -467,6 +467,9 @@ class VisitWorkflow:
         *,
         actor: str | None = None,
     ) -> None:
+        # Sticky first: should recording the route fail for good, the visit still knows
+        # the package took it, and no one can assign it elsewhere.
+        self._state = self._state.model_copy(update={"routed_package_id": package_id})
         await _call(
             vm.RECORD_ROUTE,
             vm.RouteInput(
@@ -476,17 +479,17 @@ class VisitWorkflow:
             ),
             type(None),
         )
-        self._state = self._state.model_copy(update={"routed_package_id": package_id})
         detail = answer.detail if actor is None else f"assigned by {actor}: {answer.detail}"
         self._step(event, VisitOutcome.REDEEMED, package_id, detail)
 
     async def _failed(self, event: VisitEvent, err: ActivityError) -> None:
         """Record the failure, open a review item with its reason and alert staff. A
-        completion waits in review (staff assign or dismiss it); anything else is a
-        follow-up item staff dismiss when done."""
+        completion no package took waits in review (staff assign or dismiss it); anything
+        else is a follow-up item staff dismiss when done."""
         kind, detail = _failure(err)
         item_id = self._item_id(event)
-        if event.change is VisitChange.COMPLETED and not self._state.review_open:
+        waiting = self._state.review_open or self._state.routed_package_id is not None
+        if event.change is VisitChange.COMPLETED and not waiting:
             opened = await self._try(
                 self._review(event, "failed", detail, rule=kind, outcome=VisitOutcome.FAILED)
             )
