@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from datetime import date, timedelta
+from typing import Any
 
 import asyncpg
 from pydantic import ValidationError
 from temporalio import activity
-from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.common import WorkflowIDReusePolicy
+from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.booking.mindbody import MindbodyApi
+from activities.failures import classified
 from activities.messaging.email import SmtpMailer
 from activities.repository import (
     AppointmentRoutes,
@@ -27,6 +30,7 @@ from activities.repository import (
     ReviewQueue,
     ServiceCatalog,
 )
+from workflows import policies
 from workflows import visit_models as vm
 from workflows.ids import package_workflow_id, visit_workflow_id
 from workflows.models import (
@@ -55,6 +59,9 @@ from workflows.visit_models import (
 )
 
 log = logging.getLogger("punchcard.intake")
+
+# How far either side of today an appointment of unknown date is looked for.
+WIDE_WINDOW = timedelta(days=366)
 
 UPDATES: dict[str, type[PackageMessage]] = {
     "redeem": RedeemRequest,
@@ -90,6 +97,31 @@ class VisitGateway:
         )
         return workflow_id
 
+    async def complete_at_desk(
+        self, event: VisitEvent, package_id: str, *, allow_same_day: bool = False
+    ) -> DeliveryAnswer:
+        """Update-with-start of the appointment's visit: the package's answer, or why not."""
+        start = WithStartWorkflowOperation(
+            VisitWorkflow.run,
+            VisitInput(
+                platform=event.platform,
+                appointment_id=event.appointment_id,
+                idle_days=self._idle_days,
+            ),
+            id=visit_workflow_id(event.platform, event.appointment_id),
+            task_queue=self._task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        )
+        answer = await self._client.execute_update_with_start_workflow(
+            vm.DESK_COMPLETE,
+            vm.DeskCompletion(event=event, package_id=package_id, allow_same_day=allow_same_day),
+            start_workflow_operation=start,
+            result_type=DeliveryAnswer,
+        )
+        assert isinstance(answer, DeliveryAnswer)
+        return answer
+
 
 class IntakeActivities:
     def __init__(
@@ -114,6 +146,7 @@ class IntakeActivities:
         self._routes = AppointmentRoutes(pool)
 
     @activity.defn(name=vm.FIND_CANDIDATES)
+    @classified
     async def find_candidates(self, query: CandidateQuery) -> Candidates:
         """Rule 4: active, unexpired packages of the client covering the category, ordered
         by explicit priority, then soonest expiry, then oldest purchase."""
@@ -145,6 +178,7 @@ class IntakeActivities:
         )
 
     @activity.defn(name=vm.DELIVER_TO_PACKAGE)
+    @classified
     async def deliver_to_package(self, delivery: PackageDelivery) -> DeliveryAnswer:
         """Send one update to a package and report its answer; a refusal is an answer,
         not an error. Transient Temporal errors raise, so the activity retries."""
@@ -184,11 +218,13 @@ class IntakeActivities:
         return DeliveryAnswer(accepted=True, detail=answer.message, answer=answer)
 
     @activity.defn(name=vm.OPEN_REVIEW_ITEM)
+    @classified
     async def open_review_item(self, item: ReviewItemInput) -> None:
         added = await self._review.open(**item.model_dump())
         log.info("review item %s %s", item.item_id, "opened" if added else "already open")
 
     @activity.defn(name=vm.CLOSE_REVIEW_ITEM)
+    @classified
     async def close_review_item(self, close: CloseReviewInput) -> None:
         await self._review.close(
             close.item_id,
@@ -198,13 +234,41 @@ class IntakeActivities:
             package_id=close.package_id,
         )
 
+    @activity.defn(name=vm.ALERT_STAFF)
+    @classified
+    async def alert_staff(self, alert: vm.VisitAlertInput) -> None:
+        """Once per key (retries add nothing), into the queue the desk and managers work."""
+        await self._pool.execute(
+            """
+            INSERT INTO staff_alerts (alert_key, package_id, client_id, kind, message)
+            VALUES ($1, $2, $3, $4, $5)
+            ON CONFLICT (alert_key) DO NOTHING
+            """,
+            alert.alert_key,
+            alert.package_id,
+            alert.client_id,
+            alert.kind,
+            alert.message,
+        )
+        log.warning("staff alert %s (%s)", alert.alert_key, alert.kind)
+
+    @activity.defn(name=vm.GET_ROUTE)
+    @classified
+    async def get_route(self, query: vm.RouteQuery) -> vm.PriorRoute:
+        route = await self._routes.get(query.platform, query.appointment_id)
+        if route is None:
+            return vm.PriorRoute()
+        return vm.PriorRoute(package_id=route.package_id, dismissed=route.outcome == "dismissed")
+
     @activity.defn(name=vm.RECORD_ROUTE)
+    @classified
     async def record_route(self, route: RouteInput) -> None:
         await self._routes.record(
             route.platform, route.appointment_id, route.package_id, outcome=route.outcome
         )
 
     @activity.defn(name=vm.ENRICH_VISIT)
+    @classified
     async def enrich_visit(self, input: EnrichInput) -> VisitEvent:
         """Fill what the event lacks: the client (through client links) and, for a
         Mindbody cancellation that carried ids only, the appointment from the Public API."""
@@ -219,22 +283,40 @@ class IntakeActivities:
                 )
             from starter.ingress.mindbody import visit_from_appointment
 
-            found = await self._mindbody.get_appointment(event.site_id or "", event.appointment_id)
-            if found is not None:
-                try:
-                    event = visit_from_appointment(event, found)
-                except ValueError as err:  # pydantic errors too: retrying cannot fix them
-                    raise ApplicationError(
-                        f"Mindbody appointment {event.appointment_id} is unreadable: {err}",
-                        type="ProviderRejected",
-                        non_retryable=True,
-                    ) from None
+            found = await self._find_mindbody(event, input.known_date)
+            if found is None:
+                raise _not_found(event)
+            try:
+                event = visit_from_appointment(event, found)
+            except ValueError as err:  # pydantic errors too: retrying cannot fix them
+                raise ApplicationError(
+                    f"Mindbody appointment {event.appointment_id} is unreadable: {err}",
+                    type="ProviderRejected",
+                    non_retryable=True,
+                ) from None
         if event.client_id is None and event.external_client_id:
             client_id = await self._links.resolve(event.platform, event.external_client_id)
             event = event.model_copy(update={"client_id": client_id})
         return event
 
+    async def _find_mindbody(self, event: VisitEvent, known: date | None) -> dict[str, Any] | None:
+        """staffappointments searches only its StartDate..EndDate window (today when they
+        are missing), so ask around the day an earlier delivery named, then a wide window."""
+        assert self._mindbody is not None
+        today = date.today()
+        windows = [(today - WIDE_WINDOW, today + WIDE_WINDOW)]
+        if known is not None:
+            windows.insert(0, (known - timedelta(days=1), known + timedelta(days=1)))
+        for start, end in windows:
+            found = await self._mindbody.get_appointment(
+                event.site_id or "", event.appointment_id, start_date=start, end_date=end
+            )
+            if found is not None:
+                return found
+        return None
+
     @activity.defn(name=vm.SUBMIT_VISITS)
+    @classified
     async def submit_visits(self, batch: SubmitVisits) -> SubmitResult:
         """Hand polled visits to their workflows; unlinked clients go to the review queue."""
         accepted, unknown = 0, []
@@ -263,6 +345,7 @@ class IntakeActivities:
         return SubmitResult(accepted=accepted, unknown_clients=unknown)
 
     @activity.defn(name=vm.ESCALATE_REVIEWS)
+    @classified
     async def escalate_reviews(self, input: vm.EscalateInput) -> vm.EscalateResult:
         """Alert the manager about review items waiting longer than `older_than_hours`:
         one staff alert per item and one email listing them all."""
@@ -284,3 +367,13 @@ class IntakeActivities:
             )
         await self._review.mark_escalated([i.item_id for i in items])
         return vm.EscalateResult(escalated=len(items))
+
+
+def _not_found(event: VisitEvent) -> ApplicationError:
+    """Retry a few times (the API may lag the webhook), then give up so staff hear of it."""
+    text = (
+        f"Mindbody has no appointment {event.appointment_id} at site {event.site_id} within "
+        f"{WIDE_WINDOW.days} days of today: its {event.event_key} delivery could not be resolved"
+    )
+    final = activity.info().attempt >= policies.UNRESOLVED_ATTEMPTS
+    return ApplicationError(text, type=policies.APPOINTMENT_NOT_FOUND, non_retryable=final)

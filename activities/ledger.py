@@ -9,7 +9,7 @@ Failures:
         (e.g. after a workflow reset); retried until an operator resolves it.
     ApplicationError(type="DatabaseRefused", non_retryable) — PostgreSQL refuses a value
         of the row (out of range, NUL in text, too large for an index; see
-        activities.refusals): the package records the failure and alerts staff.
+        activities.failures): the package records the failure and alerts staff.
     Anything else (the database unreachable, restarting) propagates and is retried.
 """
 
@@ -19,7 +19,7 @@ import asyncpg
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.refusals import is_refusal, refused
+from activities.failures import is_refusal, refused
 from workflows import contracts
 from workflows.contracts import LedgerEntryInput, LedgerEntryResult
 from workflows.policies import UNKNOWN_CLIENT
@@ -73,7 +73,7 @@ class LedgerActivities:
         Raises:
             ApplicationError: `UnknownClient` (non-retryable) when the client row is
                 missing, since retrying cannot create it; `LedgerSeqConflict` when a
-                different entry already holds this seq; `DatabaseRefused` (non-retryable)
+                different entry already holds this seq; `InvalidData` (non-retryable)
                 when PostgreSQL refuses a value of the row.
         """
         try:

@@ -12,11 +12,14 @@ Failures:
 
 from __future__ import annotations
 
+import hashlib
+
 import asyncpg
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.booking.zenoti import ZenotiApi
+from activities.repository import ReviewQueue
 from activities.repository.poll_locations import PollLocationRepository
 from workflows import poll_models
 from workflows.policies import BAD_CONFIGURATION
@@ -28,6 +31,7 @@ from workflows.poll_models import (
     FetchedPage,
     FetchPageInput,
 )
+from workflows.text import clean_text
 from workflows.visit_models import Platform
 
 JANE_BLOCKED = (
@@ -41,6 +45,7 @@ class PollingActivities:
 
     def __init__(self, pool: asyncpg.Pool, zenoti: ZenotiApi | None) -> None:
         self._locations = PollLocationRepository(pool)
+        self._review = ReviewQueue(pool)
         self._zenoti = zenoti
 
     @activity.defn(name=poll_models.READ_CURSOR)
@@ -70,6 +75,8 @@ class PollingActivities:
             size=input.page_size,
             observed_at=input.window.end,
         )
+        for appointment_id, problems in page.refused:
+            await self._refused(input.location_id, appointment_id, problems)
         activity.logger.info(
             "%s %s page %s: %s appointments, %s events, %s skipped",
             input.platform.value,
@@ -84,6 +91,19 @@ class PollingActivities:
             appointments=page.appointments,
             skipped=page.skipped,
             next_page_token=page.next_token,
+        )
+
+    async def _refused(self, location_id: str, appointment_id: str, problems: str) -> None:
+        """An appointment the visit model refuses waits for staff (once per appointment)."""
+        shown = str(clean_text(appointment_id))[:150]
+        digest = hashlib.sha256(appointment_id.encode("utf-8", "replace")).hexdigest()[:32]
+        await self._review.open(
+            item_id=f"poll:zenoti:{digest}",
+            kind="follow_up",
+            reason="refused_input",
+            detail=f"Zenoti appointment {shown!r} at {location_id} was not read: {problems}",
+            platform=Platform.ZENOTI.value,
+            appointment_id=shown,
         )
 
     @activity.defn(name=poll_models.ADVANCE_CURSOR)

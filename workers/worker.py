@@ -94,6 +94,8 @@ def activity_list(
         intake.open_review_item,
         intake.close_review_item,
         intake.record_route,
+        intake.get_route,
+        intake.alert_staff,
         intake.enrich_visit,
         intake.submit_visits,
         intake.escalate_reviews,

@@ -68,7 +68,7 @@ PATCH_RECORD_GIVE_UP = "record-messages-that-ran-out-of-retries"
 # CRM and booking write-back, lifecycle webhooks, Checkout links in renewal offers and
 # the Stripe refund saga: activities older runs never scheduled.
 PATCH_INTEGRATIONS = "integrations-and-stripe"
-# A ledger row PostgreSQL refuses (policies.DATABASE_REFUSED) is recorded as a failure and
+# A ledger row PostgreSQL refuses (policies.INVALID_DATA) is recorded as a failure and
 # alerted to staff instead of being retried every minute forever. Retire once no package
 # run started before it is open (longest package life plus retention): then
 # deprecate_patch, and remove a release later.
@@ -231,7 +231,7 @@ class PackageWorkflow:
                 )
             except ApplicationError as err:
                 # A local activity's non-retryable failure arrives unwrapped (no ActivityError).
-                if err.type == policies.DATABASE_REFUSED and workflow.patched(PATCH_LEDGER_REFUSED):
+                if err.type == policies.INVALID_DATA and workflow.patched(PATCH_LEDGER_REFUSED):
                     self._ledger_refused(effect, err)
                     self._state.ledger_outbox.pop(0)
                     continue
@@ -240,7 +240,7 @@ class PackageWorkflow:
                 refusal = err.cause
                 if (
                     isinstance(refusal, ApplicationError)
-                    and refusal.type == policies.DATABASE_REFUSED
+                    and refusal.type == policies.INVALID_DATA
                     and workflow.patched(PATCH_LEDGER_REFUSED)
                 ):
                     self._ledger_refused(effect, refusal)

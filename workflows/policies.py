@@ -12,12 +12,18 @@ from temporalio.common import RetryPolicy
 PROVIDER_REJECTED = "ProviderRejected"
 BAD_CONFIGURATION = "BadConfiguration"
 UNKNOWN_CLIENT = "UnknownClient"
-# PostgreSQL refused a value (out of range, NUL in text, index row too large, a constraint):
-# the same row is refused on every attempt, so retrying would only spin. Adapters raise it
-# non-retryable (activities.refusals); an outage (connection refused, reset, a restart) is
-# never this type and retries as before.
-DATABASE_REFUSED = "DatabaseRefused"
-PERMANENT_ERRORS = [PROVIDER_REJECTED, BAD_CONFIGURATION, UNKNOWN_CLIENT, DATABASE_REFUSED]
+# Raised by activities.failures: a value the database or a model refuses (out of range,
+# NUL in text, an index row too large, a constraint: the same row is refused on every
+# attempt, so retrying would only spin), and an unexpected exception that kept failing for
+# UNEXPECTED_ATTEMPTS attempts. An outage (connection refused, reset, a restart) is never
+# either type and retries as before.
+INVALID_DATA = "InvalidData"
+REPEATED_FAILURE = "RepeatedFailure"
+PERMANENT_ERRORS = [PROVIDER_REJECTED, BAD_CONFIGURATION, UNKNOWN_CLIENT, INVALID_DATA]
+UNEXPECTED_ATTEMPTS = 5  # with INTAKE's backoff: about 8 s of retrying
+# A Mindbody appointment the Public API does not return, after UNRESOLVED_ATTEMPTS tries.
+APPOINTMENT_NOT_FOUND = "AppointmentNotFound"
+UNRESOLVED_ATTEMPTS = 4
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -30,14 +36,14 @@ class ActivityOptions:
 LEDGER = ActivityOptions(
     start_to_close=timedelta(seconds=15),
     # The ledger is the record of money: retry until the database is back, never give up.
-    # A row PostgreSQL refuses (DATABASE_REFUSED) is not an outage: it fails at once and
+    # A row PostgreSQL refuses (INVALID_DATA) is not an outage: it fails at once and
     # the package records the failure and alerts staff instead of retrying forever.
     retry=RetryPolicy(
         initial_interval=timedelta(milliseconds=200),
         backoff_coefficient=2.0,
         maximum_interval=timedelta(seconds=30),
         maximum_attempts=0,
-        non_retryable_error_types=[BAD_CONFIGURATION, DATABASE_REFUSED],
+        non_retryable_error_types=[BAD_CONFIGURATION, INVALID_DATA],
     ),
 )
 

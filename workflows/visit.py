@@ -11,6 +11,7 @@ review queue, and the workflow waits for a manager to assign or dismiss it.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from datetime import timedelta
 from typing import TypeVar, cast
 
@@ -53,6 +54,16 @@ SKIP_RULES = frozenset(
 )
 MAX_EVENTS_PER_RUN = 200
 
+# Patches of issue 9. Each can be retired (deprecate_patch, then removed a release later)
+# once no visit workflow started before its release is open: visits close after
+# `idle_days` (30 by default) without events, or when their review item is settled.
+# An activity failing for good ends as a FAILED step, a review item and a staff alert
+# (before: the ActivityError failed the whole visit workflow).
+FAILURE_ENDS_IN_REVIEW = "visit-failure-ends-in-review"
+# An event whose details cannot be fetched (a Mindbody ids-only cancellation the Public API
+# does not return) goes the same way (before: an IGNORED step nobody saw).
+UNRESOLVED_ENDS_IN_REVIEW = "visit-unresolved-ends-in-review"
+
 _NOTE_CHANGES = {
     VisitChange.BOOKED: "booked",
     VisitChange.RESCHEDULED: "rescheduled",
@@ -88,7 +99,7 @@ class VisitWorkflow:
             while self._queue:
                 event = self._queue.pop(0)
                 async with self._lock:
-                    await self._process(event)
+                    await self._handle(event)
             if self._state.events_this_run >= MAX_EVENTS_PER_RUN:
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 if self._queue:  # events came in meanwhile: handle them first
@@ -134,6 +145,16 @@ class VisitWorkflow:
         if request.action == "dismiss" and not (request.reason or "").strip():
             raise ApplicationError("dismiss needs a reason", type="BadRequest")
 
+    @workflow.update(name=vm.DESK_COMPLETE)
+    async def desk_complete(self, request: vm.DeskCompletion) -> DeliveryAnswer:
+        """The desk's completion on the package it names, answered with the package's answer."""
+        async with self._lock:
+            try:
+                return await self._desk(request)
+            except ActivityError as err:
+                kind, detail = _failure(err)
+                return DeliveryAnswer(accepted=False, rule=kind, detail=detail)
+
     @workflow.query(name="state")
     def state(self) -> VisitView:
         return VisitView(
@@ -145,6 +166,15 @@ class VisitWorkflow:
 
     # --- routing --------------------------------------------------------------------------
 
+    async def _handle(self, event: VisitEvent) -> None:
+        """Process one event; an activity that failed for good ends it for staff to see."""
+        try:
+            await self._process(event)
+        except ActivityError as err:
+            if not workflow.patched(FAILURE_ENDS_IN_REVIEW):
+                raise
+            await self._failed(event, err)
+
     async def _process(self, event: VisitEvent) -> None:
         if event.event_key in self._state.seen:
             return
@@ -154,9 +184,12 @@ class VisitWorkflow:
         if event.client_id is None and self._state.client_id is not None:
             event = event.model_copy(update={"client_id": self._state.client_id})
         if event.change is VisitChange.UNKNOWN or event.client_id is None:
+            enrich = vm.EnrichInput(event=event, known_date=self._state.service_date)
             try:
-                event = await _call(vm.ENRICH_VISIT, vm.EnrichInput(event=event), VisitEvent)
+                event = await _call(vm.ENRICH_VISIT, enrich, VisitEvent)
             except ActivityError as err:
+                if workflow.patched(UNRESOLVED_ENDS_IN_REVIEW):
+                    raise  # to _handle: a review item and a staff alert
                 self._step(
                     event, VisitOutcome.IGNORED, None, f"could not fetch details: {err.cause}"
                 )
@@ -260,6 +293,69 @@ class VisitWorkflow:
             self._state = self._state.model_copy(update={"noted_package_id": target})
         result = VisitOutcome.NOTED if answer.accepted else VisitOutcome.REFUSED
         self._step(event, result, target, answer.detail)
+
+    async def _desk(self, request: vm.DeskCompletion) -> DeliveryAnswer:
+        event, chosen = request.event, request.package_id
+        if self._state.routed_package_id is None and not self._state.dismissed:
+            prior = await _call(
+                vm.GET_ROUTE,
+                vm.RouteQuery(
+                    platform=self._input.platform, appointment_id=self._input.appointment_id
+                ),
+                vm.PriorRoute,
+            )
+            self._state = self._state.model_copy(
+                update={"routed_package_id": prior.package_id, "dismissed": prior.dismissed}
+            )
+        ref = self._appointment_ref()
+        if self._state.dismissed:
+            return DeliveryAnswer(
+                accepted=False,
+                rule="Dismissed",
+                detail=f"staff dismissed the completion of {ref}: it takes no session",
+            )
+        routed = self._state.routed_package_id
+        if routed is not None and routed != chosen:
+            return DeliveryAnswer(
+                accepted=False,
+                rule="AlreadyCompleted",
+                detail=f"appointment {ref} was already completed on package {routed}",
+            )
+        message = self._redeem_message(event)
+        if request.allow_same_day:
+            message["allow_same_day"] = True
+        answer = await self._deliver(chosen, "redeem", message)
+        if not answer.accepted:  # not `seen`: the desk may retry (a same-day confirmation)
+            self._append(
+                VisitStep(
+                    event_key=event.event_key,
+                    change=event.change,
+                    outcome=VisitOutcome.REFUSED,
+                    package_id=chosen,
+                    detail=answer.detail,
+                    at=workflow.now(),
+                )
+            )
+            return answer
+        if routed is not None:  # the same package again: it answered as the first time
+            self._step(event, VisitOutcome.REDEEMED, chosen, f"already routed: {answer.detail}")
+            return answer
+        await self._routed(event, chosen, answer)
+        if self._state.review_open:  # the platform's copy waited in review: settled now
+            await _call(
+                vm.CLOSE_REVIEW_ITEM,
+                vm.CloseReviewInput(
+                    item_id=self._state.review_item_id or "",
+                    status="assigned",
+                    resolved_by=event.actor,
+                    resolution=f"completed at the desk on {chosen}: {answer.detail}",
+                    package_id=chosen,
+                ),
+                type(None),
+            )
+            self._state = self._state.model_copy(update={"review_open": False})
+            self._wake = True
+        return answer
 
     async def _assign(self, request: ResolveReview) -> ResolveAnswer:
         assert request.package_id is not None
@@ -371,6 +467,9 @@ class VisitWorkflow:
         *,
         actor: str | None = None,
     ) -> None:
+        # Sticky first: should recording the route fail for good, the visit still knows
+        # the package took it, and no one can assign it elsewhere.
+        self._state = self._state.model_copy(update={"routed_package_id": package_id})
         await _call(
             vm.RECORD_ROUTE,
             vm.RouteInput(
@@ -380,14 +479,78 @@ class VisitWorkflow:
             ),
             type(None),
         )
-        self._state = self._state.model_copy(update={"routed_package_id": package_id})
         detail = answer.detail if actor is None else f"assigned by {actor}: {answer.detail}"
         self._step(event, VisitOutcome.REDEEMED, package_id, detail)
 
+    async def _failed(self, event: VisitEvent, err: ActivityError) -> None:
+        """Record the failure, open a review item with its reason and alert staff. A
+        completion no package took waits in review (staff assign or dismiss it); anything
+        else is a follow-up item staff dismiss when done."""
+        kind, detail = _failure(err)
+        item_id = self._item_id(event)
+        waiting = self._state.review_open or self._state.routed_package_id is not None
+        if event.change is VisitChange.COMPLETED and not waiting:
+            opened = await self._try(
+                self._review(event, "failed", detail, rule=kind, outcome=VisitOutcome.FAILED)
+            )
+        else:
+            opened = await self._try(
+                _call(
+                    vm.OPEN_REVIEW_ITEM,
+                    vm.ReviewItemInput(
+                        item_id=item_id,
+                        kind="follow_up",
+                        reason=f"failed:{kind}",
+                        detail=detail,
+                        client_id=event.client_id,
+                        platform=self._input.platform,
+                        appointment_id=self._input.appointment_id,
+                        service_name=event.service_name or event.service_key,
+                        category=self._state.category,
+                    ),
+                    type(None),
+                )
+            )
+            self._step(event, VisitOutcome.FAILED, None, detail)
+        if not opened:
+            detail = f"{detail} (the review item could not be opened either)"
+        await self._try(
+            _call(
+                vm.ALERT_STAFF,
+                vm.VisitAlertInput(
+                    alert_key=f"failed:{item_id}",
+                    client_id=event.client_id,
+                    message=f"{self._appointment_ref()}: {detail}",
+                ),
+                type(None),
+                policies.STAFF_ALERT,
+            )
+        )
+        if event.event_key not in self._state.seen:  # _review could not record it
+            self._step(event, VisitOutcome.FAILED, None, detail)
+
+    async def _try(self, call: Awaitable[object]) -> bool:
+        """Await a last-resort call; its own failure is logged, never raised."""
+        try:
+            await call
+        except ActivityError as err:
+            workflow.logger.error("visit %s: %s", self._appointment_ref(), _failure(err)[1])
+            return False
+        return True
+
+    def _item_id(self, event: VisitEvent) -> str:
+        return f"visit:{self._input.platform}:{self._input.appointment_id}:{event.event_key}"
+
     async def _review(
-        self, event: VisitEvent, reason: str, detail: str, *, rule: str | None = None
+        self,
+        event: VisitEvent,
+        reason: str,
+        detail: str,
+        *,
+        rule: str | None = None,
+        outcome: VisitOutcome = VisitOutcome.IN_REVIEW,
     ) -> None:
-        item_id = f"visit:{self._input.platform}:{self._input.appointment_id}:{event.event_key}"
+        item_id = self._item_id(event)
         await _call(
             vm.OPEN_REVIEW_ITEM,
             vm.ReviewItemInput(
@@ -406,7 +569,7 @@ class VisitWorkflow:
         self._state = self._state.model_copy(
             update={"review_item_id": item_id, "review_open": True, "pending_completion": event}
         )
-        self._step(event, VisitOutcome.IN_REVIEW, None, detail)
+        self._step(event, outcome, None, detail)
 
     def _remember(self, event: VisitEvent) -> None:
         self._state = self._state.model_copy(
@@ -414,6 +577,7 @@ class VisitWorkflow:
                 "client_id": event.client_id,
                 "service_name": event.service_name or self._state.service_name,
                 "category": event.category or self._state.category,
+                "service_date": event.service_date or self._state.service_date,
             }
         )
 
@@ -445,6 +609,8 @@ class VisitWorkflow:
             message["service_date"] = event.service_date.isoformat()
         if event.amount_cents:
             message["amount_cents"] = event.amount_cents
+        if event.rebooked_from:
+            message["rebooked_from"] = event.rebooked_from
         return message
 
     def _step(
@@ -472,8 +638,22 @@ def _redeem_order(packages: list[Candidate]) -> list[Candidate]:
     return [p for p in packages if p.remaining > 0] + [p for p in packages if p.remaining <= 0]
 
 
-async def _call(name: str, arg: object, result_type: type[ResultT]) -> ResultT:
-    options = policies.INTAKE
+def _failure(err: ActivityError) -> tuple[str, str]:
+    """The failure's type and a line for staff naming the activity and the reason."""
+    cause = err.cause
+    kind = (cause.type if isinstance(cause, ApplicationError) else None) or type(
+        cause or err
+    ).__name__
+    message = getattr(cause, "message", None) or str(cause or err)
+    return kind, f"{err.activity_type} failed for good ({kind}): {message[:500]}"
+
+
+async def _call(
+    name: str,
+    arg: object,
+    result_type: type[ResultT],
+    options: policies.ActivityOptions = policies.INTAKE,
+) -> ResultT:
     result = await workflow.execute_activity(
         name,
         arg,

@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import Field
 
 from workflows.models import Model, PackageAnswer
+from workflows.text import CleanText, Identifier
 
 
 class Platform(StrEnum):
@@ -39,30 +40,43 @@ class VisitChange(StrEnum):
     UNKNOWN = "unknown"  # e.g. a Mindbody cancellation carrying ids only: fetch the rest
 
 
+# Far above any treatment, far below what a 64-bit ledger column holds.
+MAX_AMOUNT_CENTS = 100_000_000
+
+
 class VisitEvent(Model):
     """One thing a source reported about one appointment, already checked and normalised.
 
     `event_key` is the source's own idempotency key (Boulevard idempotencyKey, Mindbody
     messageId, CSV "<file sha>:<appointment>"); the same key twice changes nothing.
+    Identifiers with control characters or over 150 characters are refused, free text is
+    cleaned (workflows.text), so no value can make an intake activity fail forever.
     """
 
-    event_key: str = Field(min_length=1, max_length=150)
+    event_key: Identifier
     platform: Platform
-    appointment_id: str = Field(min_length=1, max_length=150)
+    appointment_id: Identifier
     change: VisitChange
-    client_id: str | None = Field(default=None, description="Punchcard client, when resolved")
-    external_client_id: str | None = None
-    service_key: str | None = Field(default=None, description="platform service id")
-    service_name: str | None = None
-    category: str | None = Field(default=None, description="set when the source knows it")
+    client_id: Identifier | None = Field(
+        default=None, description="Punchcard client, when resolved"
+    )
+    external_client_id: Identifier | None = None
+    service_key: Identifier | None = Field(default=None, description="platform service id")
+    service_name: CleanText = None
+    category: Identifier | None = Field(default=None, description="set when the source knows it")
     scheduled_at: datetime | None = None
     service_date: date | None = None
-    amount_cents: int | None = Field(default=None, gt=0, description="for dollar packages")
-    provider_id: str | None = None
-    site_id: str | None = Field(default=None, description="Mindbody site, for re-fetching")
+    amount_cents: int | None = Field(
+        default=None, gt=0, le=MAX_AMOUNT_CENTS, description="for dollar packages"
+    )
+    provider_id: Identifier | None = None
+    rebooked_from: Identifier | None = Field(
+        default=None, description="the appointment this one replaces, as the package knows it"
+    )
+    site_id: Identifier | None = Field(default=None, description="Mindbody site, for re-fetching")
     occurred_at: datetime
     source: str = Field(default="webhook", description="webhook | poll | csv | desk")
-    actor: str = "system"
+    actor: Identifier = "system"
 
 
 class VisitInput(Model):
@@ -80,6 +94,7 @@ class VisitOutcome(StrEnum):
     DISMISSED = "dismissed"
     IGNORED = "ignored"  # nothing to do (no package covers a booking, a duplicate…)
     REFUSED = "refused"  # a package refused a check-in or booking note (zero balance…)
+    FAILED = "failed"  # an activity failed for good: staff alerted, a review item opened
 
 
 class VisitStep(Model):
@@ -97,6 +112,7 @@ class VisitState(Model):
     client_id: str | None = None
     service_name: str | None = None
     category: str | None = None
+    service_date: date | None = None  # the appointment's day, once a delivery named it
     routed_package_id: str | None = None  # where the completion went; sticky
     noted_package_id: str | None = None  # where booking changes went
     review_item_id: str | None = None
@@ -225,6 +241,39 @@ class RouteInput(Model):
 
 class EnrichInput(Model):
     event: VisitEvent
+    known_date: date | None = Field(
+        default=None, description="the appointment's day, from an earlier delivery"
+    )
+
+
+DESK_COMPLETE = "desk_complete"  # the visit workflow's update for a desk completion
+
+
+class DeskCompletion(Model):
+    """A completion recorded at the front desk on the package staff chose.
+
+    It goes through the appointment's visit like every other source, so the route is
+    sticky both ways: whichever of the desk and the platform comes second takes nothing.
+    """
+
+    event: VisitEvent
+    package_id: Identifier
+    allow_same_day: bool = False
+
+
+GET_ROUTE = "intake.get_route"
+
+
+class RouteQuery(Model):
+    platform: Platform
+    appointment_id: str
+
+
+class PriorRoute(Model):
+    """What an earlier run of the visit decided, from `appointment_routes`."""
+
+    package_id: str | None = None
+    dismissed: bool = False
 
 
 SUBMIT_VISITS = "intake.submit_visits"
@@ -247,6 +296,19 @@ VisitInput.model_rebuild()
 
 
 ESCALATE_REVIEWS = "intake.escalate_reviews"
+
+
+ALERT_STAFF = "intake.alert_staff"
+
+
+class VisitAlertInput(Model):
+    """A staff alert about a visit no package took (so no package id, maybe no client)."""
+
+    alert_key: str
+    kind: str = "visit_failed"
+    message: str
+    client_id: str | None = None
+    package_id: str | None = None
 
 
 class EscalateInput(Model):

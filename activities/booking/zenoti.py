@@ -42,7 +42,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 from temporalio.exceptions import ApplicationError
 
 from workflows.policies import PROVIDER_REJECTED
@@ -147,6 +147,7 @@ class AppointmentsPage:
     appointments: int = 0
     skipped: int = 0
     next_token: str | None = None
+    refused: list[tuple[str, str]] = field(default_factory=list)  # (appointment, why)
 
 
 class ZenotiApi:
@@ -201,21 +202,34 @@ class ZenotiApi:
             next_token = None
         seen = observed_at or datetime.now(UTC)
         visits: list[VisitEvent] = []
+        refused: list[tuple[str, str]] = []
         skipped = 0
         for row in rows:
-            visit = self.to_visit(row, center_id=center_id, observed_at=seen)
+            try:
+                visit = self.to_visit(row, center_id=center_id, observed_at=seen)
+            except ValidationError as err:  # a value no visit may carry: for staff to see
+                refused.append((str(row.get("appointment_id")), _problems(err)))
+                visit = None
             if visit is None:
                 skipped += 1
             else:
                 visits.append(visit)
         return AppointmentsPage(
-            visits=visits, appointments=len(rows), skipped=skipped, next_token=next_token
+            visits=visits,
+            appointments=len(rows),
+            skipped=skipped,
+            next_token=next_token,
+            refused=refused,
         )
 
     def to_visit(
         self, row: Mapping[str, Any], *, center_id: str, observed_at: datetime
     ) -> VisitEvent | None:
-        """One appointment row as a `VisitEvent`, or None (logged) when it is not one."""
+        """One appointment row as a `VisitEvent`, or None (logged) when it is not one.
+
+        Raises:
+            ValidationError: a value the visit model refuses (a control character in an id).
+        """
         appointment_id = _text(row.get("appointment_id"))
         raw_status = row.get("status")
         change = self._status_map.get(status_key(raw_status)) if raw_status is not None else None
@@ -467,3 +481,7 @@ def _local_date(value: object) -> date | None:
 
 def _date_of(moment: datetime | None) -> date | None:
     return None if moment is None else moment.date()
+
+
+def _problems(err: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())

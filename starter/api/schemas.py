@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field
 
 from workflows.models import Model, PackageKind, PackageStatus
+from workflows.visit_models import Platform
 
 Text = Field(min_length=1, max_length=500)
 
@@ -76,7 +77,12 @@ class HistoryLine(Model):
 
 class CompleteBody(Model):
     appointment_id: str | None = Field(
-        default=None, max_length=120, description="omit at the desk: one is made up"
+        default=None,
+        max_length=120,
+        description="omit at the desk: one is made up; `mindbody:104233` names the platform",
+    )
+    platform: Platform | None = Field(
+        default=None, description="the booking platform of appointment_id, if not prefixed"
     )
     request_id: str | None = Field(
         default=None, max_length=120, description="idempotency key: a retry sends the same"

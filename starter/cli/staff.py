@@ -13,10 +13,12 @@ from typing import Annotated
 
 import typer
 
+from activities.intake import VisitGateway
 from activities.repository import BalanceRow
 from starter.cli import options as opt
 from starter.cli.render import amount, parse_day, parse_dollars, parse_when
-from starter.cli.runtime import answered, default_actor, package_service, run
+from starter.cli.runtime import answered, default_actor, package_service, run, temporal
+from starter.desk_visits import complete_at_desk, desk_completion, desk_visit, redeem_key
 from workers.settings import Settings
 from workflows import texts
 from workflows.models import (
@@ -50,21 +52,19 @@ def send(package_id: str, build: MessageBuilder) -> None:
             repeat = await service.first_answer(package_id, message.key) is not None
             answer = await answered(settings, service.send(package_id, message))
             row = await service.ledger.balance(package_id) or row
-        _print_answer(answer, message, row, repeat=repeat)
+        _print_answer(answer, message.key, row, repeat=repeat)
 
     run(action)
 
 
-def _print_answer(
-    answer: PackageAnswer, message: PackageMessage, row: BalanceRow | None, *, repeat: bool
-) -> None:
+def _print_answer(answer: PackageAnswer, key: str, row: BalanceRow | None, *, repeat: bool) -> None:
     left = str(answer.remaining) if row is None else amount(row.kind, answer.remaining)
     details = f"package {answer.package_id} · {left} remaining · {answer.status.value}"
     if answer.refund_due_cents is not None:
         details += f" · refund due {texts.money(answer.refund_due_cents)}"
     typer.echo(answer.message)
     typer.echo(f"{details} · key {answer.key}")
-    if repeat or answer.key != message.key:
+    if repeat or answer.key != key:
         typer.echo(
             f"already recorded under key {answer.key}: nothing changed "
             "(a new event needs its own --key)"
@@ -92,7 +92,11 @@ def register(app: typer.Typer) -> None:
         key: opt.Key = None,
         actor: opt.Actor = None,
     ) -> None:
-        """Record a completed appointment: the only thing that consumes a session."""
+        """Record a completed appointment: the only thing that consumes a session.
+
+        A platform's appointment (`--appointment mindbody:104233`) goes through its visit,
+        like the platform's own report of it, so the two take one session between them.
+        """
 
         def build(settings: Settings, row: BalanceRow | None) -> PackageMessage:
             return RedeemRequest(
@@ -106,7 +110,39 @@ def register(app: typer.Typer) -> None:
                 actor=actor or default_actor(),
             )
 
-        send(package, build)
+        visit = desk_visit(appointment, key or appointment)
+        if visit is None:  # a bare desk reference: straight to the package, as always
+            send(package, build)
+            return
+        ref, (platform, appointment_id) = key or appointment, visit
+
+        async def action(settings: Settings) -> None:
+            event = desk_completion(
+                ref=ref,
+                platform=platform,
+                appointment_id=appointment_id,
+                actor=actor or default_actor(),
+                service_date=None if service_date is None else parse_day(service_date, "--date"),
+                amount_cents=None if amount_ is None else parse_dollars(amount_, "--amount"),
+                provider_id=provider,
+                rebooked_from=rebooked_from,
+            )
+            async with package_service(settings) as service:
+                redeem = redeem_key(platform, appointment_id)
+                repeat = await service.first_answer(package, redeem) is not None
+                gateway = VisitGateway(
+                    await temporal(settings),
+                    task_queue=settings.task_queue,
+                    idle_days=settings.visit_idle_days,
+                )
+                answer = await answered(
+                    settings,
+                    complete_at_desk(gateway, service, event, package, allow_same_day=same_day),
+                )
+                row = await service.ledger.balance(package)
+            _print_answer(answer, redeem, row, repeat=repeat)
+
+        run(action)
 
     @app.command("no-show", rich_help_panel="Appointments")
     def no_show(

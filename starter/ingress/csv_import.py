@@ -31,7 +31,7 @@ from enum import StrEnum
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from workflows.models import Model
 from workflows.visit_models import Platform, VisitChange, VisitEvent
@@ -230,6 +230,12 @@ def parse_csv(
             row = _row(cells, line, platform, zone, day_first, present, actor, amount_column)
         except _Bad as bad:
             result.errors.append(RowError(line=line, message=str(bad)))
+            continue
+        except ValidationError as err:  # a value the visit model refuses (control chars…)
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors()
+            )
+            result.errors.append(RowError(line=line, message=problems))
             continue
         if isinstance(row, RowSkipped):
             result.skipped.append(row)

@@ -13,7 +13,7 @@ from activities.repository import ClientRecord, ClientRepository, LedgerReader
 from tests.activities.helpers import SOLD_AT, ledger_input, record, sale
 from workflows.contracts import LedgerEntryResult
 from workflows.models import EntryKind, PackageStatus
-from workflows.policies import DATABASE_REFUSED, LEDGER, UNKNOWN_CLIENT
+from workflows.policies import INVALID_DATA, LEDGER, UNKNOWN_CLIENT
 
 
 @pytest.fixture
@@ -156,7 +156,7 @@ async def test_value_postgres_refuses_is_permanent_and_writes_nothing(
     with pytest.raises(ApplicationError) as caught:
         await record(pool, bad)
 
-    assert caught.value.type == DATABASE_REFUSED
+    assert caught.value.type == INVALID_DATA
     assert caught.value.non_retryable
     assert "ledger entry 2 (redemption)" in caught.value.message and says in caught.value.message
     reader = LedgerReader(pool)

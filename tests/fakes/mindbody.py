@@ -6,7 +6,9 @@ headers, and the staff token when one is configured) and answers in the document
 `{"PaginationResponse": {...}, "Appointments": [...]}`, or an error body
 `{"Error": {"Message", "Code"}}` (the codes here are invented). Query names are matched
 case-insensitively, with or without the `request.` prefix, since both appear in the wild.
-Date windows are not modelled: `AppointmentIds`, `ClientId` and `StaffIds` filter.
+`AppointmentIds`, `ClientId` and `StaffIds` filter, and so does the date window as the
+real endpoint applies it: `StartDate` defaults to today and `EndDate` to `StartDate`, so a
+request without them finds only today's appointments (by the date of `StartDateTime`).
 
 The client calls need the staff token (write-back runs as a staff user). `updateclient`
 takes `{"Client": {"Id", …}, "CrossRegionalUpdate"}`, changes only the fields given and
@@ -16,6 +18,7 @@ answers `{"Client": {...}}`; an unknown client id is 400 `InvalidClientId` (inve
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from aiohttp import web
@@ -182,7 +185,20 @@ def _ids(text: str | None) -> set[str] | None:
     return None if text is None else {part.strip() for part in text.split(",") if part.strip()}
 
 
+def _day(text: str) -> date:
+    return date.fromisoformat(text[:10])  # a date or a date-time: the day counts
+
+
+def _in_window(appointment: dict[str, Any], query: dict[str, str]) -> bool:
+    start = _day(query["startdate"]) if query.get("startdate") else date.today()
+    end = _day(query["enddate"]) if query.get("enddate") else start
+    when = appointment.get("StartDateTime")
+    return when is not None and start <= _day(str(when)) <= end
+
+
 def _matches(appointment: dict[str, Any], query: dict[str, str]) -> bool:
+    if not _in_window(appointment, query):
+        return False
     for name, wire in (("appointmentids", "Id"), ("staffids", "StaffId"), ("clientid", "ClientId")):
         wanted = _ids(query.get(name))
         if wanted is not None and str(appointment.get(wire)) not in wanted:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import uuid
 from pathlib import Path
 
 import asyncpg
@@ -116,6 +117,32 @@ async def test_sell_complete_show(spa: Cli) -> None:
     history = await spa.ok("history", "p-laser")
     assert [ln.split()[3] for ln in history.splitlines()[3:]] == ["sale", "redemption"]
     assert "frontdesk" in history  # --actor defaults to $USER
+
+
+async def test_a_platform_appointment_completes_through_its_visit(
+    spa: Cli, settings: Settings
+) -> None:
+    """`-a mindbody:N` is the appointment's visit: the route is kept for the platform's own
+    completion, and another package is refused naming the one that has it."""
+    appointment = f"mindbody:{uuid.uuid4().int % 10**9}"
+    await spa.ok("sell", "ana", "laser6", "--purchase-id", "p-one")
+    await spa.ok("sell", "ana", "laser6", "--purchase-id", "p-two")
+    done = await spa.ok("complete", "p-one", "-a", appointment)
+    assert "Session 1 of 6 complete — 5 remaining" in done and f"key complete:{appointment}" in done
+    again = await spa.ok("complete", "p-one", "-a", appointment)
+    assert f"already recorded under key complete:{appointment}: nothing changed" in again
+    line = one_line_error(await spa("complete", "p-two", "-a", appointment))
+    assert line.startswith("refused (AlreadyCompleted): ") and "p-one" in line
+    conn = await asyncpg.connect(settings.database_dsn())
+    try:
+        route = await conn.fetchval(
+            "SELECT package_id FROM appointment_routes WHERE platform = 'mindbody' "
+            "AND appointment_id = $1",
+            appointment.removeprefix("mindbody:"),
+        )
+    finally:
+        await conn.close()
+    assert route == "p-one"
 
 
 async def test_zero_balance_refused_in_one_line(spa: Cli) -> None:

@@ -46,7 +46,7 @@ async def test_text_postgres_refuses_ends_as_a_staff_alert_and_later_entries_lan
 
     (alert,) = await eventually(lambda: alerts(spa.pool, package), lambda found: len(found) == 1)
     assert "entry 3 (reversal" in alert["message"]
-    assert "DatabaseRefused" not in alert["message"]  # staff read the reason, not the type
+    assert "InvalidData" not in alert["message"]  # staff read the reason, not the type
     assert "refused" in alert["message"]
     # The worker is not stuck on it: the next entry is recorded, nothing is left pending.
     await eventually(

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Query
+from pydantic import ValidationError
 
 from activities.repository import ClientLink, ServiceMapping
 from starter.api.deps import Deps, Manager, Staff
@@ -34,6 +35,7 @@ from starter.api.schemas import (
     SaleBody,
     SaleOut,
 )
+from starter.desk_visits import complete_at_desk, desk_completion, desk_visit
 from starter.packages import SaleRequest
 from starter.review import ReviewService
 from workflows import schedule
@@ -131,22 +133,47 @@ async def package_history(package_id: str, deps: Deps, member: Staff) -> list[Hi
 
 @router.post("/packages/{package_id}/complete", tags=["packages"])
 async def complete(package_id: str, body: CompleteBody, deps: Deps, member: Staff) -> PackageAnswer:
-    """Record a completed visit at the desk: takes one session (or the amount)."""
+    """Record a completed visit at the desk: takes one session (or the amount).
+
+    A platform's appointment (`mindbody:104233`, as the ledger shows it, or `platform`)
+    goes through its visit workflow like every other source, so the platform's own
+    completion of it (before or after) takes nothing more. Without an appointment id the
+    desk's completion is a visit of its own (see starter.desk_visits).
+    """
     ref = body.request_id or body.appointment_id or uuid.uuid4().hex
-    appointment = body.appointment_id or f"desk:{ref}"
-    return await _send(
-        deps,
-        package_id,
-        RedeemRequest(
-            key=f"desk-complete:{ref}",
-            actor=member.staff_id,
-            source="desk",
+    visit = desk_visit(body.appointment_id, ref, platform=body.platform)
+    service_date = body.service_date or _today(deps)
+    if visit is None:  # a bare desk reference: no other source can report it
+        return await _send(
+            deps,
+            package_id,
+            RedeemRequest(
+                key=f"desk-complete:{ref}",
+                actor=member.staff_id,
+                source="desk",
+                appointment_id=body.appointment_id or ref,
+                amount_cents=body.amount_cents,
+                provider_id=body.provider_id,
+                service_date=service_date,
+                allow_same_day=body.allow_same_day,
+            ),
+        )
+    platform, appointment = visit
+    try:
+        event = desk_completion(
+            ref=ref,
+            platform=platform,
             appointment_id=appointment,
+            actor=member.staff_id,
+            service_date=service_date,
             amount_cents=body.amount_cents,
             provider_id=body.provider_id,
-            service_date=body.service_date or _today(deps),
-            allow_same_day=body.allow_same_day,
-        ),
+        )
+    except ValidationError as err:
+        first = err.errors()[0]
+        raise HTTPException(422, f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+    return await complete_at_desk(
+        deps.gateway, deps.service, event, package_id, allow_same_day=body.allow_same_day
     )
 
 

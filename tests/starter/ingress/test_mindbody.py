@@ -430,14 +430,17 @@ def api(http: httpx.AsyncClient, fake: MindbodyFake, **options: Any) -> Mindbody
     return MindbodyApi(http, base_url=fake.base_url, **settings)
 
 
+MARCH = {"start_date": date(2026, 3, 1), "end_date": date(2026, 3, 31)}
+
+
 async def test_get_appointment_sends_the_documented_headers(
     http: httpx.AsyncClient, fake: MindbodyFake
 ) -> None:
-    found = await api(http, fake, staff_token="tok-1").get_appointment("-99", "104233")
+    found = await api(http, fake, staff_token="tok-1").get_appointment("-99", "104233", **MARCH)
     assert found == APPOINTMENT
     [request] = fake.requests
     assert request["path"] == "/public/v6/appointment/staffappointments"
-    assert request["query"] == {"appointmentids": "104233"}
+    assert request["query"]["appointmentids"] == "104233"
     headers = request["headers"]
     assert (headers["api-key"], headers["siteid"], headers["authorization"]) == (
         "key-1",
@@ -469,7 +472,15 @@ async def test_a_date_window_is_passed_when_given(
 async def test_an_appointment_mindbody_does_not_have_is_none(
     http: httpx.AsyncClient, fake: MindbodyFake
 ) -> None:
-    assert await api(http, fake).get_appointment("-99", "999") is None
+    assert await api(http, fake).get_appointment("-99", "999", **MARCH) is None
+
+
+async def test_without_a_window_only_today_is_searched(
+    http: httpx.AsyncClient, fake: MindbodyFake
+) -> None:
+    """As the real endpoint: StartDate defaults to today, EndDate to StartDate."""
+    assert await api(http, fake).get_appointment("-99", "104233") is None
+    assert await api(http, fake).get_appointment("-99", "104233", **MARCH) == APPOINTMENT
 
 
 @pytest.mark.parametrize(("api_key", "site"), [("wrong", "-99"), ("key-1", "12345")])
@@ -499,7 +510,8 @@ async def test_server_trouble_and_rate_limits_are_retryable(
     with pytest.raises(ApplicationError) as caught:
         await client.get_appointment("-99", "104233")
     assert (caught.value.type, caught.value.non_retryable) == (MINDBODY_UNAVAILABLE, False)
-    assert await client.get_appointment("-99", "104233") == APPOINTMENT  # the next try works
+    found = await client.get_appointment("-99", "104233", **MARCH)
+    assert found == APPOINTMENT  # the next try works
 
 
 async def test_an_unreachable_api_is_retryable(http: httpx.AsyncClient) -> None:
