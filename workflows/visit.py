@@ -551,24 +551,31 @@ class VisitWorkflow:
         outcome: VisitOutcome = VisitOutcome.IN_REVIEW,
     ) -> None:
         item_id = self._item_id(event)
-        await _call(
-            vm.OPEN_REVIEW_ITEM,
-            vm.ReviewItemInput(
-                item_id=item_id,
-                reason=reason if rule is None else f"{reason}:{rule}",
-                detail=detail,
-                client_id=event.client_id,
-                platform=self._input.platform,
-                appointment_id=self._input.appointment_id,
-                service_name=event.service_name or event.service_key,
-                category=self._state.category,
-                visit_workflow_id=workflow.info().workflow_id,
-            ),
-            type(None),
-        )
+        # In review before the item is visible: a manager who assigns it the moment it
+        # appears must not be told "not in review" (the update waits for the lock).
+        before = self._state
         self._state = self._state.model_copy(
             update={"review_item_id": item_id, "review_open": True, "pending_completion": event}
         )
+        try:
+            await _call(
+                vm.OPEN_REVIEW_ITEM,
+                vm.ReviewItemInput(
+                    item_id=item_id,
+                    reason=reason if rule is None else f"{reason}:{rule}",
+                    detail=detail,
+                    client_id=event.client_id,
+                    platform=self._input.platform,
+                    appointment_id=self._input.appointment_id,
+                    service_name=event.service_name or event.service_key,
+                    category=self._state.category,
+                    visit_workflow_id=workflow.info().workflow_id,
+                ),
+                type(None),
+            )
+        except ActivityError:
+            self._state = before
+            raise
         self._step(event, outcome, None, detail)
 
     def _remember(self, event: VisitEvent) -> None:
