@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from typing import Any
 
 import httpx
@@ -49,6 +50,8 @@ async def test_racing_visit_copies_are_one_accepted_one_duplicate(api: Api, spa:
 
 async def test_racing_stripe_copies_are_one_accepted_one_duplicate(api: Api, spa: Spa) -> None:
     event: dict[str, Any] = stripe_event("checkout.session.completed")
+    # Its own payment intent: payment workflow ids are server-wide, shared across tests.
+    event["data"]["object"]["payment_intent"] = f"pi_race_{uuid.uuid4().hex[:12]}"
     answers = await asyncio.gather(
         post_stripe(api, event), post_stripe(api, json.dumps(event).encode())
     )
