@@ -27,7 +27,7 @@ from tests.fakes.smtp import SmtpFake
 from tests.fakes.twilio import TwilioFake
 from workers.codec import EncryptionCodec
 from workers.settings import Settings
-from workers.shutdown import running
+from workers.shutdown import WorkerStopTimedOut, running
 from workers.worker import build_worker, graceful_shutdown
 from workflows.converter import make_data_converter
 
@@ -162,13 +162,31 @@ def client(temporal_env: WorkflowEnvironment) -> Client:
     return temporal_env.client
 
 
+# Workers whose SDK shutdown overran its bound (`running` cancelled them and logged what the
+# server still had open). Seen about once in three full runs, inside the SDK's core with no
+# activity running; reported at the end of the session instead of failing an unrelated test.
+STUCK_STOPS: list[str] = []
+
+
 @pytest.fixture
-async def worker(settings: Settings, client: Client) -> AsyncIterator[Worker]:
-    async with (
-        build_worker(settings, client) as worker,
-        running(worker, graceful=graceful_shutdown(settings)),
-    ):
-        yield worker
+async def worker(
+    settings: Settings, client: Client, request: pytest.FixtureRequest
+) -> AsyncIterator[Worker]:
+    try:
+        async with (
+            build_worker(settings, client) as worker,
+            running(worker, graceful=graceful_shutdown(settings)),
+        ):
+            yield worker
+    except WorkerStopTimedOut as err:
+        STUCK_STOPS.append(f"{request.node.nodeid}: {err}")
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if STUCK_STOPS:
+        terminalreporter.section("workers that overran their stop (cancelled)")
+        for line in STUCK_STOPS:
+            terminalreporter.write_line(line)
 
 
 async def eventually(

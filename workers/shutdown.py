@@ -126,10 +126,11 @@ async def running(worker: Worker, *, graceful: timedelta) -> AsyncIterator[Worke
             busy = [t.get_name() for t in asyncio.all_tasks() if _is_activity(t)]
             log.error(
                 "worker on %s did not stop within %.0fs; cancelling it (%d activity tasks "
-                "still running)",
+                "still running; open workflows: %s)",
                 worker.task_queue,
                 bound,
                 len(busy),
+                await _open_workflows(worker),
             )
             for task in (stop, run):
                 task.cancel()
@@ -138,6 +139,29 @@ async def running(worker: Worker, *, graceful: timedelta) -> AsyncIterator[Worke
         stop.cancel()
         if not run.cancelled() and run.exception() is not None:
             raise run.exception()  # type: ignore[misc]
+
+
+async def _open_workflows(worker: Worker) -> str:
+    """What the server still has open on the worker's queue: the evidence for a stop that
+    hangs inside the SDK (pending workflow tasks, activities, local-activity markers)."""
+    found: list[str] = []
+
+    async def collect() -> None:
+        query = f'TaskQueue = "{worker.task_queue}" AND ExecutionStatus = "Running"'
+        async for execution in worker.client.list_workflows(query, limit=20):
+            described = await worker.client.get_workflow_handle(execution.id).describe()
+            raw = described.raw_description
+            found.append(
+                f"{execution.id} (task pending: {raw.HasField('pending_workflow_task')}, "
+                f"activities pending: {len(raw.pending_activities)}, "
+                f"history events: {raw.workflow_execution_info.history_length})"
+            )
+
+    try:
+        await asyncio.wait_for(collect(), timeout=5)
+    except Exception as err:  # diagnostics only: never hide the timeout itself
+        found.append(f"(listing failed: {type(err).__name__})")
+    return "; ".join(found) or "none"
 
 
 def _is_activity(task: asyncio.Task[Any]) -> bool:
