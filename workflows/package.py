@@ -73,6 +73,10 @@ PATCH_INTEGRATIONS = "integrations-and-stripe"
 # run started before it is open (longest package life plus retention): then
 # deprecate_patch, and remove a release later.
 PATCH_LEDGER_REFUSED = "ledger-refusal-alerts-staff"
+# A backdated sale skips the reminders already due when its workflow starts (they went
+# out at once before, with a stale balance). Retire like PATCH_LEDGER_REFUSED: once no run
+# started before it is open, deprecate_patch, then remove a release later.
+PATCH_SKIP_DUE_REMINDERS = "backdated-sale-skips-reminders-already-due"
 # In-flight keys of integration work, apart from notice keys (an event id and a notice key
 # may be the same string: both derive from the entry key).
 SYNC_KEY = "integration:sync"  # the one write-back in flight at a time
@@ -91,7 +95,8 @@ class PackageWorkflow:
     @workflow.init
     def __init__(self, input: PackageInput) -> None:
         self._input = input
-        self._book = staff.open_book(input)
+        fresh = input.carried is None and workflow.patched(PATCH_SKIP_DUE_REMINDERS)
+        self._book = staff.open_book(input, started_at=workflow.now() if fresh else None)
         self._state = self._book.state
         self._handled_this_run = 0
         self._in_flight: set[str] = set()

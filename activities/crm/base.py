@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 import httpx
 from temporalio.exceptions import ApplicationError
 
-from workflows import schedule
+from workflows import schedule, texts
 from workflows.contracts import PackageSync, SyncStatus, SyncTargetResult
 from workflows.policies import BAD_CONFIGURATION
 
@@ -96,7 +96,7 @@ def crm_fields(sync: PackageSync, zone: ZoneInfo) -> CrmFields:
 def remaining_value(sync: PackageSync) -> str:
     """Sessions as a whole number; a dollar package's remaining cents as dollars ("350.00")."""
     if sync.kind == "dollars":
-        return f"{sync.remaining / 100:.2f}"
+        return texts.plain_dollars(sync.remaining)
     return str(sync.remaining)
 
 

@@ -30,7 +30,43 @@ class Period(Model):
         return schedule.good_through(self.end, self.timezone)
 
     def label(self) -> str:
+        """ "2026-03-02 to 2026-03-08": for file names, subjects and the CSV."""
         return f"{self.first_day.isoformat()} to {self.last_day.isoformat()}"
+
+    @property
+    def days(self) -> int:
+        return (self.last_day - self.first_day).days + 1
+
+    def is_week(self) -> bool:
+        """Monday to Sunday: the weekly report's period."""
+        return self.days == 7 and self.first_day.weekday() == 0
+
+    def dates(self) -> str:
+        """ "Mon, Mar 2 – Sun, Mar 8, 2026" (the year once when both days share it)."""
+        first, last = self.first_day, self.last_day
+        start = f"{first:%a}, {first:%b} {first.day}"
+        end = f"{last:%a}, {last:%b} {last.day}, {last.year}"
+        if first == last:
+            return end
+        return f"{start}{'' if first.year == last.year else f', {first.year}'} – {end}"
+
+    def title(self) -> str:
+        """ "Week of Mon, Mar 2 – Sun, Mar 8, 2026", or the days alone for any other range."""
+        return f"Week of {self.dates()}" if self.is_week() else self.dates()
+
+    def noun(self) -> str:
+        """What the period is called in "the previous …": "week", or "20 days"."""
+        if self.is_week():
+            return "week"
+        return "day" if self.days == 1 else f"{self.days} days"
+
+    def before(self) -> Period:
+        """The period of the same length just before this one."""
+        return days_period(
+            self.first_day - timedelta(days=self.days),
+            self.first_day - timedelta(days=1),
+            self.timezone,
+        )
 
 
 def last_full_week(as_of: datetime, timezone: str) -> Period:
@@ -129,6 +165,20 @@ class Overruns(Model):
     latest_audit: AuditSummary | None = None
 
 
+class PreviousPeriod(Model):
+    """The period figures of the period of the same length just before: the headline's
+    "change from last period"."""
+
+    period: Period
+    sales: Sales
+    consumption: Consumption
+    expiries: Expiries
+    refused_visits: int = 0
+    liability_cents: int = Field(
+        description="the liability at this period's start, from the ledger's value flows"
+    )
+
+
 class ReconciliationReport(Model):
     period: Period
     generated_at: datetime
@@ -141,6 +191,7 @@ class ReconciliationReport(Model):
     liability: Liability
     review: ReviewBacklog
     overruns: Overruns
+    previous: PreviousPeriod | None = None  # None in reports stored before it was kept
 
 
 # --- the overrun audit ---------------------------------------------------------------------

@@ -9,7 +9,9 @@ Where each figure comes from:
   (status active or in_review) in the balance table (partial index `packages_open_idx`);
 - the **ledger cross-check** of the liability: the signed sum of every value flow in the
   ledger (index-only over `ledger_value_flow_idx`), which must equal the balance table;
-- the review queue and the latest stored overrun audit.
+- the review queue and the latest stored overrun audit;
+- the **previous period** of the same length (sold, consumed, breakage, refused visits) and
+  the ledger's liability at this period's start: the headline's change from last period.
 
 Everything is read in one REPEATABLE READ read-only transaction, so the balance table and
 the ledger are seen at the same instant (both are written in one transaction per entry).
@@ -31,6 +33,7 @@ from activities.reports.models import (
     OverrunAudit,
     Overruns,
     Period,
+    PreviousPeriod,
     ReconciliationReport,
     ReviewBacklog,
     Sales,
@@ -83,7 +86,7 @@ SELECT coalesce(sum(CASE
                THEN -value_cents
            ELSE 0 END), 0) AS ledger_cents
 FROM ledger_entries
-WHERE value_cents <> 0
+WHERE value_cents <> 0 AND ($3::timestamptz IS NULL OR occurred_at < $3)
 """
 
 _OPEN_REVIEW = """
@@ -113,18 +116,29 @@ async def build_report(
             _PERIOD_FLOWS, period.start, period.end, [k.value for k in PERIOD_KINDS]
         )
         open_rows = await conn.fetch(_OPEN_BY_CATEGORY)
-        ledger_cents = await conn.fetchval(
-            _LEDGER_LIABILITY, [k.value for k in INFLOWS], [k.value for k in OUTFLOWS]
-        )
+        inflows, outflows = [k.value for k in INFLOWS], [k.value for k in OUTFLOWS]
+        ledger_cents = await conn.fetchval(_LEDGER_LIABILITY, inflows, outflows, None)
         review_rows = await conn.fetch(_OPEN_REVIEW)
         refused_rows = await conn.fetch(_REFUSED, period.start, period.end)
         audit = await conn.fetchval(_LATEST_AUDIT, generated_at)
+        before = period.before()
+        before_flows = await conn.fetch(
+            _PERIOD_FLOWS, before.start, before.end, [k.value for k in PERIOD_KINDS]
+        )
+        before_refused = await conn.fetch(_REFUSED, before.start, before.end)
+        at_start = await conn.fetchval(_LEDGER_LIABILITY, inflows, outflows, period.start)
     sales, consumption, expiries, cancellations = _period_figures(flows)
     categories, balances = _open_figures(open_rows)
-    by_rule: dict[str, int] = {}
-    for row in refused_rows:
-        rule = str(row["reason"]).removeprefix("refused").lstrip(":") or "unspecified"
-        by_rule[rule] = by_rule.get(rule, 0) + int(row["items"])
+    by_rule = _refused_by_rule(refused_rows)
+    before_sales, before_consumption, before_expiries, _ = _period_figures(before_flows)
+    previous = PreviousPeriod(
+        period=before,
+        sales=before_sales,
+        consumption=before_consumption,
+        expiries=before_expiries,
+        refused_visits=sum(_refused_by_rule(before_refused).values()),
+        liability_cents=int(at_start),
+    )
     oldest = [r["oldest"] for r in review_rows]
     return ReconciliationReport(
         period=period,
@@ -149,7 +163,16 @@ async def build_report(
             if audit is None
             else OverrunAudit.model_validate_json(audit).summary(),
         ),
+        previous=previous,
     )
+
+
+def _refused_by_rule(rows: list[asyncpg.Record]) -> dict[str, int]:
+    by_rule: dict[str, int] = {}
+    for row in rows:
+        rule = str(row["reason"]).removeprefix("refused").lstrip(":") or "unspecified"
+        by_rule[rule] = by_rule.get(rule, 0) + int(row["items"])
+    return by_rule
 
 
 def _liability(

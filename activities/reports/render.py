@@ -1,6 +1,8 @@
 """The reconciliation as people read it: CSV for the spreadsheet, a self-contained HTML page
-(inline CSS and an inline SVG chart: no scripts, nothing fetched), and a plain-text summary
-for the email body and the CLI. Money is dollars with cents everywhere.
+(headline figures with their change from the previous period, a bar chart, then details;
+inline styles and tables, as mail clients need: no scripts, nothing fetched), and a
+plain-text summary for the email body and the CLI. Money is dollars with cents everywhere,
+through `workflows.texts.money`; times are in the spa's zone, written for people.
 
 The CSV has one header and one figure per row::
 
@@ -13,33 +15,37 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from html import escape
 from zoneinfo import ZoneInfo
 
 from activities.reports.models import OverrunAudit, ReconciliationReport
+from workflows import texts
 
 CSV_COLUMNS = ("section", "measure", "count", "sessions", "amount", "detail")
 Cell = str | int | None
 
 
-def dollars(cents: int) -> str:
-    """1234.5 dollars as "1234.50": for CSV cells."""
-    sign = "-" if cents < 0 else ""
-    whole, part = divmod(abs(cents), 100)
-    return f"{sign}{whole}.{part:02d}"
-
-
-def money(cents: int) -> str:
-    """ "$1,234.50" for people."""
-    sign = "-" if cents < 0 else ""
-    whole, part = divmod(abs(cents), 100)
-    return f"{sign}${whole:,}.{part:02d}"
+dollars = texts.plain_dollars  # "1234.50": CSV cells
+money = texts.money  # "$1,234.50": for people
 
 
 def _local(moment: datetime, timezone: str) -> str:
+    """ISO with the offset, for the CSV."""
     return moment.astimezone(ZoneInfo(timezone)).isoformat(timespec="minutes")
+
+
+def when(moment: datetime, timezone: str) -> str:
+    """ "Wed, Mar 11, 2026, 9:00 AM EDT": a moment in the spa's zone, for people."""
+    t = moment.astimezone(ZoneInfo(timezone))
+    hour = t.hour % 12 or 12
+    return (
+        f"{t:%a}, {t:%b} {t.day}, {t.year}, {hour}:{t:%M} {'AM' if t.hour < 12 else 'PM'} "
+        f"{t.tzname()}"
+    )
 
 
 def agreement(report: ReconciliationReport) -> str:
@@ -163,7 +169,13 @@ def reconciliation_text(report: ReconciliationReport) -> str:
     age = r.review.oldest_age_hours(r.generated_at)
     rules = ", ".join(f"{k} {n}" for k, n in sorted(r.overruns.by_rule.items()))
     lines = [
-        f"Punchcard reconciliation, {r.period.label()} ({r.period.timezone})",
+        f"Reconciliation, {r.period.title()} ({r.period.timezone})",
+        f"Balances as of {when(r.generated_at, r.period.timezone)}",
+        "",
+        *(
+            f"{h.label}: {h.figure}" + (f" ({h.delta[0]} {h.vs})" if h.delta[0] else "")
+            for h in headlines(r)
+        ),
         "",
         f"Packages sold: {s.packages} ({money(s.value_cents)}); top-ups: {s.top_ups} "
         f"(+{s.top_up_sessions} sessions, {money(s.top_up_value_cents)})",
@@ -194,98 +206,334 @@ def reconciliation_text(report: ReconciliationReport) -> str:
     return "\n".join(lines) + "\n"
 
 
-_CSS = """
-body{font-family:-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;color:#1d2330;
-margin:2rem auto;max-width:760px;padding:0 1rem;line-height:1.4}
-h1{font-size:1.4rem;margin-bottom:.2rem}h2{font-size:1.1rem;margin-top:2rem}
-.muted{color:#5b6472}.big{font-size:2.2rem;font-weight:700;margin:.2rem 0}
-.ok{color:#1f7a3a}.bad{color:#b3261e;font-weight:700}
-table{border-collapse:collapse;width:100%}td,th{padding:.3rem .5rem;border-bottom:1px solid #e3e6ea;
-text-align:left}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
-.card{border:1px solid #d7dbe0;border-radius:8px;padding:1rem 1.2rem;margin:1rem 0}
-"""
+# --- the HTML page ---------------------------------------------------------------------
+#
+# Emailed as the message body, so it is built the way mail clients render: inline styles on
+# every element, tables for layout, no scripts, no <style> block, no SVG (Gmail and Outlook
+# drop it). It fits a 390 px phone: one column, widths in percent, at most 680 px wide.
+
+_FONT = '-apple-system,"Segoe UI",Helvetica,Arial,sans-serif'
+_INK, _MUTED, _RULE, _BAR = "#1d2330", "#5b6472", "#e3e6ea", "#3f6fc4"
+_OK, _BAD = "#1f7a3a", "#b3261e"
+_LAYOUT = 'role="presentation" cellpadding="0" cellspacing="0" border="0" width="100%"'
+
+
+def _nowrap(text: str) -> str:
+    """Keep a date or an amount on one line (a title must not break "Mar 2")."""
+    return f'<span style="white-space:nowrap">{escape(text)}</span>'
+
+
+def _dates(text: str) -> str:
+    """A range's days, each kept whole: "Mon, Mar 2 – Sun, Mar 8, 2026"."""
+    return " – ".join(_nowrap(part) for part in text.split(" – "))
+
+
+def change(now: int, before: int, *, fmt: str = "money") -> tuple[str, str]:
+    """ "up $3,500.00" / "down 2" / "no change", and the colour it is shown in (neutral:
+    more sold is good, more breakage is not; the words carry the sense)."""
+    diff = now - before
+    shown = money(abs(diff)) if fmt == "money" else f"{abs(diff):,}"
+    if diff == 0:
+        return "no change", _MUTED
+    return ("up " if diff > 0 else "down ") + shown, _INK
+
+
+@dataclass(frozen=True)
+class Headline:
+    key: str
+    label: str
+    figure: str
+    detail: str
+    delta: tuple[str, str]  # "up $3,500.00", its colour; "" without a previous period
+    vs: str
+
+
+def headlines(report: ReconciliationReport) -> list[Headline]:
+    """Liability, sold, consumed, breakage, overruns: the figures read first, each with its
+    change from the previous period of the same length."""
+    r, p = report, report.previous
+    s, c, e, ov = r.sales, r.consumption, r.expiries, r.overruns
+    since = f"since {r.period.first_day:%a}, {r.period.first_day:%b} {r.period.first_day.day}"
+    before = f"the previous {r.period.noun()}"
+    sold = s.value_cents + s.top_up_value_cents
+    parts_sold = [f"{s.packages:,} package" + ("" if s.packages == 1 else "s")]
+    if s.top_ups:
+        parts_sold.append(f"{s.top_ups:,} top-up" + ("" if s.top_ups == 1 else "s"))
+    used = [texts.sessions(c.sessions_consumed)] if c.sessions_consumed else []
+    if c.credit_redeemed_cents:
+        used.append(f"{money(c.credit_redeemed_cents)} of credit")
+    refused = ov.refused_visits
+    items = [
+        Headline(
+            "liability",
+            "Package liability (deferred revenue)",
+            money(r.liability.balance_cents),
+            _n(r.liability.open_packages, "open package"),
+            change(r.liability.balance_cents, p.liability_cents) if p else ("", _MUTED),
+            f"{since}, when it was {money(p.liability_cents)}" if p else "",
+        ),
+        Headline(
+            "sold",
+            "Sold",
+            money(sold),
+            ", ".join(parts_sold),
+            change(sold, p.sales.value_cents + p.sales.top_up_value_cents) if p else ("", _MUTED),
+            f"from {money(p.sales.value_cents + p.sales.top_up_value_cents)} {before}" if p else "",
+        ),
+        Headline(
+            "consumed",
+            "Used (revenue earned)",
+            money(c.consumed_value_cents),
+            ", ".join(used) or "nothing redeemed",
+            change(c.consumed_value_cents, p.consumption.consumed_value_cents)
+            if p
+            else ("", _MUTED),
+            f"from {money(p.consumption.consumed_value_cents)} {before}" if p else "",
+        ),
+        Headline(
+            "breakage",
+            "Breakage (expired unused)",
+            money(e.breakage_cents),
+            f"{e.packages:,} package" + ("" if e.packages == 1 else "s") + " expired",
+            change(e.breakage_cents, p.expiries.breakage_cents) if p else ("", _MUTED),
+            f"from {money(p.expiries.breakage_cents)} {before}" if p else "",
+        ),
+        Headline(
+            "overruns",
+            "Overruns (used beyond the balance)",
+            f"{ov.over_balance_redemptions:,}",
+            f"{_n(refused, 'visit')} refused at the desk before running over",
+            change(ov.over_balance_redemptions, p.consumption.over_balance, fmt="count")
+            if p
+            else ("", _MUTED),
+            f"from {p.consumption.over_balance:,} {before}" if p else "",
+        ),
+    ]
+    return items
+
+
+def _headline_rows(report: ReconciliationReport) -> str:
+    rows = []
+    for h in headlines(report):
+        delta, colour = h.delta
+        change_line = (
+            f'<div style="font-size:13px;color:{colour}" data-change="{h.key}">'
+            f"{escape(delta)} {escape(h.vs)}</div>"
+            if delta
+            else ""
+        )
+        rows.append(
+            f'<tr><td style="padding:12px 0;border-bottom:1px solid {_RULE}" '
+            f'data-headline="{h.key}">'
+            f'<div style="font-size:13px;color:{_MUTED}">{escape(h.label)}</div>'
+            f'<div style="font-size:28px;font-weight:700;line-height:1.2" id="{h.key}">'
+            f"{escape(h.figure)}</div>"
+            f'<div style="font-size:14px">{escape(h.detail)}</div>{change_line}</td></tr>'
+        )
+    return f"<table {_LAYOUT}>{''.join(rows)}</table>"
+
+
+def left_text(sessions: int, credit_cents: int) -> str:
+    """What a category has left, in its units: "4 sessions", "$1,250.00 credit", both."""
+    parts = []
+    if sessions or not credit_cents:
+        parts.append(texts.sessions(sessions))
+    if credit_cents:
+        parts.append(f"{money(credit_cents)} credit")
+    return " + ".join(parts)
 
 
 def category_chart(report: ReconciliationReport) -> str:
-    """Horizontal bars of unused value by category: one `<rect class="bar">` each."""
+    """Bars of unused value by category, drawn with table cells (mail clients show them):
+    one `class="bar"` cell each, its width the share of the largest."""
     cats = report.categories
     if not cats:
-        return '<p class="muted">No open packages: nothing unused.</p>'
-    width, label_w, value_w, row_h = 680, 150, 110, 30
-    bar_max = width - label_w - value_w
+        return f'<p style="color:{_MUTED}">No open packages: nothing unused.</p>'
     top = max(max(c.unused_value_cents for c in cats), 1)
-    height = row_h * len(cats) + 10
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" role="img" '
-        'aria-label="Unused value of open packages by category">'
-    ]
-    for i, cat in enumerate(cats):
-        y = 5 + i * row_h
-        w = max(round(bar_max * max(cat.unused_value_cents, 0) / top), 1)
-        label, amount = escape(cat.category), escape(money(cat.unused_value_cents))
-        parts.append(
-            f"<g><title>{label}: {amount}, {cat.packages} packages</title>"
-            f'<text x="{label_w - 8}" y="{y + 15}" text-anchor="end" font-size="13">{label}</text>'
-            f'<rect class="bar" data-category="{label}" x="{label_w}" y="{y}" width="{w}" '
-            f'height="20" rx="3" fill="#3f6fc4"/>'
-            f'<text x="{label_w + w + 6}" y="{y + 15}" font-size="13">{amount}</text></g>'
+    rows = []
+    for cat in cats:
+        pct = max(round(100 * max(cat.unused_value_cents, 0) / top), 1)
+        label = escape(cat.category)
+        rest = "" if pct >= 100 else f'<td width="{100 - pct}%" style="font-size:1px">&nbsp;</td>'
+        rows.append(
+            f'<tr><td style="padding:4px 0;font-size:14px" colspan="2">{label} '
+            f'<span style="color:{_MUTED};white-space:nowrap">{escape(money(cat.unused_value_cents))}'
+            f"</span></td></tr>"
+            f'<tr><td style="padding:0 0 8px 0"><table {_LAYOUT}><tr>'
+            f'<td class="bar" data-category="{label}" data-width="{pct}" width="{pct}%" '
+            f'bgcolor="{_BAR}" style="background:{_BAR};height:14px;font-size:1px;'
+            f'border-radius:3px">&nbsp;</td>{rest}</tr></table></td></tr>'
         )
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-def _table(rows: Iterable[Sequence[str]], header: Sequence[str]) -> str:
-    head = "".join(f'<th class="{"n" if i else ""}">{escape(h)}</th>' for i, h in enumerate(header))
-    body = "".join(
-        "<tr>"
-        + "".join(f'<td class="{"n" if i else ""}">{escape(v)}</td>' for i, v in enumerate(row))
-        + "</tr>"
-        for row in rows
+    return (
+        f'<table {_LAYOUT} aria-label="Unused value of open packages by category">'
+        f"{''.join(rows)}</table>"
     )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _table(
+    rows: Iterable[Sequence[str]], header: Sequence[str] | None = None, *, testid: str = ""
+) -> str:
+    """A details table: the first column words, the others figures (right-aligned)."""
+
+    def cell(tag: str, i: int, v: str) -> str:
+        align = "right" if i else "left"
+        weight = "font-weight:600;" if tag == "th" else ""
+        return (
+            f'<{tag} style="{weight}text-align:{align};padding:6px 4px;'
+            f'border-bottom:1px solid {_RULE};font-size:14px;vertical-align:top">'
+            f"{escape(v)}</{tag}>"
+        )
+
+    head = (
+        "<tr>" + "".join(cell("th", i, h) for i, h in enumerate(header)) + "</tr>" if header else ""
+    )
+    body = "".join(
+        "<tr>" + "".join(cell("td", i, v) for i, v in enumerate(row)) + "</tr>" for row in rows
+    )
+    attr = f' data-testid="{testid}"' if testid else ""
+    return (
+        f'<table cellpadding="0" cellspacing="0" border="0" width="100%" '
+        f'style="border-collapse:collapse"{attr}>{head}{body}</table>'
+    )
+
+
+def reason_words(reason: str) -> str:
+    """ "refused:ZeroBalance" → "refused, zero balance"; "no_match" → "no match"."""
+    head, _, rule = reason.partition(":")
+    words = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", rule or head).replace("_", " ").lower()
+    return f"{head}, {words}" if rule else words
+
+
+def _n(count: int, one: str, many: str | None = None) -> str:
+    return f"{count:,} {one if count == 1 else (many or one + 's')}"
+
+
+def details(report: ReconciliationReport) -> list[tuple[str, list[tuple[str, str]]]]:
+    """The period's figures in words, by what happened."""
+    r, tz = report, report.period.timezone
+    s, c, e, x, o, ov = r.sales, r.consumption, r.expiries, r.cancellations, r.open, r.overruns
+    sold = [
+        (f"{_n(s.packages, 'package')} sold", money(s.value_cents)),
+        ("sessions sold on session packages", f"{s.sessions:,}"),
+        ("dollar credit sold (face value)", money(s.credit_cents)),
+        (
+            f"{_n(s.top_ups, 'top-up')} (+{_n(s.top_up_sessions, 'session')})",
+            money(s.top_up_value_cents),
+        ),
+    ]
+    used = [
+        (
+            f"{_n(c.sessions_redeemed, 'session')} redeemed, {c.sessions_reversed:,} reversed",
+            f"{c.sessions_consumed:,} net",
+        ),
+        ("dollar credit redeemed (net)", money(c.credit_redeemed_cents)),
+        ("value used (net)", money(c.consumed_value_cents)),
+        (
+            f"{_n(c.forfeits, 'no-show or late cancel', 'no-shows and late cancels')} "
+            "forfeited by policy",
+            money(c.forfeit_value_cents),
+        ),
+    ]
+    closed = [
+        (
+            f"{_n(e.packages, 'package')} expired with {_n(e.sessions, 'session')} unused",
+            money(e.breakage_cents),
+        ),
+        ("unused dollar credit at expiry", money(e.credit_cents)),
+        (f"{_n(x.packages, 'package')} cancelled (refund due)", money(x.refund_due_cents)),
+        ("refunded through Stripe", money(x.refunded_cents)),
+        ("cancellations undone (Stripe refused the refund)", f"{x.restored:,}"),
+    ]
+    li = r.liability
+    balances = [
+        (
+            f"{_n(o.session_packages, 'open session package')}",
+            texts.sessions(o.sessions_remaining) + " left",
+        ),
+        (
+            f"{_n(o.credit_packages, 'open credit package')}",
+            money(o.credit_remaining_cents) + " left",
+        ),
+        ("liability from the balances", money(li.balance_cents)),
+        ("liability recomputed from the ledger", money(li.ledger_cents)),
+    ]
+    age = r.review.oldest_age_hours(r.generated_at)
+    queue = [("open review items", f"{r.review.open_items:,}")]
+    if r.review.oldest_at is not None:
+        waited = f"{age:g} hours" if age is not None and age < 48 else f"{(age or 0) / 24:.0f} days"
+        queue.append(("oldest waiting since", f"{when(r.review.oldest_at, tz)} ({waited})"))
+    queue += [(f"open: {reason_words(k)}", f"{n:,}") for k, n in sorted(r.review.by_reason.items())]
+    over = [
+        ("redemptions over the balance (enforcement off)", f"{ov.over_balance_redemptions:,}"),
+        ("completed visits refused at the desk", f"{ov.refused_visits:,}"),
+    ]
+    over += [(f"refused: {reason_words(k)}", f"{n:,}") for k, n in sorted(ov.by_rule.items())]
+    if ov.latest_audit is not None:
+        a = ov.latest_audit
+        over.append(
+            (
+                f"latest overrun audit ({a.report_id}, visits {a.window_start} to "
+                f"{a.window_end}): {_n(a.clients, 'client')} over by {_n(a.excess_sessions, 'session')}",
+                money(a.value_cents),
+            )
+        )
+    return [
+        ("Sold", sold),
+        ("Used", used),
+        ("Expired and cancelled", closed),
+        ("Open balances now", balances),
+        ("Review queue", queue),
+        ("Overruns", over),
+    ]
 
 
 def reconciliation_html(report: ReconciliationReport, *, spa_name: str = "Punchcard") -> str:
     r, li = report, report.liability
-    status = "ok" if li.difference_cents == 0 else "bad"
-    figures = [
-        (
-            section,
-            measure,
-            "" if n is None else f"{n:,}",
-            "" if u is None else f"{u:,}",
-            "" if a is None else money(int(a)),
-        )
-        for section, measure, n, u, a, _ in csv_rows(r)
-        if section not in ("report", "unused by category", "liability")
-    ]
+    tz = r.period.timezone
+    ok = li.difference_cents == 0
     categories = [
-        (c.category, f"{c.packages:,}", f"{c.sessions:,}", money(c.unused_value_cents))
+        (
+            c.category,
+            f"{c.packages:,}",
+            left_text(c.sessions, c.credit_cents),
+            money(c.unused_value_cents),
+        )
         for c in r.categories
     ]
-    title = f"{spa_name}: reconciliation {r.period.label()}"
+    title = f"{spa_name}: reconciliation, {r.period.title()}"
+    h2 = f'style="font-size:18px;margin:28px 0 8px 0;color:{_INK}"'
+    sections = "".join(
+        f'<h3 style="font-size:15px;margin:18px 0 4px 0">{escape(name)}</h3>'
+        f"{_table(rows, testid='details-' + name.split()[0].lower())}"
+        for name, rows in details(r)
+    )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{escape(title)}</title><style>{_CSS}</style></head>
-<body>
-<h1>{escape(title)}</h1>
-<p class="muted">Week {escape(r.period.label())} in {escape(r.period.timezone)};
-balances as of {escape(_local(r.generated_at, r.period.timezone))}.</p>
-<div class="card">
-<div class="muted">Total package liability (deferred revenue)</div>
-<div class="big" id="liability">{escape(money(li.balance_cents))}</div>
-<div>{li.open_packages:,} open packages. Recomputed from the ledger:
-{escape(money(li.ledger_cents))} &mdash;
-<span class="{status}" id="ledger-check">{escape(agreement(r))}</span></div>
-</div>
-<h2>Unused value by category</h2>
+<title>{escape(title)}</title></head>
+<body style="margin:0;padding:0;background:#ffffff">
+<table {_LAYOUT} style="font-family:{_FONT};color:{_INK};line-height:1.4"><tr>
+<td align="center" style="padding:16px 12px">
+<table role="presentation" cellpadding="0" cellspacing="0" border="0" width="100%"
+ style="max-width:680px;font-family:{_FONT};color:{_INK}"><tr><td>
+<div style="font-size:14px;color:{_MUTED}">{escape(spa_name)} &middot; reconciliation</div>
+<h1 style="font-size:22px;line-height:1.25;margin:4px 0 4px 0" id="period">{_dates(r.period.title())}</h1>
+<p style="font-size:14px;color:{_MUTED};margin:0 0 12px 0" id="as-of">Whole days in {escape(tz)};
+balances as of {_nowrap(when(r.generated_at, tz))}.</p>
+{_headline_rows(r)}
+<p style="font-size:14px;margin:10px 0 0 0">Ledger cross-check:
+<span style="color:{_OK if ok else _BAD};font-weight:700" id="ledger-check"
+ data-status="{"ok" if ok else "bad"}">{escape(agreement(r))}</span>
+(balances {escape(money(li.balance_cents))}, ledger {escape(money(li.ledger_cents))}).</p>
+<h2 {h2}>Unused value by category</h2>
 {category_chart(r)}
-{_table(categories, ("Category", "Open packages", "Sessions left", "Unused value"))}
-<h2>The week in figures</h2>
-{_table(figures, ("Section", "Measure", "Count", "Sessions", "Amount"))}
-<p class="muted">A package type covering several categories counts under its first one.</p>
+{_table(categories, ("Category", "Open", "Left", "Unused value"), testid="categories")}
+<p style="font-size:13px;color:{_MUTED}">A package type covering several categories counts
+under its first one.</p>
+<h2 {h2}>Details</h2>
+{sections}
+</td></tr></table>
+</td></tr></table>
 </body></html>
 """
 

@@ -31,6 +31,7 @@ from activities.booking.mindbody import MindbodyApi
 from activities.booking.zenoti import ZenotiApi
 from activities.crm.base import good_through_day, scrub
 from activities.writeback.boulevard import BoulevardAdmin, client_urn
+from workflows import texts
 from workflows.contracts import PackageSync, SyncStatus
 from workflows.policies import BAD_CONFIGURATION
 
@@ -65,7 +66,7 @@ class BookingWriter(Protocol):
 def balance_text(sync: PackageSync) -> str:
     """ "2 of 6 left", or "$350.00 of $1,500.00 left" for a dollar package."""
     if sync.kind == "dollars":
-        return f"${sync.remaining / 100:,.2f} of ${sync.purchased_units / 100:,.2f} left"
+        return f"{texts.money(sync.remaining)} of {texts.money(sync.purchased_units)} left"
     return f"{sync.remaining} of {sync.purchased_units} left"
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from starter.packages import PackageService
+from datetime import UTC, datetime, timedelta
+
+from starter.packages import PackageService, SaleRequest
 from tests.conftest import eventually
 from tests.fakes.smtp import SmtpFake
 from tests.fakes.twilio import TwilioFake
@@ -21,11 +23,11 @@ async def test_balance_alerts_fire_once_per_crossing(spa: Spa, twilio: TwilioFak
     await eventually(lambda: spa.messages("two_left"), lambda n: n == 1)
     await redeem(spa.service, pkg, 5)  # 2 → 1: "1 remaining" with renewal, staff 80%
     await eventually(lambda: spa.messages("one_left"), lambda n: n == 1)
-    one_left = [
-        b for b in twilio.sent_to(ANA.phone or "") if b.startswith("You have 1 session left")
-    ]
+    spa_name = spa.service.notice_policy().spa_name
+    one_left = [b for b in twilio.sent_to(ANA.phone or "") if "1 session left" in b]
     assert one_left == [
-        f"You have 1 session left on your Laser hair removal, 6 sessions. Renew now: https://spa.example/renew/{pkg}"
+        f"{spa_name}: you have 1 session left on your Laser hair removal, 6 sessions. "
+        f"Renew now: https://spa.example/renew/{pkg}"
     ]
     alerts = await eventually(
         spa.ledger.open_alerts, lambda rows: any(a.kind == "consumed_80" for a in rows)
@@ -65,7 +67,8 @@ async def test_sms_provider_failing_twice_then_succeeding_sends_exactly_one(
     await redeem(spa.service, pkg, 1)
     await eventually(lambda: spa.messages("confirmation"), lambda n: n == 1, timeout=30)
     assert twilio.sent_to(ANA.phone or "") == [
-        "Session 1 of 6 complete — 5 remaining (Laser hair removal, 6 sessions)."
+        f"{spa.service.notice_policy().spa_name}: Session 1 of 6 complete — 5 remaining "
+        "(Laser hair removal, 6 sessions)."
     ]
     assert twilio.attempts == 3
     attempts = await spa.pool.fetchval(
@@ -113,3 +116,53 @@ async def test_twilio_answers_lost_after_sending_never_double_a_text(
         "SELECT provider_message_id FROM outbound_messages WHERE channel = 'sms' AND status = 'sent'"
     )
     assert {r[0] for r in recorded} == {m.sid for m in twilio.stored}
+
+
+async def test_couples_share_alert_and_texts_say_what_is_left(spa: Spa, twilio: TwilioFake) -> None:
+    """A 2-session share of a couples package: the staff alert said "used 80% … (0 sessions
+    left)"; it states the real use, and every client text names the spa."""
+    ana_share, _ = await spa.sell("couples4", shared_with=[BEN.client_id])
+    await redeem(spa.service, ana_share, 1)
+    await redeem(spa.service, ana_share, 2)
+    alerts = await eventually(
+        spa.ledger.open_alerts, lambda rows: any(a.kind == "consumed_80" for a in rows)
+    )
+    [alert] = [a.message for a in alerts if a.kind == "consumed_80"]
+    assert alert == (
+        f"Client {ANA.client_id} has used 2 of 2 sessions (100%) of Couples facial 4-pack "
+        "(a share of a shared purchase), no sessions left: offer a renewal."
+    )
+    await eventually(lambda: spa.messages("confirmation"), lambda n: n == 2)
+    spa_name = spa.service.notice_policy().spa_name
+    sent = twilio.sent_to(ANA.phone or "")
+    assert sent and all(text.startswith(f"{spa_name}: ") for text in sent)
+    assert (
+        f"{spa_name}: Session 2 of 2 complete — 0 remaining (your share of Couples facial "
+        "4-pack). That was your last session: ask us about a renewal."
+    ) in sent
+
+
+async def test_backdated_sale_sends_no_stale_reminders_ahead_of_its_visits(
+    spa: Spa, twilio: TwilioFake
+) -> None:
+    """The demo's VIP package: bought 345 days ago, expiring in 20, its visits reported after
+    the sale. The 60- and 30-day reminders fell due before the run started: they went out at
+    once saying "6 sessions left" and sat in the ledger before the visits."""
+    now = datetime.now(UTC)
+    result = await spa.service.sell(
+        SaleRequest(
+            client_id=ANA.client_id,
+            type_code="laser6",
+            purchased_at=now - timedelta(days=345),
+            expires_at=now + timedelta(days=20),
+            notices=spa.service.notice_policy().model_copy(update={"local_hour": None}),
+        )
+    )
+    [pkg] = result.package_ids
+    for n in range(1, 5):
+        await redeem(spa.service, pkg, n)
+    await eventually(lambda: spa.messages("confirmation"), lambda n: n == 4)
+    history = await spa.service.history(pkg)
+    assert [e.kind.value for e in history] == ["sale", *["redemption"] * 4]
+    assert not [t for t in twilio.sent_to(ANA.phone or "") if "good through" in t]
+    assert await spa.messages("reminder") == 0

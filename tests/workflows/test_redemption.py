@@ -41,7 +41,8 @@ async def test_completion_decrements_once_whatever_the_duplicates(
     await eventually(lambda: spa.ledger.balance(pkg), lambda b: b is not None and b.remaining == 5)
     assert await redemptions(spa, pkg) == 1
     await eventually(lambda: spa.messages("confirmation"), lambda n: n == 1)
-    assert twilio.sent_to(ANA.phone or "") == [first.message]
+    spa_name = spa.service.notice_policy().spa_name
+    assert twilio.sent_to(ANA.phone or "") == [f"{spa_name}: {first.message}"]
     await eventually(lambda: spa.messages("confirmation", "email"), lambda n: n == 1)
     [mail] = smtp.sent_to("ana@example.com")
     assert "Session 1 of 6 complete" in mail.get_payload()

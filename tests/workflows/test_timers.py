@@ -131,7 +131,8 @@ async def test_pace_alert_when_sessions_cannot_fit_before_expiry(
     assert balance is not None and balance.pace_at_risk
     [text] = [b for b in twilio.sent_to(ANA.phone or "") if "between visits" in b]
     assert text.startswith(
-        "6 sessions of Laser hair removal, 6 sessions need about 28 days between visits"
+        f"{spa.service.notice_policy().spa_name}: 6 sessions of Laser hair removal, 6 sessions "
+        "need about 28 days between visits"
     )
     # Another visit does not repeat the warning while the pace is still lost.
     await spa.service.send(pkg, RedeemRequest(key="k1", appointment_id="a1"))

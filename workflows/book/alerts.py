@@ -13,15 +13,15 @@ def after_balance_change(
     book: PackageBook, *, remaining_before: int, key: str, now: datetime
 ) -> None:
     """Balance alerts fire on the way down through a threshold: once per crossing."""
-    after, bought, name = book.state.remaining, book.state.purchased_units, book.terms.name
-    renewal = f" Renew now: {RENEWAL_LINK}"
+    after, bought = book.state.remaining, book.state.purchased_units
+    held, spa = book.held(), book.spa
     if book.terms.kind is PackageKind.SESSIONS:
         if remaining_before > 1 >= after and after == 1:
             book.notify_client(
                 f"one-left:{key}",
                 "one_left",
                 "One session left",
-                f"You have 1 session left on your {name}.{renewal}",
+                texts.one_left_text(spa, held, RENEWAL_LINK),
                 renewal_offer=True,
             )
         elif remaining_before > 2 >= after and after == 2:
@@ -29,7 +29,7 @@ def after_balance_change(
                 f"two-left:{key}",
                 "two_left",
                 "Two sessions left",
-                f"You have 2 sessions left on your {name}.",
+                texts.two_left_text(spa, held),
             )
     else:
         low = bought // 5
@@ -38,16 +38,18 @@ def after_balance_change(
                 f"low-balance:{key}",
                 "low_balance",
                 "Your credit is running low",
-                f"{texts.money(after)} left on your {name}.{renewal}",
+                texts.low_balance_text(spa, held, after, RENEWAL_LINK),
                 renewal_offer=True,
             )
-    threshold = bought - (bought * 8 + 9) // 10  # remaining at which ≥80% is consumed
+    # The remaining balance at which 80% or more is used. On a small package the first
+    # whole session past 80% can be the last one (2 sessions: 50%, then 100%): the alert
+    # says what is actually used, never a flat "80%".
+    threshold = bought - (bought * 8 + 9) // 10
     if remaining_before > threshold >= after:
         book.alert_staff(
             f"consumed-80:{key}",
             "consumed_80",
-            f"Client {book.input.client_id} has used 80% of {name} "
-            f"({book.amount(after)} left): offer a renewal.",
+            texts.consumed_share_alert(book.input.client_id, held, bought=bought, remaining=after),
         )
     check_pace(book, now)
 
@@ -61,10 +63,11 @@ def check_pace(book: PackageBook, now: datetime) -> None:
     if book.state.pace_alerted:
         return
     book.state.pace_alerted = True
-    message = (
-        f"{book.state.remaining} sessions of {book.terms.name} need about "
-        f"{book.terms.min_interval_days} days between visits; to use them all before "
-        f"{book.expiry_text()}, book now."
+    message = texts.pace_text(
+        book.held(),
+        remaining=book.state.remaining,
+        interval_days=book.terms.min_interval_days,
+        expiry_day=book.expiry_text(),
     )
     pace_key = f"pace@{book.state.next_seq}"  # each warning is its own ledger entry
     book.append(
@@ -74,5 +77,5 @@ def check_pace(book: PackageBook, now: datetime) -> None:
         outcome=f"pace at risk: {message}",
         at=now,
     )
-    book.notify_client(pace_key, "pace", "Book your next session", message)
-    book.alert_staff(pace_key, "pace", f"Client {book.input.client_id}: {message}")
+    book.notify_client(pace_key, "pace", "Book your next session", texts.signed(book.spa, message))
+    book.alert_staff(pace_key, "pace", texts.pace_alert(book.input.client_id, message))

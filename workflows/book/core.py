@@ -171,6 +171,18 @@ class PackageBook:
     def amount(self, units: int) -> str:
         return texts.amount(self.terms.kind, units)
 
+    def held(self) -> texts.Held:
+        """The package as its texts name it."""
+        return texts.Held(
+            kind=self.terms.kind,
+            name=self.terms.name,
+            shared=self.input.parent_purchase_id is not None,
+        )
+
+    @property
+    def spa(self) -> str:
+        return self.input.notices.spa_name
+
     def pace_due(self) -> datetime | None:
         """When the remaining sessions stop fitting before expiry; None if pace does not apply."""
         interval = self.terms.min_interval_days

@@ -45,8 +45,7 @@ def refund_issued(
         effect.key,
         "refund",
         "Your refund is on its way",
-        f"{book.input.notices.spa_name}: we refunded {texts.money(amount)} for your "
-        f"{book.terms.name}. It reaches your card in 5 to 10 business days.",
+        texts.refund_text(book.spa, book.held(), refunded_cents=amount),
     )
 
 
@@ -72,9 +71,9 @@ def refund_refused(book: PackageBook, effect: RefundEffect, *, why: str, now: da
     book.alert_staff(
         f"{effect.key}:refused",
         "refund_failed",
-        f"Stripe refused the refund of {texts.money(effect.amount_cents)} for "
-        f"{book.terms.name} ({book.input.package_id}): {why}. The cancellation was undone; "
-        "refund by hand and cancel again without a Stripe refund.",
+        texts.refund_refused_alert(
+            book.terms.name, book.input.package_id, amount_cents=effect.amount_cents, why=why
+        ),
     )
 
 
@@ -94,9 +93,9 @@ def refund_unconfirmed(book: PackageBook, effect: RefundEffect, *, why: str, now
     book.alert_staff(
         f"{effect.key}:unconfirmed",
         "refund_unconfirmed",
-        f"The refund of {texts.money(effect.amount_cents)} for {book.terms.name} "
-        f"({book.input.package_id}) was not confirmed by Stripe ({why}). Check the payment "
-        "in the Stripe dashboard before refunding by hand.",
+        texts.refund_unconfirmed_alert(
+            book.terms.name, book.input.package_id, amount_cents=effect.amount_cents, why=why
+        ),
     )
 
 
@@ -129,8 +128,12 @@ def stripe_refund(book: PackageBook, msg: StripeRefundNotice, now: datetime) -> 
         book.alert_staff(
             msg.key,
             "refund_after_close",
-            f"{amount} was refunded in Stripe for {book.terms.name} ({book.input.package_id}), "
-            f"which is already {book.state.status.value}: check the books.",
+            texts.refund_after_close_alert(
+                book.terms.name,
+                book.input.package_id,
+                amount_cents=msg.amount_cents,
+                status=book.state.status.value,
+            ),
         )
         return book.answer(msg, "recorded", sentence(entry.outcome), entry)
     remaining = max(book.state.remaining, 0)

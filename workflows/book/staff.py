@@ -23,8 +23,14 @@ from workflows.models import (
 )
 
 
-def open_book(input: PackageInput) -> PackageBook:
-    """The book of a new sale, or of a package carried across continue-as-new."""
+def open_book(input: PackageInput, *, started_at: datetime | None = None) -> PackageBook:
+    """The book of a new sale, or of a package carried across continue-as-new.
+
+    `started_at`: when the workflow starts. A sale recorded after the fact (an import, the
+    demo) is backdated; reminders that fell due between the purchase and now are skipped
+    too, or they would go out at once, late, with the balance before the backdated visits
+    that follow (the "6 sessions left" reminders ahead of the visits in the ledger).
+    """
     if input.carried is not None:
         return PackageBook(input, input.carried)
     terms = input.terms
@@ -38,7 +44,9 @@ def open_book(input: PackageInput) -> PackageBook:
             expires_at=input.expires_at,
         ),
     )
-    skip_reminders_past(book, input.purchased_at)
+    skip_reminders_past(
+        book, input.purchased_at if started_at is None else max(input.purchased_at, started_at)
+    )
     book.append(
         key="sale",
         kind=EntryKind.SALE,
@@ -55,8 +63,13 @@ def open_book(input: PackageInput) -> PackageBook:
             welcome,
             welcome,
             "Thank you: your package is ready",
-            f"{input.notices.spa_name}: thank you! Your {terms.name} is ready: "
-            f"{book.amount(terms.units)}, good through {book.expiry_text()}.",
+            texts.thanks_text(
+                book.spa,
+                book.held(),
+                units=terms.units,
+                good_through_day=book.expiry_text(),
+                renewal=input.renews_package_id is not None,
+            ),
         )
     return book
 
@@ -80,10 +93,10 @@ def add_units(book: PackageBook, msg: AddUnitsRequest, now: datetime) -> Package
         outcome=f"added {added} (was {book.amount(before)})",
         at=now,
     )
-    message = (
-        f"{added} added to your {book.terms.name} — {book.amount(book.state.remaining)} remaining."
+    message = texts.top_up_text(book.held(), added=msg.units, remaining=book.state.remaining)
+    book.notify_client(
+        f"topup:{msg.key}", "top_up", "Package updated", texts.signed(book.spa, message)
     )
-    book.notify_client(f"topup:{msg.key}", "top_up", "Package updated", message)
     check_pace(book, now)
     return book.answer(msg, "added", message, entry)
 

@@ -62,12 +62,13 @@ def _send_reminder(book: PackageBook, key: str, renewal_link: bool, now: datetim
         book.state.reminders[key] = "skipped"
         return
     book.state.reminders[key] = "sent"
-    body = (
-        f"{book.input.notices.spa_name}: you have {book.amount(book.state.remaining)} left on "
-        f"your {book.terms.name}, good through {book.expiry_text()}."
+    body = texts.reminder_text(
+        book.spa,
+        book.held(),
+        remaining=book.state.remaining,
+        good_through_day=book.expiry_text(),
+        renewal_link=RENEWAL_LINK if renewal_link else None,
     )
-    if renewal_link:
-        body += f" Renew: {RENEWAL_LINK}"
     book.append(
         key=f"reminder:{key}",
         kind=EntryKind.REMINDER,
@@ -99,8 +100,7 @@ def _expire(book: PackageBook, now: datetime) -> None:
         book.alert_staff(
             f"expiry-review@{book.expires_iso()}",
             "expiry_review",
-            f"{book.terms.name} for client {book.input.client_id} reached expiry with "
-            f"{book.amount(remaining)} left (VIP rollover): extend or forfeit.",
+            texts.expiry_review_alert(book.input.client_id, book.held(), remaining=remaining),
         )
         return
     forfeit_remaining(book, key=f"expiry@{book.expires_iso()}", actor="system", reason=None, at=now)
@@ -109,8 +109,7 @@ def _expire(book: PackageBook, now: datetime) -> None:
             f"expired@{book.expires_iso()}",
             "expired",
             "Your package has expired",
-            f"{book.input.notices.spa_name}: your {book.terms.name} expired with "
-            f"{book.amount(remaining)} unused.",
+            texts.expired_text(book.spa, book.held(), unused=remaining),
         )
 
 

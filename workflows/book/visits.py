@@ -75,6 +75,7 @@ def redeem(book: PackageBook, msg: RedeemRequest, now: datetime) -> PackageAnswe
         purchased=book.state.purchased_units,
         remaining=book.state.remaining,
         spent=units,
+        shared=book.held().shared,
     )
     if already:
         outcome = "redeemed: the session was already taken by this visit's forfeit"
@@ -90,7 +91,14 @@ def redeem(book: PackageBook, msg: RedeemRequest, now: datetime) -> PackageAnswe
         outcome=outcome,
         at=now,
     )
-    book.notify_client(f"confirm:{msg.key}", "confirmation", "Visit complete", message)
+    book.notify_client(
+        f"confirm:{msg.key}",
+        "confirmation",
+        "Visit complete",
+        texts.confirmation_text(
+            book.spa, book.held(), core=message, remaining=book.state.remaining
+        ),
+    )
     after_balance_change(
         book, remaining_before=book.state.remaining + units - already, key=msg.key, now=now
     )
@@ -225,11 +233,12 @@ def reverse(book: PackageBook, msg: ReverseRequest, now: datetime) -> PackageAns
         outcome=f"reversed: {back} returned",
         at=now,
     )
-    message = (
-        f"Correction: {back} returned to your {book.terms.name} — "
-        f"{book.amount(book.state.remaining)} remaining."
+    message = texts.reversal_text(
+        book.held(), returned=record.consumed, remaining=book.state.remaining
     )
-    book.notify_client(f"reversal:{msg.key}", "reversal", "Package corrected", message)
+    book.notify_client(
+        f"reversal:{msg.key}", "reversal", "Package corrected", texts.signed(book.spa, message)
+    )
     return book.answer(msg, "reversed", message, entry)
 
 
@@ -263,8 +272,9 @@ def note_appointment(book: PackageBook, msg: AppointmentNotice, now: datetime) -
         book.alert_staff(
             f"zero-booking:{root}",  # one alert per visit, however often it is rescheduled
             "booking_at_zero",
-            f"Appointment {msg.appointment_id} was booked against {book.terms.name} for client "
-            f"{book.input.client_id}, which has a zero balance: collect payment before the visit.",
+            texts.booking_at_zero_alert(
+                book.input.client_id, book.held(), appointment_id=msg.appointment_id
+            ),
         )
     entry = book.record(
         msg,

@@ -1,0 +1,127 @@
+"""The reconciliation page in a real browser (Debian's chromium, driven by Playwright), at a
+desktop and a phone size, for the known week of `tests.activities.report_data`: what a
+manager reads first, and that it fits. Screenshots go to tests/artifacts/reports/.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import asyncpg
+import pytest
+from playwright.async_api import Browser, Page, expect
+
+from activities.repository import Role, StaffMember, StaffRepository
+from tests.activities.report_data import seed_week
+from tests.starter.test_desk_browser import (  # noqa: F401 (fixtures)
+    WAIT_MS,
+    api_url,
+    browser,
+    chromium,
+)
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "reports"
+VIEWPORTS = {"desktop": (1280, 800), "phone": (390, 844)}
+WEEK = "from=2026-03-02&to=2026-03-08"
+CUSTOM = "from=2026-03-01&to=2026-03-20"
+AS_OF = re.compile(r"balances as of \w{3}, \w{3} \d{1,2}, \d{4}, \d{1,2}:\d\d [AP]M E[SD]T\.")
+
+
+async def fits(page: Page, width: int) -> None:
+    """No sideways scrolling, and no date or amount broken across lines."""
+    scroll = await page.evaluate("document.documentElement.scrollWidth")
+    assert scroll <= width, f"the page is {scroll} px wide in a {width} px viewport"
+    broken = await page.evaluate(
+        """[...document.querySelectorAll('span[style*="nowrap"]')]
+             .filter(s => s.getClientRects().length > 1).map(s => s.textContent)"""
+    )
+    assert broken == []
+
+
+@pytest.mark.timeout(180)
+async def test_reconciliation_page_headline_first_fits_a_phone(
+    chromium: Path,  # noqa: F811
+    pool: asyncpg.Pool,
+    api_url: str,  # noqa: F811
+    browser: Browser,  # noqa: F811
+) -> None:
+    await seed_week(pool)
+    token = await StaffRepository(pool).add(
+        StaffMember(staff_id="mgr-mona", name="Mona Manager", role=Role.MANAGER)
+    )
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for size, (width, height) in VIEWPORTS.items():
+        context = await browser.new_context(
+            viewport={"width": width, "height": height},
+            extra_http_headers={"Authorization": f"Bearer {token}"},
+        )
+        page = await context.new_page()
+        try:
+            await page.goto(f"{api_url}/api/reports/reconciliation?format=html&{WEEK}")
+            period = page.locator("#period")
+            await expect(period).to_have_text(
+                "Week of Mon, Mar 2 – Sun, Mar 8, 2026", timeout=WAIT_MS
+            )
+            await expect(page.locator("#as-of")).to_contain_text("America/New_York")
+            assert AS_OF.search(" ".join((await page.locator("#as-of").inner_text()).split()))
+
+            # The headline, worked out by hand in tests/activities/report_data.py.
+            figures = {
+                key: await page.locator(f"#{key}").inner_text()
+                for key in ("liability", "sold", "consumed", "breakage", "overruns")
+            }
+            assert figures == {
+                "liability": "$2,900.00",
+                "sold": "$3,500.00",  # $3,300.00 of packages and a $200.00 top-up
+                "consumed": "$550.00",
+                "breakage": "$600.00",
+                "overruns": "1",
+            }
+            changes = {
+                key: " ".join((await page.locator(f'[data-change="{key}"]').inner_text()).split())
+                for key in figures
+            }
+            assert changes == {
+                "liability": "up $1,550.00 since Mon, Mar 2, when it was $1,350.00",
+                "sold": "up $3,500.00 from $0.00 the previous week",
+                "consumed": "up $550.00 from $0.00 the previous week",
+                "breakage": "up $600.00 from $0.00 the previous week",
+                "overruns": "up 1 from 0 the previous week",
+            }
+            await expect(page.locator('[data-headline="consumed"]')).to_contain_text(
+                "2 sessions, $250.00 of credit"
+            )
+
+            # Headline first, then the chart, then the details.
+            overruns_box = await page.locator("#overruns").bounding_box()
+            chart_box = await page.locator(".bar").first.bounding_box()
+            details_box = await page.get_by_test_id("details-sold").bounding_box()
+            assert overruns_box and chart_box and details_box
+            assert overruns_box["y"] < chart_box["y"] < details_box["y"]
+
+            # The dollar package is in dollars, never "0 sessions".
+            injectables = page.get_by_test_id("categories").locator("tr", has_text="injectables")
+            await expect(injectables).to_contain_text("$1,250.00 credit")
+            await expect(injectables).not_to_contain_text("session")
+            await expect(page.locator("body")).not_to_contain_text("Section")
+            await expect(page.get_by_test_id("details-overruns")).to_contain_text(
+                "refused: zero balance"
+            )
+            await expect(page.get_by_test_id("details-review")).to_contain_text(
+                "open: refused, zero balance"
+            )
+            await fits(page, width)
+            await page.screenshot(path=str(ARTIFACTS / f"week-{size}.png"), full_page=True)
+
+            # Any other range is not a week, and its comparison is the same number of days.
+            await page.goto(f"{api_url}/api/reports/reconciliation?format=html&{CUSTOM}")
+            await expect(period).to_have_text("Sun, Mar 1 – Fri, Mar 20, 2026", timeout=WAIT_MS)
+            assert "week" not in (await page.locator("body").inner_text()).lower()
+            await expect(page.locator('[data-change="sold"]')).to_contain_text(
+                "the previous 20 days"
+            )
+            await fits(page, width)
+            await page.screenshot(path=str(ARTIFACTS / f"custom-{size}.png"), full_page=True)
+        finally:
+            await context.close()
