@@ -26,7 +26,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities.db import apply_migrations, create_pool
 from starter.api.deps import ApiDeps, Deps
 from starter.api.door import RequestLimits
-from starter.api.routes import codec, desk, imports, reports, staff, webhooks
+from starter.api.routes import codec, desk, docs, imports, reports, staff, webhooks
 from starter.api.schemas import Health
 from starter.packages import NotFound, PunchcardError, Refused
 from workers.settings import Settings
@@ -90,6 +90,8 @@ def create_app(
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # FastAPI's pages load from a CDN; routes/docs.py serves them locally
+        redoc_url=None,
     )
     app.include_router(staff.router)
     app.include_router(imports.router)
@@ -97,6 +99,7 @@ def create_app(
     app.include_router(webhooks.router)
     app.include_router(desk.router)
     app.include_router(codec.router)
+    docs.install(app)
     app.add_middleware(codec.CodecCors, origins=codec.ui_origins(settings))
     the_telemetry.instrument_app(app)
     app.add_middleware(RequestLimits)  # added last: outermost, before tracing and CORS

@@ -10,12 +10,14 @@ import typer
 
 from starter.cli import catalog, intake, ops, reports, sales, staff, views
 from starter.cli.codec import codec_app
+from starter.cli.usage import PunchcardGroup
 from starter.cli.webhooks import webhook_app
 
 
 def build_app() -> typer.Typer:
     app = typer.Typer(
         name="punchcard",
+        cls=PunchcardGroup,
         help="Punchcard: prepaid treatment packages on Temporal. See README.md.",
         no_args_is_help=True,
         pretty_exceptions_show_locals=False,  # locals may hold DSNs and tokens

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import socket
 import uuid
 from pathlib import Path
@@ -254,3 +255,76 @@ def test_cli_finds_a_running_stack(tmp_path: Path) -> None:
 
     write_stack(tmp_path, info.model_copy(update={"pid": 2**22 + 12345}))  # no such process
     assert with_running_stack(Settings(data_dir=tmp_path)).database_url is None
+
+
+def plain(text: str) -> str:
+    """Rich's panels without their borders and wrapping: words separated by one space."""
+    return " ".join(re.sub(r"[│╭╮╰╯─]", " ", text).split())
+
+
+def invoke_offline(*args: str) -> Result:
+    """Parsing and help need no stack: a bad command line fails before any connection."""
+    return CliRunner().invoke(build_app(), list(args), env={"COLUMNS": "200"})
+
+
+@pytest.mark.parametrize(
+    "command", [[], ["up"], ["client"], ["client", "add"], ["type", "add"], ["sell"]]
+)
+def test_help_shows_no_type_on_flags(command: list[str]) -> None:
+    result = invoke_offline(*command, "--help")
+    assert result.exit_code == 0, result.output
+    assert "--help Show this message and exit." in plain(result.stdout)
+    assert "<bool>" not in result.stdout
+
+
+def test_help_still_types_options_that_take_a_value() -> None:
+    text = plain(invoke_offline("up", "--help").stdout)
+    assert "--no-demo Start without the demo spa." in text
+    assert "--data-dir <path>" in text
+
+
+@pytest.mark.parametrize(
+    ("args", "hint"),
+    [
+        (
+            [
+                "client",
+                "add",
+                "--id",
+                "ana",
+                "--name",
+                "Ana",
+                "--phone",
+                "+1",
+                "555",
+                "555",
+                "0100",
+            ],
+            'put the phone number in quotes: --phone "+1 555 555 0100"',
+        ),
+        (
+            ["client", "add", "--id", "ana", "--name", "Ana", "Lopez"],
+            'put the name in quotes: --name "Ana Lopez"',
+        ),
+        (["show", "Ana", "Lopez"], 'put the name in quotes: punchcard show "Ana Lopez"'),
+        (
+            ["clients", "+1", "(555)", "555-0100"],
+            'put the phone number in quotes: punchcard clients "+1 (555) 555-0100"',
+        ),
+    ],
+    ids=["phone-option", "name-option", "name-argument", "phone-argument"],
+)
+def test_unquoted_phone_or_name_says_how_to_quote(args: list[str], hint: str) -> None:
+    result = invoke_offline(*args)
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    error = plain(result.stderr)
+    assert "unexpected extra argument" in error
+    assert hint in error
+
+
+def test_extra_arguments_elsewhere_get_no_quoting_hint() -> None:
+    result = invoke_offline("alerts", "x", "y")
+    assert result.exit_code == 2
+    assert "unexpected extra argument" in plain(result.stderr)
+    assert "in quotes" not in result.stderr

@@ -17,6 +17,7 @@ router = APIRouter(include_in_schema=False)
 ASSETS: dict[str, str] = {
     "desk.js": "text/javascript; charset=utf-8",
     "desk.css": "text/css; charset=utf-8",
+    "favicon.svg": "image/svg+xml",
 }
 _HEADERS = {
     "Cache-Control": "no-cache",
@@ -44,6 +45,12 @@ async def desk_page() -> Response:
     return Response(
         _read("index.html"), media_type="text/html; charset=utf-8", headers=_PAGE_HEADERS
     )
+
+
+@router.get("/favicon.ico")
+async def favicon() -> Response:
+    """Browsers ask for /favicon.ico on pages that name no icon; answer with the desk's."""
+    return Response(_read("favicon.svg"), media_type=ASSETS["favicon.svg"], headers=_HEADERS)
 
 
 @router.get("/desk/{asset}")
