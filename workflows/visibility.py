@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime, time
 from typing import Any
 
 from temporalio.common import (
+    SearchAttributeIndexedValueType,
     SearchAttributeKey,
     SearchAttributePair,
     SearchAttributeUpdate,
@@ -45,19 +46,19 @@ ALL_KEYS: tuple[SearchAttributeKey[Any], ...] = (
 # The names `temporal operator search-attribute create --type` and
 # `temporal server start-dev --search-attribute NAME=TYPE` take.
 CLI_TYPES = {
-    "KEYWORD": "Keyword",
-    "KEYWORD_LIST": "KeywordList",
-    "INT": "Int",
-    "DATETIME": "Datetime",
-    "TEXT": "Text",
-    "FLOAT": "Double",
-    "BOOL": "Bool",
+    SearchAttributeIndexedValueType.KEYWORD: "Keyword",
+    SearchAttributeIndexedValueType.KEYWORD_LIST: "KeywordList",
+    SearchAttributeIndexedValueType.INT: "Int",
+    SearchAttributeIndexedValueType.DATETIME: "Datetime",
+    SearchAttributeIndexedValueType.TEXT: "Text",
+    SearchAttributeIndexedValueType.DOUBLE: "Double",
+    SearchAttributeIndexedValueType.BOOL: "Bool",
 }
 
 
 def cli_type(key: SearchAttributeKey[Any]) -> str:
     """`Keyword`, `KeywordList`, `Int`, `Datetime`…: the CLI's name for the key's type."""
-    return CLI_TYPES[key.indexed_value_type.name.removeprefix("INDEXED_VALUE_TYPE_")]
+    return CLI_TYPES[key.indexed_value_type]
 
 
 def good_through_value(day: date) -> datetime:
