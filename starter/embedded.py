@@ -23,6 +23,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 from pydantic import SecretStr
+from temporalio.client import Client
 
 from activities.db import apply_migrations, create_pool
 from activities.providers import ProviderRepository
@@ -40,9 +41,11 @@ from starter.processes import (
 )
 from starter.stackfile import StackInfo, read_stack, remove_stack, write_stack
 from workers.codec import CodecError, codec_from_settings, ensure_key_file, key_file
+from workers.search_attributes import register_search_attributes
 from workers.settings import Settings
 from workers.telemetry import Telemetry, setup_telemetry
 from workers.worker import connect_temporal, run_worker
+from workflows import visibility
 
 log = logging.getLogger("punchcard.embedded")
 
@@ -134,6 +137,21 @@ def codec_endpoint(settings: Settings) -> str:
     return f"http://{host}:{settings.api_port}/codec"
 
 
+def codec_steps(endpoint: str) -> list[str]:
+    """What a browser needs, once, to read decoded payloads in the dev server's UI.
+
+    The dev server sets the UI's codec endpoint (`--ui-codec-endpoint`) but has no flag for
+    sending credentials, and the UI sends the sign-in cookie to another origin only from the
+    browser-level setting: so the endpoint is entered there too, with credentials ticked."""
+    return [
+        f"  UI codec      1. open {endpoint} and sign in with a staff token (8 h cookie)",
+        "                2. in the Temporal UI click 'Codec Server' (top bar), choose 'Use my",
+        "                   browser setting and ignore Cluster-level setting.', paste",
+        f"                   {endpoint} as 'Codec Server Endpoint', tick 'Include",
+        "                   cross-origin credentials', Apply",
+    ]
+
+
 @dataclass
 class _Stack:
     settings: Settings
@@ -166,6 +184,7 @@ class _Stack:
         if stop.is_set():
             return
         out(f"✓ Temporal ready in {time.monotonic() - started:.1f}s")
+        await self._register_search_attributes()
         settings = self.settings.model_copy(update={"database_url": SecretStr(dsn)})
         try:
             pool = await create_pool(dsn, max_size=4)
@@ -206,6 +225,19 @@ class _Stack:
         if self.api.done() and not stop.is_set():
             raise StackError(f"the API stopped unexpectedly: {self.api.exception()}")
         out("\npunchcard: stopping (API and worker, then Temporal, then PostgreSQL)…")
+
+    async def _register_search_attributes(self) -> None:
+        """A data directory from before an attribute existed has a namespace without it
+        (start-dev registers them only in a new file): add what is missing."""
+        client = await Client.connect(
+            self.temporal.address, namespace=self.settings.temporal_namespace
+        )
+        added = await register_search_attributes(client, self.settings.temporal_namespace)
+        names = ", ".join(k.name for k in visibility.ALL_KEYS)
+        if added:
+            self.out(f"✓ search attributes: registered {', '.join(added)}")
+        else:
+            self.out(f"✓ search attributes: {names}")
 
     async def _load_demo(self, settings: Settings, pool: asyncpg.Pool) -> None:
         """Load the demo while watching the worker: its updates need one to answer."""
@@ -285,12 +317,10 @@ class _Stack:
     def _encryption_lines(self) -> list[str]:
         codec = codec_from_settings(self.settings)
         assert codec is not None  # _with_encryption saw to it
-        endpoint = codec_endpoint(self.settings)
         return [
             f"  Encryption    history payloads are encrypted (key {codec.key_id!r}, from "
             f"{self.key_source})",
-            f"  UI codec      {endpoint}  — sign this browser in there with a staff token,",
-            "                then tick 'Include cross-origin credentials' in the UI's codec settings",
+            *codec_steps(codec_endpoint(self.settings)),
         ]
 
     async def shutdown(self, data_dir: Path) -> None:

@@ -32,6 +32,7 @@ from activities.repository import (
     ServiceCatalog,
 )
 from workers.settings import Settings
+from workflows import visibility
 from workflows.ids import package_workflow_id
 from workflows.models import (
     AddUnitsRequest,
@@ -151,6 +152,7 @@ class PackageService:
                 purchased_at=purchased_at,
                 expires_at=expires_at,
                 parent_purchase_id=purchase_id if len(attendees) > 1 else None,
+                shared_with=[c for c in attendees if c != client_id],
                 sold_by=request.sold_by,
                 payment=(
                     PaymentRef(payment_intent_id=request.payment_intent_id)
@@ -173,6 +175,10 @@ class PackageService:
                     # Running or closed, a package id is sold once: a repeat is "already sold".
                     id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                     id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                    # Findable in the Temporal UI from the first event (no upsert at start).
+                    search_attributes=visibility.index_at_sale(package_input).at_start(),
+                    static_summary=visibility.summary(package_input),
+                    static_details=visibility.details(package_input),
                 )
             except WorkflowAlreadyStartedError:
                 already = True

@@ -23,6 +23,8 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 from temporalio.client import Client
 
+from workflows import visibility
+
 DATABASE_NAME = "punchcard"
 
 
@@ -90,7 +92,9 @@ class TemporalDevServer:
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def start(self) -> None:
+    def args(self) -> list[str]:
+        """The command line. `--search-attribute` registers Punchcard's attributes in a new
+        SQLite file only; `punchcard up` adds any an older file lacks once the server is up."""
         args = [
             temporal_binary(),
             *("server", "start-dev", "--db-filename", str(self.db_file)),
@@ -101,6 +105,12 @@ class TemporalDevServer:
             args += ["--namespace", self.namespace]
         if self.ui_codec_endpoint:
             args += ["--ui-codec-endpoint", self.ui_codec_endpoint]
+        for key in visibility.ALL_KEYS:
+            args += ["--search-attribute", f"{key.name}={visibility.cli_type(key)}"]
+        return args
+
+    def start(self) -> None:
+        args = self.args()
         self.db_file.parent.mkdir(parents=True, exist_ok=True)
         with self.log_file.open("ab") as log:
             self.process = subprocess.Popen(

@@ -29,6 +29,7 @@ from workers.codec import EncryptionCodec
 from workers.settings import Settings
 from workers.shutdown import WorkerStopTimedOut, running
 from workers.worker import build_worker, graceful_shutdown
+from workflows import visibility
 from workflows.converter import make_data_converter
 
 T = TypeVar("T")
@@ -91,6 +92,8 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_cli(),
         data_converter=make_data_converter(codec_for_tests()),
+        # Registered as `punchcard up` and the compose namespace job register them.
+        search_attributes=visibility.ALL_KEYS,
         dev_server_extra_args=["--log-level", "error"],
     )
     try:

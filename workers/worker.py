@@ -34,6 +34,7 @@ from activities.reports import ReportActivities
 from activities.writeback import SyncActivities, build_sync_activities
 from workers.codec import codec_from_settings, data_converter_for
 from workers.schedules import ensure_schedules
+from workers.search_attributes import check_search_attributes
 from workers.settings import Settings
 from workers.shutdown import LocalActivityShutdownInterceptor, close_pool, running
 from workers.telemetry import Telemetry, setup_telemetry
@@ -209,6 +210,9 @@ async def build_worker(
     `with_schedules` also ensures the Temporal Schedules (review escalation, polling):
     production workers do; tests start the schedules they need themselves. Run the worker
     with `running(worker, graceful=...)`, which bounds its stop."""
+    # Before anything else: without its search attributes the namespace fails every
+    # package workflow task (MissingSearchAttributes says how to register them).
+    await check_search_attributes(client, client.namespace)
     graceful = graceful_shutdown(settings)
     pool = await create_pool(settings.database_dsn(), max_size=settings.database_pool_size)
     try:

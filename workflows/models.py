@@ -377,6 +377,9 @@ class PackageInput(Model):
     purchased_at: datetime
     expires_at: datetime | None
     parent_purchase_id: str | None = None
+    # The other attendees of a shared (couples) purchase: each holds a package of their own;
+    # listed so ops find the shared package under either client (search attributes).
+    shared_with: list[str] = Field(default_factory=list)
     sold_by: str = "system"
     payment: PaymentRef | None = None
     renews_package_id: str | None = None

@@ -26,6 +26,8 @@ with workflow.unsafe.imports_passed_through():
     import workflows.book.visits as visits
     import workflows.contracts as contracts
     import workflows.policies as policies
+    import workflows.texts as texts
+    import workflows.visibility as visibility
     from workflows.book.core import Refused
     from workflows.models import (
         CLOSED_STATUSES,
@@ -36,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
         CancelRequest,
         ClientNoticeEffect,
         Entry,
+        EntryKind,
         ExtendRequest,
         ForfeitRequest,
         LedgerEffect,
@@ -77,6 +80,12 @@ PATCH_LEDGER_REFUSED = "ledger-refusal-alerts-staff"
 # out at once before, with a stale balance). Retire like PATCH_LEDGER_REFUSED: once no run
 # started before it is open, deprecate_patch, then remove a release later.
 PATCH_SKIP_DUE_REMINDERS = "backdated-sale-skips-reminders-already-due"
+# Search attributes (client ids, status, type, remaining, good-through) upserted whenever
+# they change, at most once per turn of the run loop. Runs started before it never index
+# (the patch is decided at run start) until they continue as new. Retire once no run
+# started before it is open (longest package life plus retention): then deprecate_patch,
+# and remove a release later.
+PATCH_SEARCH_ATTRIBUTES = "search-attributes-upserted"
 # In-flight keys of integration work, apart from notice keys (an event id and a notice key
 # may be the same string: both derive from the entry key).
 SYNC_KEY = "integration:sync"  # the one write-back in flight at a time
@@ -103,17 +112,20 @@ class PackageWorkflow:
         self._tasks: list[asyncio.Task[None]] = []  # kept referenced until done
         self._broken: Exception | None = None
         self._alarm_rang = False
+        self._indexing = False
 
     # --- run loop ---------------------------------------------------------------------
 
     @workflow.run
     async def run(self, input: PackageInput) -> PackageOutcome:
         steady_alarm = workflow.patched(PATCH_STEADY_ALARM)
+        self._indexing = workflow.patched(PATCH_SEARCH_ATTRIBUTES)
         if steady_alarm:
             self._tasks.append(asyncio.create_task(self._alarm()))
         while True:
             if self._broken is not None:
                 raise self._broken  # fails the workflow task, not the package: retried after a fix
+            self._index()
             self._start_effects()
             await self._drain_ledger()
             if self._state.status in CLOSED_STATUSES:
@@ -129,10 +141,35 @@ class PackageWorkflow:
                 deadline = timers.next_deadline(self._book)
                 timeout = None if deadline is None else max(deadline - workflow.now(), timedelta(0))
                 try:
-                    await workflow.wait_condition(self._has_work, timeout=timeout)
+                    await workflow.wait_condition(
+                        self._has_work,
+                        timeout=timeout,
+                        timeout_summary=(
+                            None
+                            if deadline is None
+                            else timers.deadline_label(self._book, deadline)
+                        ),
+                    )
                 except TimeoutError:
                     pass
             timers.fire_due(self._book, workflow.now())
+
+    def _index(self) -> None:
+        """Upsert the search attributes that changed since the last turn: one command for
+        a whole burst of updates, none when nothing ops search by moved (a sale's are set
+        at start). The current-details line is metadata, not a command."""
+        index = visibility.index(
+            self._input,
+            status=self._state.status,
+            remaining=self._state.remaining,
+            expires_at=self._state.expires_at,
+        )
+        workflow.set_current_details(visibility.current_details(index, self._book.terms.kind))
+        if not self._indexing:
+            return
+        changes = index.changes(workflow.info().typed_search_attributes)
+        if changes:
+            workflow.upsert_search_attributes(changes)
 
     async def _alarm(self) -> None:
         """One timer for the next reminder, pace or expiry deadline, replaced only when that
@@ -148,7 +185,9 @@ class PackageWorkflow:
 
             try:
                 await workflow.wait_condition(
-                    moved, timeout=max(deadline - workflow.now(), timedelta(0))
+                    moved,
+                    timeout=max(deadline - workflow.now(), timedelta(0)),
+                    timeout_summary=timers.deadline_label(self._book, deadline),
                 )
             except TimeoutError:
                 self._alarm_rang = True
@@ -197,7 +236,11 @@ class PackageWorkflow:
         """
         await workflow.wait_condition(workflow.all_handlers_finished)
         try:
-            await workflow.wait_condition(lambda: not self._in_flight, timeout=NOTICE_GRACE)
+            await workflow.wait_condition(
+                lambda: not self._in_flight,
+                timeout=NOTICE_GRACE,
+                timeout_summary="notices in flight: grace before continue-as-new",
+            )
         except TimeoutError:
             pass
         workflow.continue_as_new(self._input.model_copy(update={"carried": self._state}))
@@ -233,6 +276,7 @@ class PackageWorkflow:
                     contracts.LedgerEntryResult,
                     policies.LEDGER,
                     local=local,
+                    summary=_ledger_summary(effect.entry),
                 )
             except ApplicationError as err:
                 # A local activity's non-retryable failure arrives unwrapped (no ActivityError).
@@ -256,7 +300,7 @@ class PackageWorkflow:
                     effect.entry.seq,
                     err.cause,
                 )
-                await workflow.sleep(LEDGER_PAUSE)
+                await workflow.sleep(LEDGER_PAUSE, summary="ledger: pause before retrying")
                 continue
             self._state.ledger_outbox.pop(0)
 
@@ -339,8 +383,20 @@ class PackageWorkflow:
             renewal_url=self._state.renewal_link,
         )
         results = await asyncio.gather(
-            _call(contracts.SYNC_CRM, sync, contracts.SyncResult, policies.WRITE_BACK),
-            _call(contracts.WRITE_BACK_BOOKING, sync, contracts.SyncResult, policies.WRITE_BACK),
+            _call(
+                contracts.SYNC_CRM,
+                sync,
+                contracts.SyncResult,
+                policies.WRITE_BACK,
+                summary=f"CRM: sync v{version} ({sync.status}, {sync.remaining} left)",
+            ),
+            _call(
+                contracts.WRITE_BACK_BOOKING,
+                sync,
+                contracts.SyncResult,
+                policies.WRITE_BACK,
+                summary=f"booking: write back v{version} ({sync.remaining} left)",
+            ),
             return_exceptions=True,
         )
         for name, result in zip(
@@ -354,7 +410,13 @@ class PackageWorkflow:
 
     async def _publish(self, event: LifecycleEvent) -> None:
         try:
-            await _call(contracts.PUBLISH_EVENT, event, contracts.PublishResult, policies.EVENTS)
+            await _call(
+                contracts.PUBLISH_EVENT,
+                event,
+                contracts.PublishResult,
+                policies.EVENTS,
+                summary=f"webhook: {event.type}",
+            )
         except ActivityError as err:
             # Each subscriber's attempts are in event_deliveries; the event is not lost there.
             workflow.logger.warning("event %s gave up: %s", event.event_id, err.cause)
@@ -379,6 +441,7 @@ class PackageWorkflow:
                 ),
                 contracts.RefundResult,
                 policies.REFUND,
+                summary=f"Stripe: refund {texts.money(effect.amount_cents)}",
             )
         except ActivityError as err:
             now = workflow.now()
@@ -429,6 +492,7 @@ class PackageWorkflow:
                 ),
                 contracts.RenewalCheckoutResult,
                 policies.CHECKOUT,
+                summary=f"Stripe: renewal checkout for {_notice_label(notice)}",
             )
         except ActivityError as err:
             workflow.logger.warning("renewal checkout for %s failed: %s", notice.key, err.cause)
@@ -466,11 +530,18 @@ class PackageWorkflow:
                 alert,
                 contracts.StaffAlertResult,
                 policies.STAFF_ALERT,
+                summary=f"staff alert: {_notice_label(notice)}",
             )
             calls = [(contracts.SEND_STAFF_EMAIL, alert)]
         results = await asyncio.gather(
             *(
-                _call(name, arg, contracts.DeliveryResult, policies.MESSAGING)
+                _call(
+                    name,
+                    arg,
+                    contracts.DeliveryResult,
+                    policies.MESSAGING,
+                    summary=f"{_CHANNELS[name]}: {_notice_label(notice)}",
+                )
                 for name, arg in calls
             ),
             return_exceptions=True,
@@ -492,6 +563,7 @@ class PackageWorkflow:
                         ),
                         type(None),
                         policies.LEDGER,
+                        summary=f"{_CHANNELS[name]}: record gave up on {_notice_label(notice)}",
                     )
             elif isinstance(result, BaseException):
                 raise result
@@ -612,9 +684,13 @@ async def _call(
     options: policies.ActivityOptions,
     *,
     local: bool = False,
+    summary: str,
 ) -> ResultT:
     """Every activity call names its timeouts and retry policy (from `policies`). A local
-    activity runs in the worker that runs the workflow task: for short work only."""
+    activity runs in the worker that runs the workflow task: for short work only.
+
+    `summary` is the line the Temporal UI's timeline shows for the call (user metadata, not
+    part of the command's identity: adding or rewording it replays alike). No PII in it."""
     execute = workflow.execute_local_activity if local else workflow.execute_activity
     result = await execute(
         name,
@@ -623,5 +699,31 @@ async def _call(
         start_to_close_timeout=options.start_to_close,
         schedule_to_close_timeout=options.schedule_to_close,
         retry_policy=options.retry,
+        summary=summary,
     )
     return cast(ResultT, result)
+
+
+_CHANNELS = {
+    contracts.SEND_CLIENT_SMS: "SMS",
+    contracts.SEND_CLIENT_EMAIL: "email",
+    contracts.SEND_STAFF_EMAIL: "staff email",
+}
+
+
+def _ledger_summary(entry: Entry) -> str:
+    """ "ledger: redemption appt a1", "ledger: reminder 30d", "ledger: sale"."""
+    what = entry.kind.value.replace("_", " ")
+    if entry.appointment_id:
+        return f"ledger: {what} appt {entry.appointment_id}"
+    if entry.kind is EntryKind.REMINDER:
+        return f"ledger: {entry.outcome}"
+    return f"ledger: {what}"
+
+
+def _notice_label(notice: Notice) -> str:
+    """ "30-day reminder", "balance low", …: from the notice's kind and key (never its text)."""
+    if notice.kind == "reminder" and notice.key.startswith("reminder:"):
+        label = notice.key.removeprefix("reminder:").split("@")[0]
+        return f"{label.removesuffix('d')}-day reminder" if label.endswith("d") else label
+    return notice.kind.replace("_", " ")

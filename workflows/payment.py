@@ -27,6 +27,7 @@ from temporalio.workflow import ParentClosePolicy
 with workflow.unsafe.imports_passed_through():
     import workflows.payment_models as pm
     import workflows.policies as policies
+    import workflows.visibility as visibility
     from workflows.ids import package_workflow_id
     from workflows.models import StripeRefundNotice
 
@@ -121,6 +122,11 @@ class PaymentWorkflow:
                 task_queue=workflow.info().task_queue,
                 parent_close_policy=ParentClosePolicy.ABANDON,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                # Attributes of the command, not new commands: histories from before them
+                # replay alike (the package upserts its own if a start lacks them).
+                search_attributes=visibility.index_at_sale(package).at_start(),
+                static_summary=visibility.summary(package),
+                static_details=visibility.details(package),
             )
             self._note(f"{event.event_type}: started package {package.package_id}")
         except WorkflowAlreadyStartedError:

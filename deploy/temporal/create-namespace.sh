@@ -31,3 +31,17 @@ else
         --address "$address"
     echo "created namespace $NAMESPACE (retention $RETENTION)"
 fi
+
+# Punchcard's search attributes (workflows/visibility.py; tests/deploy holds the two lists
+# equal). Creating one that exists with the same type changes nothing, so a re-run is safe.
+for spec in \
+    PunchcardClientIds=KeywordList \
+    PunchcardStatus=Keyword \
+    PunchcardPackageType=Keyword \
+    PunchcardRemaining=Int \
+    PunchcardGoodThrough=Datetime \
+    PunchcardLocation=Keyword; do
+    temporal operator search-attribute create --namespace "$NAMESPACE" \
+        --name "${spec%%=*}" --type "${spec#*=}" --address "$address"
+done
+echo "search attributes registered on $NAMESPACE"

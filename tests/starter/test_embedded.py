@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -23,9 +24,11 @@ import psutil
 import pytest
 
 from starter.stackfile import stack_path
+from workflows import visibility
 
 T = TypeVar("T")
 PUNCHCARD = str(Path(sys.executable).with_name("punchcard"))
+TEMPORAL = str(Path(sys.executable).with_name("temporal"))
 DEMO_CLIENTS = ("ava", "ben", "chloe", "dan", "ella")
 
 
@@ -85,6 +88,18 @@ class Stack:
             stderr=subprocess.STDOUT,
             text=True,
         )
+
+    def temporal(self, *args: str) -> str:
+        """The temporal CLI against this stack's server (a line per search attribute…)."""
+        address = self.env["PUNCHCARD_TEMPORAL_ADDRESS"]
+        done = subprocess.run(
+            [TEMPORAL, *args, "--address", address],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -202,8 +217,26 @@ def test_up_serves_stops_and_resumes(stack: Stack) -> None:
     done = stack.cli("complete", "demo-ava-laser", "--appointment", "appt-test")
     assert done.returncode == 0, done.stderr
 
+    # The UI has the codec endpoint preset; ops can list packages by client.
+    ui_settings = httpx.get(f"{stack.ui_url}api/v1/settings", timeout=5).json()
+    codec = f"http://localhost:{stack.env['PUNCHCARD_API_PORT']}/codec"
+    assert ui_settings["Codec"]["Endpoint"] == codec
+    registered = stack.temporal("operator", "search-attribute", "list")
+    for key in visibility.ALL_KEYS:
+        assert re.search(rf"\b{key.name}\s+{visibility.cli_type(key)}\b", registered), registered
+    query = 'PunchcardClientIds = "ava"'
+    poll(
+        lambda: "demo-ava-laser" in stack.temporal("workflow", "list", "--query", query),
+        timeout=20,
+        what="ava's packages were not listed by search attribute",
+    )
+
     output = stack.interrupt()
     assert "✓ PostgreSQL stopped" in output
+    # The banner gives the UI's codec steps in the UI's own words.
+    assert f"open {codec} and sign in" in output
+    assert "Use my" in output and "browser setting and ignore Cluster-level setting." in output
+    assert "'Include" in output and "cross-origin credentials'" in output
     assert all(gone(pid) for pid in children.values()), children
     assert not stack_path(stack.data_dir).exists()
     refused = stack.cli("show", "ava")

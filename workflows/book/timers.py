@@ -46,6 +46,17 @@ def next_deadline(book: PackageBook) -> datetime | None:
     return min(candidates, default=None)
 
 
+def deadline_label(book: PackageBook, deadline: datetime) -> str:
+    """What the timer for `deadline` waits for, as the Temporal UI shows it ("reminder 30d",
+    "expiry", "pace check")."""
+    if deadline == book.state.expires_at:
+        return "expiry"
+    for key, due, _ in reminder_plan(book):
+        if due == deadline and key not in book.state.reminders:
+            return f"reminder {key.split('@')[0]}"
+    return "pace check"
+
+
 def fire_due(book: PackageBook, now: datetime) -> None:
     if book.state.status is not PackageStatus.ACTIVE:
         return
