@@ -203,7 +203,7 @@ def consumed_share_alert(client_id: str, held: Held, *, bought: int, remaining: 
 def booking_at_zero_alert(client_id: str, held: Held, *, appointment_id: str) -> str:
     return (
         f"Appointment {appointment_id} was booked against {held.name} for client {client_id}, "
-        f"which has {held.left(0)}: collect payment before the visit."
+        f"which has {held.left(0)} (zero balance): collect payment before the visit."
     )
 
 

@@ -116,7 +116,8 @@ async def test_killed_worker_loses_and_doubles_nothing(
         texts = Counter(m["Body"] for m in twilio.messages if "complete" in m["Body"])
         for n in range(1, REDEMPTIONS // PACKAGES + 1):
             body = f"Session {n} of 300 complete — {300 - n} remaining (Studio pass)."
-            assert texts[body] >= PACKAGES, body
+            sent = sum(count for text, count in texts.items() if text.endswith(f": {body}"))
+            assert sent >= PACKAGES, body
         duplicates = sum(texts.values()) - REDEMPTIONS
         assert duplicates <= settings.worker_max_concurrent_activities
         print(f"killed after {killed_at} acknowledged; duplicate texts: {duplicates}")

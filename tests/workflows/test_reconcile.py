@@ -101,7 +101,7 @@ async def test_the_run_stores_the_report_and_emails_the_manager(
         p for p in mail.walk() if p.get_content_type() == "text/html" and p.get_filename() is None
     ]
     html = body_html.get_payload(decode=True)
-    assert isinstance(html, bytes) and html.decode().count('<rect class="bar"') == 1
+    assert isinstance(html, bytes) and html.decode().count('<td class="bar"') == 1
 
 
 async def test_the_weekly_schedule_reconciles_last_week(

@@ -194,7 +194,7 @@ def test_booking_at_zero_alerts_staff_in_words_of_the_kind() -> None:
     visits.note_appointment(book, msg, SOLD)
     assert staff_texts(book, "booking_at_zero") == [
         "Appointment appt-9 was booked against Consult for client ava, which has no sessions "
-        "left: collect payment before the visit."
+        "left (zero balance): collect payment before the visit."
     ]
 
 
