@@ -55,6 +55,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 WAIT_MS = 20_000
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "desk"
 
 
 @pytest.fixture
@@ -168,7 +169,6 @@ async def test_front_desk_completes_reverses_and_stops_at_zero(
     pool: asyncpg.Pool,
     api_url: str,
     browser: Browser,
-    tmp_path: Path,
 ) -> None:
     spa = seeded
     today = datetime.now(ZoneInfo(settings.spa_timezone)).date()
@@ -192,6 +192,22 @@ async def test_front_desk_completes_reverses_and_stops_at_zero(
 
     page = await browser.new_page(viewport={"width": 1280, "height": 900})
     problems: list[str] = []
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    # Every completion the page sends, and those answered: a fact to wait on, not a sleep.
+    completions_sent: list[str] = []
+    completions_answered: list[str] = []
+
+    def is_completion(url: str, method: str) -> bool:
+        return method == "POST" and url.endswith("/complete")
+
+    page.on(
+        "request",
+        lambda r: completions_sent.append(r.url) if is_completion(r.url, r.method) else None,
+    )
+    page.on(
+        "requestfinished",
+        lambda r: completions_answered.append(r.url) if is_completion(r.url, r.method) else None,
+    )
 
     def on_console(message: ConsoleMessage) -> None:
         # Refusals (401, 409) are answers the page shows in words; anything else is a bug.
@@ -217,6 +233,27 @@ async def test_front_desk_completes_reverses_and_stops_at_zero(
         await find(page, "ana", "Ana Test")
         ana = card(page, laser)
         remaining = ana.get_by_test_id("remaining")
+        # Whose package it is stays on the card, next to its actions.
+        await expect(ana.get_by_test_id("card-client")).to_have_text("Ana Test · +15555550101")
+
+        # A search with no match empties the panel: no card, no Complete of the last client.
+        await page.get_by_test_id("search-input").fill("nobody-by-this-name")
+        await page.get_by_test_id("search-button").click()
+        await expect(page.get_by_test_id("no-results")).to_be_visible(timeout=WAIT_MS)
+        await expect(page.get_by_test_id("client-view")).to_be_hidden()
+        await expect(page.get_by_test_id("package-card")).to_have_count(0)
+        await expect(page.get_by_test_id("complete")).to_have_count(0)
+        await page.screenshot(path=str(ARTIFACTS / "failed-search-1280.png"), full_page=True)
+
+        # Client A, then client B: nothing of A remains under B's name.
+        await find(page, "ana", "Ana Test")
+        await expect(ana).to_have_count(1)
+        await find(page, "Ben", "Ben Test")
+        await expect(
+            page.locator('[data-testid="package-card"][data-client-id="c-ana"]')
+        ).to_have_count(0)
+        await expect(ana).to_have_count(0)
+        await find(page, "ana", "Ana Test")
         await expect(remaining).to_have_text("6 of 6 sessions")
         await expect(ana.get_by_test_id("expiry")).to_contain_text("Good through")
 
@@ -238,7 +275,13 @@ async def test_front_desk_completes_reverses_and_stops_at_zero(
         await expect(remaining).to_have_text("4 of 6 sessions", timeout=WAIT_MS)
         await expect(status).to_contain_text("Session 2 of 6 complete — 4 remaining")
         await expect(same_day).to_be_hidden()
-        await asyncio.sleep(1.0)  # room for a second request, were one sent
+        # Both double-clicks sent one request each, and every request sent was answered.
+        await expect(ana).to_have_attribute("aria-busy", "false")
+        assert await eventually(
+            lambda: asyncio.sleep(0, len(completions_answered)),
+            lambda n: n == len(completions_sent),
+        ) == len(completions_sent)
+        assert len(completions_sent) == 3, completions_sent  # complete, complete, "yes"
         assert await eventually(redemptions, lambda n: n >= 2) == 2
         await expect(remaining).to_have_text("4 of 6 sessions")
 
@@ -262,7 +305,7 @@ async def test_front_desk_completes_reverses_and_stops_at_zero(
         await expect(panel.get_by_test_id("reverse")).to_have_count(1)
         assert await ledger.count_entries(laser, "reversal") == 1
         assert await redemptions() == 2
-        await page.screenshot(path=str(tmp_path / "desk-history.png"), full_page=True)
+        await page.screenshot(path=str(ARTIFACTS / "history-1280.png"), full_page=True)
 
         # Zero balance: a red stop, and Complete cannot be pressed.
         await find(page, "Ben", "Ben Test")
@@ -281,7 +324,7 @@ async def test_front_desk_completes_reverses_and_stops_at_zero(
             "Expires in"
         )
         await expect(badges.and_(page.locator('[data-code="pace"]'))).to_contain_text("Pace alert")
-        await page.screenshot(path=str(tmp_path / "desk-warnings.png"), full_page=True)
+        await page.screenshot(path=str(ARTIFACTS / "warnings-1280.png"), full_page=True)
 
         # Another desk takes Cara's last session while her card is open: the refusal is
         # said in words and the card turns into the stop.
@@ -296,7 +339,7 @@ async def test_front_desk_completes_reverses_and_stops_at_zero(
         await expect(cara.get_by_test_id("collect-payment")).to_be_visible(timeout=WAIT_MS)
         await expect(cara.get_by_test_id("complete")).to_be_disabled()
         assert await ledger.count_entries(last_one, "redemption") == 2
-        await page.screenshot(path=str(tmp_path / "desk-zero-balance.png"), full_page=True)
+        await page.screenshot(path=str(ARTIFACTS / "zero-balance-1280.png"), full_page=True)
 
         # Back at Ana: a dollar package takes an amount; a no-show is recorded, not counted.
         await find(page, "Ana", "Ana Test")
@@ -317,7 +360,7 @@ async def test_front_desk_completes_reverses_and_stops_at_zero(
         await expect(remaining).to_have_text("5 of 6 sessions")
         assert problems == []
     finally:
-        await page.screenshot(path=str(tmp_path / "desk.png"), full_page=True)
+        await page.screenshot(path=str(ARTIFACTS / "last-1280.png"), full_page=True)
         await page.close()
 
 

@@ -44,6 +44,7 @@
     pending: new Map(), // "complete:<package_id>" -> request_id not yet answered
     sameDay: new Map(), // package_id -> complete body refused as a second visit today
     historyOpen: new Set(),
+    view: 0, // bumped by every search: an answer for an older view is dropped
   };
 
   // --- talking to the API -----------------------------------------------------------
@@ -180,16 +181,35 @@
 
   // --- search ---------------------------------------------------------------------
 
+  // Nothing of the previous client may stay on screen under a new search: a card left
+  // over would let staff complete the wrong person's visit.
+  function clearClient() {
+    state.view += 1;
+    state.clientId = null;
+    state.packages.clear();
+    state.sameDay.clear();
+    state.historyOpen.clear();
+    el.cards.replaceChildren();
+    el.closedCards.replaceChildren();
+    el.clientView.hidden = true;
+    delete el.clientView.dataset.clientId;
+    el.clientName.textContent = "";
+    el.clientContact.textContent = "";
+  }
+
   async function search(query) {
     el.results.replaceChildren();
+    clearClient();
+    const view = state.view;
     say("info", `Searching for “${query}”…`);
     let clients;
     try {
       clients = await api("GET", `/api/clients?q=${enc(query)}`);
     } catch (err) {
-      fail("Search failed", err);
+      if (view === state.view) fail("Search failed", err);
       return;
     }
+    if (view !== state.view) return; // another search started meanwhile
     if (clients.length === 0) {
       const li = document.createElement("li");
       li.className = "empty";
@@ -232,13 +252,15 @@
   // --- client view ----------------------------------------------------------------
 
   async function openClient(clientId) {
+    const view = state.view;
     let detail;
     try {
       detail = await api("GET", `/api/clients/${enc(clientId)}`);
     } catch (err) {
-      fail("Could not open the client", err);
+      if (view === state.view) fail("Could not open the client", err);
       return;
     }
+    if (view !== state.view) return; // a new search cleared the panel meanwhile
     const switching = state.clientId !== clientId;
     state.clientId = clientId;
     if (switching) {
@@ -256,6 +278,7 @@
     const contact = [client.phone, client.email].filter(Boolean);
     if (client.sms_opt_out) contact.push("no texts (opted out)");
     el.clientContact.textContent = contact.join(" · ");
+    const owner = [client.name, client.phone].filter(Boolean).join(" · ");
 
     const seen = new Set();
     let open = 0;
@@ -266,6 +289,8 @@
       if (isOpen) open += 1;
       else closed += 1;
       const card = cardFor(pkg.package_id) || makeCard(pkg.package_id);
+      card.dataset.clientId = clientId;
+      byTestId("card-client", card).textContent = owner; // whose package, on every action
       (isOpen ? el.cards : el.closedCards).append(card); // keeps the API's order
       showPackage(pkg);
     }
