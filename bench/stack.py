@@ -25,6 +25,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.db import apply_migrations, create_pool
 from workers.codec import EncryptionCodec, generate_key
+from workflows import visibility
 from workflows.converter import make_data_converter
 
 DATABASE = "punchcard_bench"
@@ -73,6 +74,7 @@ async def real_stack() -> AsyncIterator[Stack]:
                 dev_server_existing_path=cli,
                 dev_server_database_filename=str(temporal_db),
                 dev_server_log_level="error",
+                search_attributes=visibility.ALL_KEYS,  # as `up` registers them
                 data_converter=make_data_converter(EncryptionCodec.from_text(codec_keys)),
             )
             try:
