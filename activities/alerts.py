@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncpg
 from temporalio import activity
 
-from workflows import contracts
 from workflows.contracts import StaffAlertInput, StaffAlertResult
 
 _INSERT_ALERT = """
@@ -36,7 +35,6 @@ class StaffAlertActivities:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
-    @activity.defn(name=contracts.RECORD_STAFF_ALERT)
     async def record_staff_alert(self, input: StaffAlertInput) -> StaffAlertResult:
         """Insert the alert once per key, so retries never raise it twice."""
         key = await self._pool.fetchval(

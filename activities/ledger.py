@@ -21,8 +21,14 @@ from temporalio.exceptions import ApplicationError
 
 from activities.failures import is_refusal, refused
 from workflows import contracts
-from workflows.contracts import LedgerEntryInput, LedgerEntryResult
-from workflows.policies import UNKNOWN_CLIENT
+from workflows.contracts import (
+    LedgerBatchInput,
+    LedgerBatchResult,
+    LedgerEntryInput,
+    LedgerEntryResult,
+    LedgerRefusal,
+)
+from workflows.policies import INVALID_DATA, UNKNOWN_CLIENT
 
 LEDGER_SEQ_CONFLICT = "LedgerSeqConflict"
 
@@ -63,7 +69,33 @@ class LedgerActivities:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
-    @activity.defn(name=contracts.RECORD_LEDGER_ENTRY)
+    @activity.defn(name=contracts.RECORD_LEDGER.name)
+    async def record_entries(self, input: LedgerBatchInput) -> LedgerBatchResult:
+        """Append the queued rows of one package in order, each in its own transaction.
+
+        A row PostgreSQL refuses for good stops the batch there and is answered (not
+        raised), so the rows before it stay written and the package can alert staff about
+        that one row. Any other failure is raised and the whole batch retried: rows
+        already written are no-ops by their key.
+        """
+        inserted = 0
+        for written, effect in enumerate(input.effects):
+            one = LedgerEntryInput(
+                package_id=input.package_id,
+                client_id=input.client_id,
+                entry=effect.entry,
+                snapshot=effect.snapshot,
+            )
+            try:
+                result = await self.record_entry(one)
+            except ApplicationError as err:
+                if err.type != INVALID_DATA:
+                    raise
+                refusal = LedgerRefusal(seq=effect.entry.seq, reason=err.message)
+                return LedgerBatchResult(written=written, inserted=inserted, refused=refusal)
+            inserted += result.inserted
+        return LedgerBatchResult(written=len(input.effects), inserted=inserted)
+
     async def record_entry(self, input: LedgerEntryInput) -> LedgerEntryResult:
         """Append one entry and advance the balance row, idempotent on the entry key.
 

@@ -23,6 +23,7 @@ from activities.alerts import StaffAlertActivities
 from activities.booking.mindbody import MindbodyApi
 from activities.booking.zenoti import ZenotiApi, parse_status_map
 from activities.db import apply_migrations, create_pool
+from activities.effects import EffectActivities
 from activities.events import EventActivities, WebhookPublisher, parse_urls
 from activities.intake import IntakeActivities, VisitGateway
 from activities.ledger import LedgerActivities
@@ -31,7 +32,7 @@ from activities.payment_intake import PaymentIntakeActivities
 from activities.payments import PaymentActivities, StripeApi
 from activities.polling import PollingActivities
 from activities.reports import ReportActivities
-from activities.writeback import SyncActivities, build_sync_activities
+from activities.writeback import build_sync_activities
 from workers.codec import codec_from_settings, data_converter_for
 from workers.schedules import ensure_schedules
 from workers.search_attributes import check_search_attributes
@@ -72,24 +73,17 @@ async def connect_temporal(settings: Settings, *, telemetry: Telemetry | None = 
 def activity_list(
     *,
     ledger: LedgerActivities,
-    alerts: StaffAlertActivities,
-    messaging: MessagingActivities,
+    effects: EffectActivities,
     intake: IntakeActivities,
     polling: PollingActivities,
     payments: PaymentIntakeActivities,
     reports: ReportActivities,
     stripe: PaymentActivities,
-    events: EventActivities,
-    sync: SyncActivities,
 ) -> list[Any]:
     """The one registration list: every activity the workflows call."""
     return [
-        ledger.record_entry,
-        alerts.record_staff_alert,
-        messaging.send_client_sms,
-        messaging.send_client_email,
-        messaging.send_staff_email,
-        messaging.record_undelivered,
+        ledger.record_entries,
+        effects.perform,
         intake.find_candidates,
         intake.deliver_to_package,
         intake.open_review_item,
@@ -110,11 +104,7 @@ def activity_list(
         payments.deliver_refund,
         reports.build_reconciliation,
         reports.email_report,
-        stripe.create_renewal_checkout,
         stripe.issue_refund,
-        events.publish,
-        sync.sync_crm,
-        sync.write_back_booking,
     ]
 
 
@@ -234,28 +224,33 @@ async def build_worker(
                 mailer=build_mailer(settings),
                 manager_email=settings.manager_email or settings.staff_email,
             )
+            stripe = PaymentActivities(
+                pool=pool,
+                stripe=build_stripe(settings, http),
+                renewal_url=settings.renewal_url,
+                currency=settings.stripe_currency,
+                success_url=settings.stripe_success_url,
+                cancel_url=settings.stripe_cancel_url,
+            )
+            effects = EffectActivities(
+                alerts=StaffAlertActivities(pool),
+                messaging=messaging,
+                payments=stripe,
+                sync=build_sync_activities(settings, pool, http),
+                events=EventActivities(pool=pool, publisher=build_publisher(settings, http)),
+            )
             yield Worker(
                 client,
                 task_queue=settings.task_queue,
                 workflows=list(WORKFLOWS),
                 activities=activity_list(
                     ledger=LedgerActivities(pool),
-                    alerts=StaffAlertActivities(pool),
-                    messaging=messaging,
+                    effects=effects,
                     intake=intake,
                     polling=PollingActivities(pool, build_zenoti(settings, http)),
                     payments=PaymentIntakeActivities(pool=pool, client=client, settings=settings),
                     reports=build_reports(settings, pool),
-                    stripe=PaymentActivities(
-                        pool=pool,
-                        stripe=build_stripe(settings, http),
-                        renewal_url=settings.renewal_url,
-                        currency=settings.stripe_currency,
-                        success_url=settings.stripe_success_url,
-                        cancel_url=settings.stripe_cancel_url,
-                    ),
-                    events=EventActivities(pool=pool, publisher=build_publisher(settings, http)),
-                    sync=build_sync_activities(settings, pool, http),
+                    stripe=stripe,
                 ),
                 max_concurrent_activities=settings.worker_max_concurrent_activities,
                 max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,

@@ -1,7 +1,17 @@
-"""Activity contracts: names and input/result models.
+"""Activity contracts of the package workflow: names, input/result models and options.
 
 The workflows own these so no I/O library ever enters the sandbox; `activities/`
 implements them under exactly these names.
+
+A package runs three activities, whatever the number of integrations:
+- `RECORD_LEDGER` (local): every queued ledger row in order, in the workflow task that
+  queued them;
+- `PERFORM_EFFECTS`: every due client notice, staff alert, CRM and booking write-back and
+  lifecycle webhook of every pending entry, in one activity per drain; each target keeps
+  its own idempotency (`outbound_messages`, `staff_alerts`, `integration_syncs`,
+  `event_deliveries`), so a retry redoes only what is not yet done;
+- `ISSUE_REFUND`: the Stripe refund step of a cancellation (a saga: its answer changes
+  the book).
 """
 
 from __future__ import annotations
@@ -11,20 +21,17 @@ from typing import Literal
 
 from pydantic import Field
 
+from workflows import policies
+from workflows.calls import Contract
 from workflows.models import (  # noqa: F401  (re-exported for activities)
     Entry,
+    LedgerEffect,
     LifecycleEvent,
     LifecycleEventType,
     Model,
+    Notice,
     PackageSnapshot,
 )
-
-RECORD_LEDGER_ENTRY = "ledger.record_entry"
-SEND_CLIENT_SMS = "messaging.send_client_sms"
-SEND_CLIENT_EMAIL = "messaging.send_client_email"
-RECORD_STAFF_ALERT = "alerts.record_staff_alert"
-SEND_STAFF_EMAIL = "messaging.send_staff_email"
-RECORD_UNDELIVERED = "messaging.record_undelivered"
 
 
 class LedgerEntryInput(Model):
@@ -38,6 +45,33 @@ class LedgerEntryInput(Model):
 
 class LedgerEntryResult(Model):
     inserted: bool = Field(description="False when the (package, key) row already existed")
+
+
+MAX_LEDGER_BATCH = 50  # rows per local activity: a burst is written in a few statements
+
+
+class LedgerBatchInput(Model):
+    """Queued ledger rows of one package, in seq order."""
+
+    package_id: str
+    client_id: str
+    effects: list[LedgerEffect] = Field(min_length=1, max_length=MAX_LEDGER_BATCH)
+
+
+class LedgerRefusal(Model):
+    """A row PostgreSQL refuses for good (a value out of range, …): it stays unwritten."""
+
+    seq: int
+    reason: str
+
+
+class LedgerBatchResult(Model):
+    """`written` rows from the front were recorded (or already were); the row after them
+    is `refused` or, when None, every row was written."""
+
+    written: int = Field(ge=0)
+    inserted: int = Field(ge=0, description="rows that were new (the rest existed already)")
+    refused: LedgerRefusal | None = None
 
 
 class ClientMessageInput(Model):
@@ -83,16 +117,10 @@ class UndeliveredInput(Model):
     reason: str
 
 
-# --- money and write-back (issue 4) ----------------------------------------------------
+# --- money and write-back ----------------------------------------------------------------
 #
 # Secrets, contact details and provider ids never travel in these inputs: the activities
 # read them from configuration and Postgres by client id, so history holds no PII.
-
-CREATE_RENEWAL_CHECKOUT = "payments.create_renewal_checkout"
-ISSUE_REFUND = "payments.issue_refund"
-SYNC_CRM = "crm.sync_package"
-WRITE_BACK_BOOKING = "booking.write_back"
-PUBLISH_EVENT = "events.publish"
 
 
 class RenewalCheckoutInput(Model):
@@ -166,3 +194,73 @@ class SyncResult(Model):
 class PublishResult(Model):
     endpoints: int
     delivered: int = Field(description="endpoints that answered 2xx (now or before)")
+
+
+# --- one activity for every effect of a drain ----------------------------------------------
+
+
+class RenewalOffer(Model):
+    """What a renewal offer sells: the package type a Checkout Session is created for."""
+
+    type_code: str
+    name: str
+    price_cents: int = Field(ge=0)
+    fallback_url: str = Field(description="the spa's renewal page when Checkout fails")
+
+
+class EffectsInput(Model):
+    """Every effect a package owes right now. `attempt_limit` is the retry policy's
+    maximum: on that attempt, what still fails is recorded as given up instead of raised."""
+
+    package_id: str
+    client_id: str
+    notices: list[Notice] = Field(default_factory=list)
+    offer: RenewalOffer | None = None
+    events: list[LifecycleEvent] = Field(default_factory=list)
+    sync: PackageSync | None = None
+    attempt_limit: int = Field(ge=1)
+
+
+EffectTarget = Literal[
+    "sms", "email", "staff_alert", "staff_email", "checkout", "crm", "booking", "webhook"
+]
+
+
+class EffectFailure(Model):
+    """One target that failed for good: refused by the provider, or out of retries."""
+
+    key: str = Field(description="notice key, event id, or sync:v<version>")
+    target: EffectTarget
+    staff_alert: bool = Field(description="the failure is of a staff alert itself")
+    reason: str
+
+
+class EffectsResult(Model):
+    """Every effect of the input is settled: done, refused (recorded) or given up."""
+
+    renewal_link: str | None = Field(
+        default=None, description="the Checkout link the renewal offer went out with"
+    )
+    failures: list[EffectFailure] = Field(default_factory=list)
+    sent: int = Field(default=0, description="messages and writes that reached a provider now")
+
+
+RECORD_LEDGER = Contract(
+    name="ledger.record_entries",
+    arg=LedgerBatchInput,
+    result=LedgerBatchResult,
+    options=policies.LEDGER,
+    local=True,
+)
+PERFORM_EFFECTS = Contract(
+    name="effects.perform",
+    arg=EffectsInput,
+    result=EffectsResult,
+    options=policies.EFFECTS,
+)
+ISSUE_REFUND = Contract(
+    name="payments.issue_refund",
+    arg=RefundInput,
+    result=RefundResult,
+    options=policies.REFUND,
+)

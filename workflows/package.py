@@ -3,17 +3,30 @@
 A thin shell around the package's book (`workflows.book`): update handlers are
 synchronous and apply the book's rules (validators refuse with the rule's name), so an
 accepted update is durable the moment it is answered. The rules queue effects — ledger
-rows, client notices, staff alerts — which the run loop drains through activities: the
-ledger in order, notices in the background. Idempotency keys and their first answers live
-in the book's state and travel across continue-as-new with any undrained effects.
+rows, client notices, staff alerts, integration writes — which the run loop drains:
+
+- the ledger in order, every queued row in one local activity, inside the workflow task
+  that accepted the update (no extra server round trip);
+- everything else in one `effects.perform` activity per drain, in the background, for
+  every pending entry at once. The cost of a redemption in history is therefore the same
+  whatever the number of integrations configured.
+
+Idempotency keys and their first answers live in the book's state and travel across
+continue-as-new with any undrained effects.
+
+Versioning: 1.0 is the baseline (tests/histories `v7`); no `workflow.patched` branch is
+older than it. A logic change from here on gets `workflow.patched(ID)` with a comment
+saying when it can be retired: once no run started before its release is open (longest
+package life plus retention), `deprecate_patch`, then removed a release later.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Coroutine
 from datetime import datetime, timedelta
-from typing import Any, TypeVar, cast
+from typing import Any
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
@@ -29,9 +42,9 @@ with workflow.unsafe.imports_passed_through():
     import workflows.texts as texts
     import workflows.visibility as visibility
     from workflows.book.core import Refused
+    from workflows.calls import call
     from workflows.models import (
         CLOSED_STATUSES,
-        RENEWAL_LINK,
         AddUnitsRequest,
         AppointmentNotice,
         AttendanceRequest,
@@ -52,40 +65,16 @@ with workflow.unsafe.imports_passed_through():
         RedeemRequest,
         RefundEffect,
         ReverseRequest,
+        StaffAlertEffect,
         StripeRefundNotice,
     )
 
 __all__ = ["PackageWorkflow", "Refused"]
 
-ResultT = TypeVar("ResultT")
-
 NOTICE_GRACE = timedelta(seconds=30)
 LEDGER_REFUSED_ALERT = "ledger_refused"
+EFFECT_FAILED_ALERT = "delivery_failed"
 LEDGER_PAUSE = timedelta(minutes=1)
-PATCH_NOTICES_DURING_DRAIN = "notices-start-during-ledger-drain"
-# The ledger write is a few milliseconds of SQL: as a local activity it runs inside the
-# workflow task that accepted the update, saving a server round trip per entry.
-PATCH_LEDGER_LOCAL = "ledger-write-as-local-activity"
-PATCH_STEADY_ALARM = "one-steady-timer-per-deadline"
-PATCH_RECORD_GIVE_UP = "record-messages-that-ran-out-of-retries"
-# CRM and booking write-back, lifecycle webhooks, Checkout links in renewal offers and
-# the Stripe refund saga: activities older runs never scheduled.
-PATCH_INTEGRATIONS = "integrations-and-stripe"
-# A ledger row PostgreSQL refuses (policies.INVALID_DATA) is recorded as a failure and
-# alerted to staff instead of being retried every minute forever. Retire once no package
-# run started before it is open (longest package life plus retention): then
-# deprecate_patch, and remove a release later.
-PATCH_LEDGER_REFUSED = "ledger-refusal-alerts-staff"
-# A backdated sale skips the reminders already due when its workflow starts (they went
-# out at once before, with a stale balance). Retire like PATCH_LEDGER_REFUSED: once no run
-# started before it is open, deprecate_patch, then remove a release later.
-PATCH_SKIP_DUE_REMINDERS = "backdated-sale-skips-reminders-already-due"
-# Search attributes (client ids, status, type, remaining, good-through) upserted whenever
-# they change, at most once per turn of the run loop. Runs started before it never index
-# (the patch is decided at run start) until they continue as new. Retire once no run
-# started before it is open (longest package life plus retention): then deprecate_patch,
-# and remove a release later.
-PATCH_SEARCH_ATTRIBUTES = "search-attributes-upserted"
 # In-flight keys of integration work, apart from notice keys (an event id and a notice key
 # may be the same string: both derive from the entry key).
 SYNC_KEY = "integration:sync"  # the one write-back in flight at a time
@@ -104,7 +93,7 @@ class PackageWorkflow:
     @workflow.init
     def __init__(self, input: PackageInput) -> None:
         self._input = input
-        fresh = input.carried is None and workflow.patched(PATCH_SKIP_DUE_REMINDERS)
+        fresh = input.carried is None
         self._book = staff.open_book(input, started_at=workflow.now() if fresh else None)
         self._state = self._book.state
         self._handled_this_run = 0
@@ -112,16 +101,12 @@ class PackageWorkflow:
         self._tasks: list[asyncio.Task[None]] = []  # kept referenced until done
         self._broken: Exception | None = None
         self._alarm_rang = False
-        self._indexing = False
 
     # --- run loop ---------------------------------------------------------------------
 
     @workflow.run
     async def run(self, input: PackageInput) -> PackageOutcome:
-        steady_alarm = workflow.patched(PATCH_STEADY_ALARM)
-        self._indexing = workflow.patched(PATCH_SEARCH_ATTRIBUTES)
-        if steady_alarm:
-            self._tasks.append(asyncio.create_task(self._alarm()))
+        self._tasks.append(asyncio.create_task(self._alarm()))
         while True:
             if self._broken is not None:
                 raise self._broken  # fails the workflow task, not the package: retried after a fix
@@ -134,24 +119,8 @@ class PackageWorkflow:
                 continue
             if self._should_continue_as_new():
                 await self._continue_as_new()
-            if steady_alarm:
-                await workflow.wait_condition(self._has_work)
-                self._alarm_rang = False
-            else:
-                deadline = timers.next_deadline(self._book)
-                timeout = None if deadline is None else max(deadline - workflow.now(), timedelta(0))
-                try:
-                    await workflow.wait_condition(
-                        self._has_work,
-                        timeout=timeout,
-                        timeout_summary=(
-                            None
-                            if deadline is None
-                            else timers.deadline_label(self._book, deadline)
-                        ),
-                    )
-                except TimeoutError:
-                    pass
+            await workflow.wait_condition(self._has_work)
+            self._alarm_rang = False
             timers.fire_due(self._book, workflow.now())
 
     def _index(self) -> None:
@@ -165,8 +134,6 @@ class PackageWorkflow:
             expires_at=self._state.expires_at,
         )
         workflow.set_current_details(visibility.current_details(index, self._book.terms.kind))
-        if not self._indexing:
-            return
         changes = index.changes(workflow.info().typed_search_attributes)
         if changes:
             workflow.upsert_search_attributes(changes)
@@ -198,23 +165,24 @@ class PackageWorkflow:
             self._broken is not None
             or self._alarm_rang
             or bool(self._state.ledger_outbox)
-            or any(n.key not in self._in_flight for n in self._state.notice_outbox)
-            or self._integration_work()
+            or bool(self._due_notices())
+            or self._sync_due()
+            or any(_event_key(e) not in self._in_flight for e in self._state.event_outbox)
+            or any(_refund_key(r) not in self._in_flight for r in self._state.refund_outbox)
             or self._should_continue_as_new()
         )
 
-    def _integration_work(self) -> bool:
+    def _due_notices(self) -> list[Notice]:
+        return [n for n in self._state.notice_outbox if n.key not in self._in_flight]
+
+    def _sync_due(self) -> bool:
         return (
-            (
-                self._state.sync_version > self._state.synced_version
-                and SYNC_KEY not in self._in_flight
-            )
-            or any(_event_key(e) not in self._in_flight for e in self._state.event_outbox)
-            or any(_refund_key(r) not in self._in_flight for r in self._state.refund_outbox)
+            self._state.sync_version > self._state.synced_version
+            and SYNC_KEY not in self._in_flight
         )
 
     async def _settled(self) -> bool:
-        """A closed package finishes only once every handler, ledger row and notice is done."""
+        """A closed package finishes only once every handler, ledger row and effect is done."""
         await workflow.wait_condition(workflow.all_handlers_finished)
         self._start_effects()
         await self._drain_ledger()
@@ -229,17 +197,17 @@ class PackageWorkflow:
         )
 
     async def _continue_as_new(self) -> None:
-        """Carry state, undrained ledger rows and undelivered notices into a fresh run.
+        """Carry state, undrained ledger rows and unsettled effects into a fresh run.
 
-        Notices still in flight get a short grace; any left are re-sent by the next run,
-        where the messaging activities' own dedupe (by message key) keeps them single.
+        Effects still in flight get a short grace; any left are performed again by the
+        next run, where each target's own dedupe (by key) keeps them single.
         """
         await workflow.wait_condition(workflow.all_handlers_finished)
         try:
             await workflow.wait_condition(
                 lambda: not self._in_flight,
                 timeout=NOTICE_GRACE,
-                timeout_summary="notices in flight: grace before continue-as-new",
+                timeout_summary="effects in flight: grace before continue-as-new",
             )
         except TimeoutError:
             pass
@@ -251,65 +219,48 @@ class PackageWorkflow:
             or workflow.info().is_continue_as_new_suggested()
         )
 
-    # --- outbox -------------------------------------------------------------------------
+    # --- the ledger ---------------------------------------------------------------------
 
     async def _drain_ledger(self) -> None:
-        """Mirror entries into Postgres in order. Stops early for continue-as-new (the rest
-        travels with the state) unless the package is closing. A failing ledger never fails
-        the workflow: it is logged, and the same row is retried after a pause."""
+        """Mirror entries into Postgres in order, every queued row in one local activity.
+        Stops early for continue-as-new (the rest travels with the state) unless the
+        package is closing. A failing ledger never fails the workflow: it is logged, and
+        the same rows are retried after a pause; a row PostgreSQL refuses for good is
+        alerted to staff and skipped."""
         while self._state.ledger_outbox:
-            if workflow.patched(PATCH_NOTICES_DURING_DRAIN):
-                self._start_effects()  # a burst of updates must not hold confirmations back
+            self._start_effects()  # a burst of updates must not hold confirmations back
             if self._should_continue_as_new() and self._state.status not in CLOSED_STATUSES:
                 return
-            effect = self._state.ledger_outbox[0]
-            local = workflow.patched(PATCH_LEDGER_LOCAL)
+            batch = self._state.ledger_outbox[: contracts.MAX_LEDGER_BATCH]
             try:
-                await _call(
-                    contracts.RECORD_LEDGER_ENTRY,
-                    contracts.LedgerEntryInput(
+                result = await call(
+                    contracts.RECORD_LEDGER,
+                    contracts.LedgerBatchInput(
                         package_id=self._input.package_id,
                         client_id=self._input.client_id,
-                        entry=effect.entry,
-                        snapshot=effect.snapshot,
+                        effects=batch,
                     ),
-                    contracts.LedgerEntryResult,
-                    policies.LEDGER,
-                    local=local,
-                    summary=_ledger_summary(effect.entry),
+                    summary=_ledger_summary(batch),
                 )
-            except ApplicationError as err:
-                # A local activity's non-retryable failure arrives unwrapped (no ActivityError).
-                if err.type == policies.INVALID_DATA and workflow.patched(PATCH_LEDGER_REFUSED):
-                    self._ledger_refused(effect, err)
-                    self._state.ledger_outbox.pop(0)
-                    continue
-                raise
-            except ActivityError as err:
-                refusal = err.cause
-                if (
-                    isinstance(refusal, ApplicationError)
-                    and refusal.type == policies.INVALID_DATA
-                    and workflow.patched(PATCH_LEDGER_REFUSED)
-                ):
-                    self._ledger_refused(effect, refusal)
-                    self._state.ledger_outbox.pop(0)
-                    continue
+            except (ActivityError, ApplicationError) as err:
+                # A local activity's non-retryable failure may arrive unwrapped.
+                cause = err.cause if isinstance(err, ActivityError) else err
                 workflow.logger.error(
-                    "ledger write for entry %s failed, retrying later: %s",
-                    effect.entry.seq,
-                    err.cause,
+                    "ledger write of entries %s… failed, retrying later: %s",
+                    batch[0].entry.seq,
+                    cause,
                 )
                 await workflow.sleep(LEDGER_PAUSE, summary="ledger: pause before retrying")
                 continue
-            self._state.ledger_outbox.pop(0)
+            del self._state.ledger_outbox[: result.written]
+            if result.refused is not None:
+                self._ledger_refused(self._state.ledger_outbox.pop(0), result.refused.reason)
 
-    def _ledger_refused(self, effect: LedgerEffect, refusal: ApplicationError) -> None:
+    def _ledger_refused(self, effect: LedgerEffect, why: str) -> None:
         """The row can never be written as it stands: say so, loudly, once, and move on so
         the package (and its worker) keep working. The entry stays in the package's own
         history (the `history` query) for staff to record by hand."""
         entry = effect.entry
-        why = refusal.message
         workflow.logger.error(
             "ledger refused entry %s of package %s: %s", entry.seq, self._input.package_id, why
         )
@@ -322,54 +273,43 @@ class PackageWorkflow:
             "the value is corrected.",
         )
 
+    # --- effects ------------------------------------------------------------------------
+
     def _start_effects(self) -> None:
-        """Notices and integrations go out in the background so a slow provider never holds
-        the ledger; each runs once at a time under its key."""
-        for notice in self._state.notice_outbox:
-            if notice.key not in self._in_flight:
-                self._in_flight.add(notice.key)
-                self._tasks.append(asyncio.create_task(self._deliver(notice)))
-        if not self._integration_work():
-            return
-        if not workflow.patched(PATCH_INTEGRATIONS):
-            # A run from before integrations existed: it never owed them.
-            self._state.event_outbox.clear()
-            self._state.refund_outbox.clear()
-            self._state.synced_version = self._state.sync_version
-            return
-        if (
-            self._state.sync_version > self._state.synced_version
-            and SYNC_KEY not in self._in_flight
-        ):
-            self._background(SYNC_KEY, self._sync())
-        for event in self._state.event_outbox:
-            if _event_key(event) not in self._in_flight:
-                self._background(_event_key(event), self._publish(event))
+        """Every due notice, write-back and webhook goes out in one background activity, so
+        a slow provider never holds the ledger; a key is in at most one activity at a time.
+        Refunds keep their own activity: the book waits for Stripe's answer."""
+        notices = self._due_notices()
+        events = [e for e in self._state.event_outbox if _event_key(e) not in self._in_flight]
+        sync = self._sync_input() if self._sync_due() else None
+        if notices or events or sync is not None:
+            keys = [n.key for n in notices] + [_event_key(e) for e in events]
+            if sync is not None:
+                keys.append(SYNC_KEY)
+            self._background(keys, self._perform(notices, events, sync))
         for refund in self._state.refund_outbox:
             if _refund_key(refund) not in self._in_flight:
-                self._background(_refund_key(refund), self._refund(refund))
+                self._background([_refund_key(refund)], self._refund(refund))
 
-    def _background(self, key: str, work: Coroutine[Any, Any, None]) -> None:
-        self._in_flight.add(key)
+    def _background(self, keys: list[str], work: Coroutine[Any, Any, None]) -> None:
+        self._in_flight.update(keys)
 
         async def run() -> None:
             try:
                 await work
-            except Exception as err:  # not a provider failure (those are handled): a bug
+            except Exception as err:  # not a provider failure (those are settled): a bug
                 self._broken = err
             finally:
-                self._in_flight.discard(key)
+                self._in_flight.difference_update(keys)
                 self._tasks = [t for t in self._tasks if not t.done()]
 
         self._tasks.append(asyncio.create_task(run()))
 
-    async def _sync(self) -> None:
-        """Write the latest state to the CRM and booking platforms; changes made meanwhile
-        are picked up by the next round (latest wins)."""
-        version = self._state.sync_version
+    def _sync_input(self) -> contracts.PackageSync:
+        """The latest state for the CRM and booking platforms (latest version wins)."""
         snap = self._book.snapshot(workflow.now())
-        sync = contracts.PackageSync(
-            version=version,
+        return contracts.PackageSync(
+            version=self._state.sync_version,
             package_id=snap.package_id,
             client_id=snap.client_id,
             type_code=snap.type_code,
@@ -382,54 +322,77 @@ class PackageWorkflow:
             last_session_at=self._state.last_session_at,
             renewal_url=self._state.renewal_link,
         )
-        results = await asyncio.gather(
-            _call(
-                contracts.SYNC_CRM,
-                sync,
-                contracts.SyncResult,
-                policies.WRITE_BACK,
-                summary=f"CRM: sync v{version} ({sync.status}, {sync.remaining} left)",
-            ),
-            _call(
-                contracts.WRITE_BACK_BOOKING,
-                sync,
-                contracts.SyncResult,
-                policies.WRITE_BACK,
-                summary=f"booking: write back v{version} ({sync.remaining} left)",
-            ),
-            return_exceptions=True,
-        )
-        for name, result in zip(
-            (contracts.SYNC_CRM, contracts.WRITE_BACK_BOOKING), results, strict=True
-        ):
-            if isinstance(result, ActivityError):
-                workflow.logger.warning("%s v%s gave up: %s", name, version, result.cause)
-            elif isinstance(result, BaseException):
-                raise result
-        self._state.synced_version = max(self._state.synced_version, version)
 
-    async def _publish(self, event: LifecycleEvent) -> None:
+    async def _perform(
+        self,
+        notices: list[Notice],
+        events: list[LifecycleEvent],
+        sync: contracts.PackageSync | None,
+    ) -> None:
+        """Perform, then settle: every effect sent in is done, refused or given up when the
+        activity answers; failures (other than of staff alerts) become one staff alert."""
+        offers = any(isinstance(n, ClientNoticeEffect) and n.renewal_offer for n in notices)
+        effects = contracts.EffectsInput(
+            package_id=self._input.package_id,
+            client_id=self._input.client_id,
+            notices=notices,
+            offer=self._renewal_offer() if offers else None,
+            events=events,
+            sync=sync,
+            attempt_limit=policies.EFFECTS_ATTEMPTS,
+        )
         try:
-            await _call(
-                contracts.PUBLISH_EVENT,
-                event,
-                contracts.PublishResult,
-                policies.EVENTS,
-                summary=f"webhook: {event.type}",
+            result = await call(
+                contracts.PERFORM_EFFECTS, effects, summary=_effects_summary(effects)
             )
         except ActivityError as err:
-            # Each subscriber's attempts are in event_deliveries; the event is not lost there.
-            workflow.logger.warning("event %s gave up: %s", event.event_id, err.cause)
+            # Out of attempts before the activity could record it (e.g. the worker died on
+            # the last one): the same as a give-up of every effect sent in.
+            why = f"gave up: {err.cause}"
+            workflow.logger.error("effects of %s gave up: %s", self._input.package_id, why)
+            result = contracts.EffectsResult(failures=_all_failed(effects, why))
+        if result.renewal_link and result.renewal_link != self._state.renewal_link:
+            self._state.renewal_link = result.renewal_link
+            self._state.sync_version += 1  # the CRM shows the latest renewal link
+        settled = {n.key for n in notices}
+        self._state.notice_outbox = [n for n in self._state.notice_outbox if n.key not in settled]
+        sent_events = {e.event_id for e in events}
         self._state.event_outbox = [
-            e for e in self._state.event_outbox if e.event_id != event.event_id
+            e for e in self._state.event_outbox if e.event_id not in sent_events
         ]
+        if sync is not None:
+            self._state.synced_version = max(self._state.synced_version, sync.version)
+        self._alert_failures(result.failures)
+
+    def _renewal_offer(self) -> contracts.RenewalOffer:
+        return contracts.RenewalOffer(
+            type_code=self._book.renewal_type_code(),
+            name=self._book.terms.name,
+            price_cents=self._book.terms.price_cents,
+            fallback_url=self._book.renewal_url(),
+        )
+
+    def _alert_failures(self, failures: list[contracts.EffectFailure]) -> None:
+        """One staff alert per distinct failure (target and reason): a CRM refusing every
+        write-back the same way alerts once, not once per balance change."""
+        for failure in failures:
+            if failure.staff_alert:  # never alert about an alert: it is logged and recorded
+                workflow.logger.error("staff alert %s failed: %s", failure.key, failure.reason)
+                continue
+            digest = hashlib.sha256(f"{failure.target}:{failure.reason}".encode()).hexdigest()
+            self._book.alert_staff(
+                f"effect-failed:{failure.target}:{digest[:16]}",
+                EFFECT_FAILED_ALERT,
+                f"{_TARGETS[failure.target]} for {self._book.terms.name} "
+                f"({self._input.package_id}) failed for good: {failure.reason}",
+            )
 
     async def _refund(self, effect: RefundEffect) -> None:
         """The refund step of a cancel: issued once (same Idempotency-Key on every attempt),
         then recorded; a refusal compensates the cancellation."""
         assert self._input.payment is not None  # the cancel validator saw to it
         try:
-            result = await _call(
+            result = await call(
                 contracts.ISSUE_REFUND,
                 contracts.RefundInput(
                     refund_key=effect.key,
@@ -439,8 +402,6 @@ class PackageWorkflow:
                     amount_cents=effect.amount_cents,
                     reason=effect.reason,
                 ),
-                contracts.RefundResult,
-                policies.REFUND,
                 summary=f"Stripe: refund {texts.money(effect.amount_cents)}",
             )
         except ActivityError as err:
@@ -459,114 +420,6 @@ class PackageWorkflow:
                 now=workflow.now(),
             )
         self._state.refund_outbox = [r for r in self._state.refund_outbox if r.key != effect.key]
-
-    async def _deliver(self, notice: Notice) -> None:
-        """Send one notice; it leaves the outbox only once its activities are settled."""
-        try:
-            await self._send(notice)
-        except Exception as err:
-            # Not a provider failure (those are ActivityErrors, settled in _send): a bug.
-            # Keep the notice and fail the workflow task from the run loop so it is seen.
-            self._broken = err
-            return
-        finally:
-            self._in_flight.discard(notice.key)
-            self._tasks = [t for t in self._tasks if not t.done()]
-        self._state.notice_outbox = [n for n in self._state.notice_outbox if n.key != notice.key]
-
-    async def _renewal_link(self, notice: ClientNoticeEffect) -> str:
-        """A Stripe Checkout link for renewing this package (the spa's renewal page when
-        Stripe is not configured or cannot be reached)."""
-        if not workflow.patched(PATCH_INTEGRATIONS):
-            return self._book.renewal_url()
-        try:
-            result = await _call(
-                contracts.CREATE_RENEWAL_CHECKOUT,
-                contracts.RenewalCheckoutInput(
-                    offer_key=notice.key,
-                    package_id=self._input.package_id,
-                    client_id=self._input.client_id,
-                    type_code=self._book.renewal_type_code(),
-                    name=self._book.terms.name,
-                    price_cents=self._book.terms.price_cents,
-                ),
-                contracts.RenewalCheckoutResult,
-                policies.CHECKOUT,
-                summary=f"Stripe: renewal checkout for {_notice_label(notice)}",
-            )
-        except ActivityError as err:
-            workflow.logger.warning("renewal checkout for %s failed: %s", notice.key, err.cause)
-            return self._book.renewal_url()
-        if result.url != self._state.renewal_link:
-            self._state.renewal_link = result.url
-            self._state.sync_version += 1  # the CRM shows the latest renewal link
-        return result.url
-
-    async def _send(self, notice: Notice) -> None:
-        calls: list[tuple[str, object]]
-        if isinstance(notice, ClientNoticeEffect):
-            body = notice.body
-            if notice.renewal_offer:
-                body = body.replace(RENEWAL_LINK, await self._renewal_link(notice))
-            message = contracts.ClientMessageInput(
-                message_key=notice.key,
-                client_id=self._input.client_id,
-                package_id=self._input.package_id,
-                kind=notice.kind,
-                subject=notice.subject,
-                body=body,
-            )
-            calls = [(contracts.SEND_CLIENT_SMS, message), (contracts.SEND_CLIENT_EMAIL, message)]
-        else:
-            alert = contracts.StaffAlertInput(
-                alert_key=notice.key,
-                package_id=self._input.package_id,
-                client_id=self._input.client_id,
-                kind=notice.kind,
-                message=notice.message,
-            )
-            await _call(
-                contracts.RECORD_STAFF_ALERT,
-                alert,
-                contracts.StaffAlertResult,
-                policies.STAFF_ALERT,
-                summary=f"staff alert: {_notice_label(notice)}",
-            )
-            calls = [(contracts.SEND_STAFF_EMAIL, alert)]
-        results = await asyncio.gather(
-            *(
-                _call(
-                    name,
-                    arg,
-                    contracts.DeliveryResult,
-                    policies.MESSAGING,
-                    summary=f"{_CHANNELS[name]}: {_notice_label(notice)}",
-                )
-                for name, arg in calls
-            ),
-            return_exceptions=True,
-        )
-        for (name, _), result in zip(calls, results, strict=True):
-            if isinstance(result, ActivityError):
-                workflow.logger.warning("%s for %s gave up: %s", name, notice.key, result.cause)
-                # A rejection was recorded by the activity itself; running out of retries
-                # (a timeout) was not, so the workflow closes the row.
-                if isinstance(result.cause, RetriesRanOut) and workflow.patched(
-                    PATCH_RECORD_GIVE_UP
-                ):
-                    await _call(
-                        contracts.RECORD_UNDELIVERED,
-                        contracts.UndeliveredInput(
-                            message_key=notice.key,
-                            channel="sms" if name == contracts.SEND_CLIENT_SMS else "email",
-                            reason=f"gave up: {result.cause}",
-                        ),
-                        type(None),
-                        policies.LEDGER,
-                        summary=f"{_CHANNELS[name]}: record gave up on {_notice_label(notice)}",
-                    )
-            elif isinstance(result, BaseException):
-                raise result
 
     # --- updates ------------------------------------------------------------------------
 
@@ -677,53 +530,67 @@ class PackageWorkflow:
         return list(self._state.entries)
 
 
-async def _call(
-    name: str,
-    arg: object,
-    result_type: type[ResultT],
-    options: policies.ActivityOptions,
-    *,
-    local: bool = False,
-    summary: str,
-) -> ResultT:
-    """Every activity call names its timeouts and retry policy (from `policies`). A local
-    activity runs in the worker that runs the workflow task: for short work only.
-
-    `summary` is the line the Temporal UI's timeline shows for the call (user metadata, not
-    part of the command's identity: adding or rewording it replays alike). No PII in it."""
-    execute = workflow.execute_local_activity if local else workflow.execute_activity
-    result = await execute(
-        name,
-        arg,
-        result_type=result_type,
-        start_to_close_timeout=options.start_to_close,
-        schedule_to_close_timeout=options.schedule_to_close,
-        retry_policy=options.retry,
-        summary=summary,
-    )
-    return cast(ResultT, result)
-
-
-_CHANNELS = {
-    contracts.SEND_CLIENT_SMS: "SMS",
-    contracts.SEND_CLIENT_EMAIL: "email",
-    contracts.SEND_STAFF_EMAIL: "staff email",
+_TARGETS: dict[contracts.EffectTarget, str] = {
+    "sms": "The client's text",
+    "email": "The client's email",
+    "staff_alert": "A staff alert",
+    "staff_email": "A staff alert email",
+    "checkout": "The renewal checkout link",
+    "crm": "The CRM write-back",
+    "booking": "The booking-platform write-back",
+    "webhook": "A lifecycle webhook",
 }
 
 
-def _ledger_summary(entry: Entry) -> str:
-    """ "ledger: redemption appt a1", "ledger: reminder 30d", "ledger: sale"."""
+def _all_failed(effects: contracts.EffectsInput, why: str) -> list[contracts.EffectFailure]:
+    failures = [
+        contracts.EffectFailure(
+            key=n.key,
+            target="staff_alert" if isinstance(n, StaffAlertEffect) else "sms",
+            staff_alert=isinstance(n, StaffAlertEffect),
+            reason=why,
+        )
+        for n in effects.notices
+    ]
+    failures += [
+        contracts.EffectFailure(key=e.event_id, target="webhook", staff_alert=False, reason=why)
+        for e in effects.events
+    ]
+    if effects.sync is not None:
+        key = f"sync:v{effects.sync.version}"
+        failures.append(
+            contracts.EffectFailure(key=key, target="crm", staff_alert=False, reason=why)
+        )
+    return failures
+
+
+def _ledger_summary(batch: list[LedgerEffect]) -> str:
+    """ "ledger: redemption appt a1", "ledger: reminder 30d", "ledger: 3 rows (sale …)"."""
+    entry = batch[0].entry
     what = entry.kind.value.replace("_", " ")
     if entry.appointment_id:
-        return f"ledger: {what} appt {entry.appointment_id}"
-    if entry.kind is EntryKind.REMINDER:
-        return f"ledger: {entry.outcome}"
-    return f"ledger: {what}"
+        first = f"{what} appt {entry.appointment_id}"
+    elif entry.kind is EntryKind.REMINDER:
+        first = entry.outcome or what
+    else:
+        first = what
+    return f"ledger: {first}" if len(batch) == 1 else f"ledger: {len(batch)} rows ({first} …)"
+
+
+def _effects_summary(effects: contracts.EffectsInput) -> str:
+    """ "effects: 30-day reminder, CRM v4, webhook package.redeemed" (never a text or PII)."""
+    parts = [_notice_label(n) for n in effects.notices]
+    if effects.sync is not None:
+        parts.append(f"write-back v{effects.sync.version} ({effects.sync.remaining} left)")
+    parts += [f"webhook {e.type}" for e in effects.events]
+    shown = ", ".join(parts[:4]) + (f" +{len(parts) - 4}" if len(parts) > 4 else "")
+    return f"effects: {shown}"
 
 
 def _notice_label(notice: Notice) -> str:
     """ "30-day reminder", "balance low", …: from the notice's kind and key (never its text)."""
-    if notice.kind == "reminder" and notice.key.startswith("reminder:"):
-        label = notice.key.removeprefix("reminder:").split("@")[0]
-        return f"{label.removesuffix('d')}-day reminder" if label.endswith("d") else label
+    _, marker, rest = notice.key.partition("reminder:")
+    label = rest.split("@")[0]
+    if notice.kind == "reminder" and marker and label.endswith("d"):
+        return f"{label.removesuffix('d')}-day reminder"
     return notice.kind.replace("_", " ")

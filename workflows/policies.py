@@ -160,6 +160,23 @@ WRITE_BACK = ActivityOptions(
     ),
 )
 
+# Every effect of a drain (client texts and emails, staff alerts, CRM and booking
+# write-back, lifecycle webhooks) in one activity. Each target is idempotent, so a retry
+# redoes only what failed. Bounded: about an hour of retrying (1 s doubling to 10 min,
+# 15 attempts); on the last attempt the activity records what still fails as given up
+# and the package alerts staff, so nothing retries silently forever.
+EFFECTS_ATTEMPTS = 15
+EFFECTS = ActivityOptions(
+    start_to_close=timedelta(seconds=90),
+    retry=RetryPolicy(
+        initial_interval=timedelta(seconds=1),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(minutes=10),
+        maximum_attempts=EFFECTS_ATTEMPTS,
+        non_retryable_error_types=[BAD_CONFIGURATION, INVALID_DATA],
+    ),
+)
+
 # Lifecycle webhooks: at least once, retried for three days as Stripe does for its own.
 EVENTS = ActivityOptions(
     start_to_close=timedelta(seconds=30),

@@ -19,7 +19,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.events.publisher import Attempt, WebhookPublisher, display_url
-from workflows.contracts import PUBLISH_EVENT, PublishResult
+from workflows.contracts import PublishResult
 from workflows.models import LifecycleEvent
 
 EVENT_UNDELIVERED = "EventUndelivered"
@@ -56,7 +56,6 @@ class EventActivities:
         self._pool = pool
         self._publisher = publisher
 
-    @activity.defn(name=PUBLISH_EVENT)
     async def publish(self, event: LifecycleEvent) -> PublishResult:
         """Post the event to every subscriber that has not yet answered for good."""
         publisher = self._publisher

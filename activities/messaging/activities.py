@@ -26,10 +26,6 @@ from temporalio.exceptions import ApplicationError
 from activities.messaging.email import SmtpMailer
 from activities.messaging.twilio import OPTED_OUT_CODE, TwilioError, TwilioSms
 from workflows.contracts import (
-    RECORD_UNDELIVERED,
-    SEND_CLIENT_EMAIL,
-    SEND_CLIENT_SMS,
-    SEND_STAFF_EMAIL,
     ClientMessageInput,
     DeliveryResult,
     DeliveryStatus,
@@ -170,7 +166,6 @@ class MessagingActivities:
         self._mailer = mailer
         self._staff_email = staff_email
 
-    @activity.defn(name=SEND_CLIENT_SMS)
     async def send_client_sms(self, input: ClientMessageInput) -> DeliveryResult:
         """Text the client, unless they opted out, have no phone, or SMS is not configured."""
         message = _Outgoing.to_client(input, "sms")
@@ -198,7 +193,6 @@ class MessagingActivities:
                 await self._pool.execute(_SMS_OPT_OUT, input.client_id)
             raise
 
-    @activity.defn(name=SEND_CLIENT_EMAIL)
     async def send_client_email(self, input: ClientMessageInput) -> DeliveryResult:
         """Email the client, unless they opted out, have no address, or email is not configured."""
         message = _Outgoing.to_client(input, "email")
@@ -218,7 +212,6 @@ class MessagingActivities:
             message, lambda: mailer.send(address, input.subject, input.body, input.message_key)
         )
 
-    @activity.defn(name=SEND_STAFF_EMAIL)
     async def send_staff_email(self, input: StaffAlertInput) -> DeliveryResult:
         """Email the staff address about an alert, or record it as not configured."""
         message = _Outgoing(
@@ -243,7 +236,6 @@ class MessagingActivities:
             lambda: mailer.send(address, staff_subject(input.kind), input.message, message_id),
         )
 
-    @activity.defn(name=RECORD_UNDELIVERED)
     async def record_undelivered(self, input: UndeliveredInput) -> None:
         """Close the row of a message whose retries ran out, so it never reads `sending`."""
         await self._pool.execute(

@@ -25,9 +25,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.payments.stripe_api import FormValue, StripeApi
+from workflows import contracts
 from workflows.contracts import (
-    CREATE_RENEWAL_CHECKOUT,
-    ISSUE_REFUND,
     RefundInput,
     RefundResult,
     RenewalCheckoutInput,
@@ -150,7 +149,6 @@ class PaymentActivities:
         self._success_url = success_url
         self._cancel_url = cancel_url
 
-    @activity.defn(name=CREATE_RENEWAL_CHECKOUT)
     async def create_renewal_checkout(self, input: RenewalCheckoutInput) -> RenewalCheckoutResult:
         """Create (or replay) the Checkout Session for one renewal offer.
 
@@ -191,7 +189,7 @@ class PaymentActivities:
         )
         return RenewalCheckoutResult(status="created", url=url, session_id=session_id)
 
-    @activity.defn(name=ISSUE_REFUND)
+    @activity.defn(name=contracts.ISSUE_REFUND.name)
     async def issue_refund(self, input: RefundInput) -> RefundResult:
         """Refund part of a payment, once per refund key; the answer is recorded.
 

@@ -33,8 +33,6 @@ from temporalio.exceptions import ApplicationError
 from activities.crm.base import CrmAdapter, CrmContact, answered, crm_fields
 from activities.writeback.booking import BOOKING_PLATFORMS, READ_ONLY, BookingWriter, Written
 from workflows.contracts import (
-    SYNC_CRM,
-    WRITE_BACK_BOOKING,
     PackageSync,
     SyncResult,
     SyncTargetResult,
@@ -132,7 +130,6 @@ class SyncActivities:
         self._claim_seconds = claim_seconds
         self._busy_retry = busy_retry
 
-    @activity.defn(name=SYNC_CRM)
     async def sync_crm(self, input: PackageSync) -> SyncResult:
         """Write the package's fields on the client's CRM contact (no result: CRM is off).
 
@@ -169,7 +166,6 @@ class SyncActivities:
 
         return SyncResult(results=[await self._guarded(crm.name, input, push)])
 
-    @activity.defn(name=WRITE_BACK_BOOKING)
     async def write_back_booking(self, input: PackageSync) -> SyncResult:
         """Show the remaining count on every booking platform the client is linked to.
 
