@@ -14,9 +14,13 @@ from datetime import date, timedelta
 from typing import Any
 
 import asyncpg
-from pydantic import ValidationError
 from temporalio import activity
-from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
@@ -34,12 +38,9 @@ from workflows import policies
 from workflows import visit_models as vm
 from workflows.ids import package_workflow_id, visit_workflow_id
 from workflows.models import (
-    AppointmentNotice,
-    AttendanceRequest,
     PackageAnswer,
-    PackageMessage,
-    RedeemRequest,
 )
+from workflows.package import PackageWorkflow
 from workflows.visit import VisitWorkflow
 from workflows.visit_models import (
     Candidate,
@@ -63,11 +64,20 @@ log = logging.getLogger("punchcard.intake")
 # How far either side of today an appointment of unknown date is looked for.
 WIDE_WINDOW = timedelta(days=366)
 
-UPDATES: dict[str, type[PackageMessage]] = {
-    "redeem": RedeemRequest,
-    "note_appointment": AppointmentNotice,
-    "record_attendance": AttendanceRequest,
-}
+
+async def _send_update(
+    handle: WorkflowHandle[Any, Any], delivery: PackageDelivery
+) -> PackageAnswer:
+    """The package workflow's update for the delivery (names from the class itself)."""
+    match delivery.message:
+        case vm.RedeemDelivery(request=redeem):
+            return await handle.execute_update(PackageWorkflow.redeem, redeem, id=redeem.key)
+        case vm.NoteDelivery(request=note):
+            return await handle.execute_update(PackageWorkflow.note_appointment, note, id=note.key)
+        case vm.AttendanceDelivery(request=attendance):
+            return await handle.execute_update(
+                PackageWorkflow.record_attendance, attendance, id=attendance.key
+            )
 
 
 class VisitGateway:
@@ -113,12 +123,12 @@ class VisitGateway:
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
         )
-        answer = await self._client.execute_update_with_start_workflow(
-            vm.DESK_COMPLETE,
+        answer: object = await self._client.execute_update_with_start_workflow(
+            VisitWorkflow.desk_complete,
             vm.DeskCompletion(event=event, package_id=package_id, allow_same_day=allow_same_day),
             start_workflow_operation=start,
-            result_type=DeliveryAnswer,
         )
+        # The SDK types an async handler's result as its coroutine: it is the answer.
         assert isinstance(answer, DeliveryAnswer)
         return answer
 
@@ -145,7 +155,7 @@ class IntakeActivities:
         self._review = ReviewQueue(pool)
         self._routes = AppointmentRoutes(pool)
 
-    @activity.defn(name=vm.FIND_CANDIDATES)
+    @activity.defn(name=vm.FIND_CANDIDATES.name)
     @classified
     async def find_candidates(self, query: CandidateQuery) -> Candidates:
         """Rule 4: active, unexpired packages of the client covering the category, ordered
@@ -177,22 +187,15 @@ class IntakeActivities:
             packages=[Candidate.model_validate(dict(r)) for r in rows],
         )
 
-    @activity.defn(name=vm.DELIVER_TO_PACKAGE)
+    @activity.defn(name=vm.DELIVER_TO_PACKAGE.name)
     @classified
     async def deliver_to_package(self, delivery: PackageDelivery) -> DeliveryAnswer:
         """Send one update to a package and report its answer; a refusal is an answer,
         not an error. Transient Temporal errors raise, so the activity retries."""
-        try:
-            message = UPDATES[delivery.update].model_validate(delivery.message)
-        except ValidationError as err:
-            return DeliveryAnswer(
-                accepted=False, rule="BadMessage", detail=f"bad {delivery.update} message: {err}"
-            )
+        message = delivery.message.request
         handle = self._client.get_workflow_handle(package_workflow_id(delivery.package_id))
         try:
-            answer = await handle.execute_update(
-                delivery.update, message, id=message.key, result_type=PackageAnswer
-            )
+            answer = await _send_update(handle, delivery)
         except WorkflowUpdateFailedError as err:
             cause = err.cause
             if isinstance(cause, ApplicationError):
@@ -205,7 +208,7 @@ class IntakeActivities:
                 raise
             # Closed (or never sold): a duplicate still gets the first answer.
             try:
-                first = await handle.query("answer", message.key, result_type=PackageAnswer)
+                first = await handle.query(PackageWorkflow.answer, message.key)
             except RPCError:
                 first = None
             if isinstance(first, PackageAnswer):
@@ -217,13 +220,13 @@ class IntakeActivities:
             )
         return DeliveryAnswer(accepted=True, detail=answer.message, answer=answer)
 
-    @activity.defn(name=vm.OPEN_REVIEW_ITEM)
+    @activity.defn(name=vm.OPEN_REVIEW_ITEM.name)
     @classified
     async def open_review_item(self, item: ReviewItemInput) -> None:
         added = await self._review.open(**item.model_dump())
         log.info("review item %s %s", item.item_id, "opened" if added else "already open")
 
-    @activity.defn(name=vm.CLOSE_REVIEW_ITEM)
+    @activity.defn(name=vm.CLOSE_REVIEW_ITEM.name)
     @classified
     async def close_review_item(self, close: CloseReviewInput) -> None:
         await self._review.close(
@@ -234,7 +237,7 @@ class IntakeActivities:
             package_id=close.package_id,
         )
 
-    @activity.defn(name=vm.ALERT_STAFF)
+    @activity.defn(name=vm.ALERT_STAFF.name)
     @classified
     async def alert_staff(self, alert: vm.VisitAlertInput) -> None:
         """Once per key (retries add nothing), into the queue the desk and managers work."""
@@ -252,7 +255,7 @@ class IntakeActivities:
         )
         log.warning("staff alert %s (%s)", alert.alert_key, alert.kind)
 
-    @activity.defn(name=vm.GET_ROUTE)
+    @activity.defn(name=vm.GET_ROUTE.name)
     @classified
     async def get_route(self, query: vm.RouteQuery) -> vm.PriorRoute:
         route = await self._routes.get(query.platform, query.appointment_id)
@@ -260,14 +263,14 @@ class IntakeActivities:
             return vm.PriorRoute()
         return vm.PriorRoute(package_id=route.package_id, dismissed=route.outcome == "dismissed")
 
-    @activity.defn(name=vm.RECORD_ROUTE)
+    @activity.defn(name=vm.RECORD_ROUTE.name)
     @classified
     async def record_route(self, route: RouteInput) -> None:
         await self._routes.record(
             route.platform, route.appointment_id, route.package_id, outcome=route.outcome
         )
 
-    @activity.defn(name=vm.ENRICH_VISIT)
+    @activity.defn(name=vm.ENRICH_VISIT.name)
     @classified
     async def enrich_visit(self, input: EnrichInput) -> VisitEvent:
         """Fill what the event lacks: the client (through client links) and, for a
@@ -315,7 +318,7 @@ class IntakeActivities:
                 return found
         return None
 
-    @activity.defn(name=vm.SUBMIT_VISITS)
+    @activity.defn(name=vm.SUBMIT_VISITS.name)
     @classified
     async def submit_visits(self, batch: SubmitVisits) -> SubmitResult:
         """Hand polled visits to their workflows; unlinked clients go to the review queue."""
@@ -344,7 +347,7 @@ class IntakeActivities:
             accepted += 1
         return SubmitResult(accepted=accepted, unknown_clients=unknown)
 
-    @activity.defn(name=vm.ESCALATE_REVIEWS)
+    @activity.defn(name=vm.ESCALATE_REVIEWS.name)
     @classified
     async def escalate_reviews(self, input: vm.EscalateInput) -> vm.EscalateResult:
         """Alert the manager about review items waiting longer than `older_than_hours`:

@@ -106,7 +106,7 @@ class PaymentIntakeActivities:
         self._types = PackageTypeRepository(pool)
         self._review = ReviewQueue(pool)
 
-    @activity.defn(name=pm.PREPARE_SALE)
+    @activity.defn(name=pm.PREPARE_SALE.name)
     async def prepare_sale(self, event: pm.StripePaymentEvent) -> pm.PrepareSaleResult:
         """The package this payment bought, or why it cannot be told."""
         client_id = event.metadata.get("punchcard_client_id")
@@ -179,7 +179,7 @@ class PaymentIntakeActivities:
             source=f"package type {package_type.type_code}",
         )
 
-    @activity.defn(name=pm.OPEN_PAYMENT_REVIEW)
+    @activity.defn(name=pm.OPEN_PAYMENT_REVIEW.name)
     async def open_review(self, item: pm.PaymentReviewInput) -> None:
         added = await self._review.open(
             item_id=item.item_id,
@@ -191,7 +191,7 @@ class PaymentIntakeActivities:
         )
         log.info("payment review item %s %s", item.item_id, "opened" if added else "already open")
 
-    @activity.defn(name=pm.CLOSE_PAYMENT_REVIEW)
+    @activity.defn(name=pm.CLOSE_PAYMENT_REVIEW.name)
     async def close_review(self, close: pm.CloseReviewInput) -> None:
         await self._review.close(
             close.item_id,
@@ -201,12 +201,12 @@ class PaymentIntakeActivities:
             package_id=close.package_id,
         )
 
-    @activity.defn(name=pm.PACKAGES_FOR_PAYMENT)
+    @activity.defn(name=pm.PACKAGES_FOR_PAYMENT.name)
     async def packages_for_payment(self, payment_intent_id: str) -> list[str]:
         rows = await self._pool.fetch(_PACKAGES_FOR_PAYMENT, payment_intent_id)
         return [r["package_id"] for r in rows]
 
-    @activity.defn(name=pm.DELIVER_REFUND)
+    @activity.defn(name=pm.DELIVER_REFUND.name)
     async def deliver_refund(self, delivery: pm.DeliverRefundInput) -> pm.DeliverRefundResult:
         """Hand one Stripe refund to a package; a refusal is an answer, not an error."""
         handle = self._client.get_workflow_handle(package_workflow_id(delivery.package_id))

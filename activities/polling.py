@@ -48,7 +48,7 @@ class PollingActivities:
         self._review = ReviewQueue(pool)
         self._zenoti = zenoti
 
-    @activity.defn(name=poll_models.READ_CURSOR)
+    @activity.defn(name=poll_models.READ_CURSOR.name)
     async def read_cursor(self, input: CursorInput) -> CursorState:
         """Where the location's last complete run ended (None: never run)."""
         location = await self._locations.get(input.platform.value, input.location_id)
@@ -56,7 +56,7 @@ class PollingActivities:
             return CursorState(known=False)
         return CursorState(known=True, active=location.active, cursor_at=location.cursor_at)
 
-    @activity.defn(name=poll_models.FETCH_PAGE)
+    @activity.defn(name=poll_models.FETCH_PAGE.name)
     async def fetch_page(self, input: FetchPageInput) -> FetchedPage:
         """One page of appointments in the window, as visit events for intake."""
         if input.platform is Platform.JANE:
@@ -106,7 +106,7 @@ class PollingActivities:
             appointment_id=shown,
         )
 
-    @activity.defn(name=poll_models.ADVANCE_CURSOR)
+    @activity.defn(name=poll_models.ADVANCE_CURSOR.name)
     async def advance_cursor(self, input: AdvanceCursorInput) -> AdvanceCursorResult:
         """Record the run's result; move the cursor forward when the run completed."""
         cursor_at = await self._locations.record_run(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
 import asyncpg
 from pydantic import Field
@@ -55,15 +55,16 @@ from workflows.models import (
 )
 from workflows.package import PackageWorkflow
 
-UPDATE_NAMES: dict[type[PackageMessage], str] = {
-    RedeemRequest: "redeem",
-    AppointmentNotice: "note_appointment",
-    AttendanceRequest: "record_attendance",
-    ReverseRequest: "reverse",
-    AddUnitsRequest: "add_units",
-    ExtendRequest: "extend",
-    CancelRequest: "cancel",
-    ForfeitRequest: "forfeit",
+# The package workflow's update for each message (from the class: no names as strings).
+UPDATES: dict[type[PackageMessage], Any] = {
+    RedeemRequest: PackageWorkflow.redeem,
+    AppointmentNotice: PackageWorkflow.note_appointment,
+    AttendanceRequest: PackageWorkflow.record_attendance,
+    ReverseRequest: PackageWorkflow.reverse,
+    AddUnitsRequest: PackageWorkflow.add_units,
+    ExtendRequest: PackageWorkflow.extend,
+    CancelRequest: PackageWorkflow.cancel,
+    ForfeitRequest: PackageWorkflow.forfeit,
 }
 
 
@@ -201,9 +202,7 @@ class PackageService:
         """Deliver one message and wait for the package's answer (accepted or refused)."""
         handle = self._handle(package_id)
         try:
-            answer = await handle.execute_update(
-                UPDATE_NAMES[type(message)], message, id=message.key, result_type=PackageAnswer
-            )
+            answer = await handle.execute_update(UPDATES[type(message)], message, id=message.key)
             return cast(PackageAnswer, answer)
         except WorkflowUpdateFailedError as err:
             cause = err.cause
@@ -219,24 +218,19 @@ class PackageService:
     async def first_answer(self, package_id: str, key: str) -> PackageAnswer | None:
         """The answer the package gave to `key`, read from its (possibly closed) workflow."""
         try:
-            answer = await self._handle(package_id).query(
-                "answer", key, result_type=cast(type, PackageAnswer | None)
-            )
+            return await self._handle(package_id).query(PackageWorkflow.answer, key)
         except (RPCError, WorkflowQueryFailedError):
             return None
-        return cast(PackageAnswer | None, answer)
 
     async def state(self, package_id: str) -> PackageView:
         try:
-            view = await self._handle(package_id).query("state", result_type=PackageView)
-            return cast(PackageView, view)
+            return await self._handle(package_id).query(PackageWorkflow.state)
         except RPCError as err:
             raise await self._rpc_error(package_id, err) from None
 
     async def history(self, package_id: str) -> list[Entry]:
         try:
-            entries = await self._handle(package_id).query("history", result_type=list[Entry])
-            return cast(list[Entry], entries)
+            return await self._handle(package_id).query(PackageWorkflow.history)
         except RPCError as err:
             raise await self._rpc_error(package_id, err) from None
 

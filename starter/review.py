@@ -16,6 +16,7 @@ from temporalio.service import RPCError
 from activities.repository import ReviewQueue
 from starter.packages import NotFound, PunchcardError, Refused
 from workflows.models import Model
+from workflows.visit import VisitWorkflow
 from workflows.visit_models import ResolveAnswer, ResolveReview
 
 
@@ -47,15 +48,14 @@ class ReviewService:
                 item_id, status="done", resolved_by=request.actor, resolution=request.reason or ""
             )
             return Settled(item_id=item_id, status="done", detail=request.reason or "")
-        handle = self._client.get_workflow_handle(item.visit_workflow_id)
+        handle = self._client.get_workflow_handle_for(VisitWorkflow.run, item.visit_workflow_id)
         try:
-            answer: ResolveAnswer = await handle.execute_update(
-                "resolve",
+            answer: object = await handle.execute_update(
+                VisitWorkflow.resolve,
                 request,
                 # Unique per request: a retry after a refusal (say, after a top-up) is
                 # a new decision; the open-item check and package keys keep it once.
                 id=f"resolve:{item_id}:{uuid.uuid4().hex}",
-                result_type=ResolveAnswer,
             )
         except WorkflowUpdateFailedError as err:
             cause = err.cause
@@ -64,6 +64,8 @@ class ReviewService:
             raise PunchcardError(f"review item {item_id}: {cause or err}") from None
         except RPCError as err:
             raise PunchcardError(f"review item {item_id}: {err.message}") from None
+        # The SDK types an async handler's result as its coroutine: it is the answer.
+        assert isinstance(answer, ResolveAnswer)
         return Settled(
             item_id=item_id,
             status="assigned" if request.action == "assign" else "dismissed",

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar, cast
 
 from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError, RetryState
 
 with workflow.unsafe.imports_passed_through():
     from workflows.policies import ActivityOptions
@@ -48,15 +49,18 @@ async def call(
     """
     options = contract.options
     if contract.local:
-        result = await workflow.execute_local_activity(
-            contract.name,
-            arg,
-            result_type=contract.result,
-            start_to_close_timeout=options.start_to_close,
-            schedule_to_close_timeout=options.schedule_to_close,
-            retry_policy=options.retry,
-            summary=summary,
-        )
+        try:
+            result = await workflow.execute_local_activity(
+                contract.name,
+                arg,
+                result_type=contract.result,
+                start_to_close_timeout=options.start_to_close,
+                schedule_to_close_timeout=options.schedule_to_close,
+                retry_policy=options.retry,
+                summary=summary,
+            )
+        except ApplicationError as err:
+            raise _as_activity_error(contract.name, err) from err
     else:
         result = await workflow.execute_activity(
             contract.name,
@@ -68,3 +72,19 @@ async def call(
             summary=summary,
         )
     return cast(ResultT, result)
+
+
+def _as_activity_error(name: str, err: ApplicationError) -> ActivityError:
+    """A local activity's failure can arrive as the bare ApplicationError; callers handle
+    every activity failure as ActivityError (with `cause` and `activity_type`), so wrap it."""
+    wrapped = ActivityError(
+        f"local activity {name} failed",
+        scheduled_event_id=0,
+        started_event_id=0,
+        identity="",
+        activity_type=name,
+        activity_id="",
+        retry_state=RetryState.NON_RETRYABLE_FAILURE,
+    )
+    wrapped.__cause__ = err
+    return wrapped

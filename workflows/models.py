@@ -14,9 +14,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class Model(BaseModel):
-    """Base for every Punchcard message: unknown fields are refused, values are frozen."""
+    """Base for every Punchcard message; values are frozen.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    Unknown fields are ignored, not refused: during a rolling deploy an older worker reads
+    payloads a newer one wrote (a field added to an input, a result, carried state), and
+    must go on with what it knows. Bounds on what arrives from outside are enforced at the
+    door (`starter.ingress`, the API's request models), not here."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
 
 class PackageKind(StrEnum):
@@ -326,9 +331,10 @@ Notice = Annotated[ClientNoticeEffect | StaffAlertEffect, Field(discriminator="e
 
 
 class PackageState(BaseModel):
-    """Mutable state, carried whole across continue-as-new."""
+    """Mutable state, carried whole across continue-as-new (unknown fields from a newer
+    worker are ignored, as for `Model`)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
 
     status: PackageStatus = PackageStatus.ACTIVE
     remaining: int

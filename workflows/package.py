@@ -242,13 +242,11 @@ class PackageWorkflow:
                     ),
                     summary=_ledger_summary(batch),
                 )
-            except (ActivityError, ApplicationError) as err:
-                # A local activity's non-retryable failure may arrive unwrapped.
-                cause = err.cause if isinstance(err, ActivityError) else err
+            except ActivityError as err:
                 workflow.logger.error(
                     "ledger write of entries %s… failed, retrying later: %s",
                     batch[0].entry.seq,
-                    cause,
+                    err.cause,
                 )
                 await workflow.sleep(LEDGER_PAUSE, summary="ledger: pause before retrying")
                 continue

@@ -17,7 +17,6 @@ deduplicated by event id too, then ends; a later event starts a fresh run.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TypeVar, cast
 
 from temporalio import workflow
 from temporalio.common import WorkflowIDReusePolicy
@@ -26,13 +25,12 @@ from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     import workflows.payment_models as pm
-    import workflows.policies as policies
     import workflows.visibility as visibility
+    from workflows.calls import call
     from workflows.ids import package_workflow_id
     from workflows.models import StripeRefundNotice
 
 LINGER = timedelta(minutes=5)
-ResultT = TypeVar("ResultT")
 
 
 @workflow.defn(name="PaymentWorkflow")
@@ -87,17 +85,16 @@ class PaymentWorkflow:
         if self._packages:
             self._note(f"{event.event_type}: package {self._packages[0]} already started")
             return
-        prepared = await _intake(
+        prepared = await call(
             pm.PREPARE_SALE,
             event,
-            result_type=pm.PrepareSaleResult,
         )
         review_id = f"payment:{event.payment_intent_id}"
         if prepared.package_input is None:
             reason = prepared.unmatched_reason or "cannot be tied to a client and package type"
             # review_reason only changes the activity's argument, never which commands run,
             # so histories from before it replay alike (theirs decode it as None): no patch.
-            await _intake(
+            await call(
                 pm.OPEN_PAYMENT_REVIEW,
                 pm.PaymentReviewInput(
                     item_id=review_id,
@@ -109,7 +106,6 @@ class PaymentWorkflow:
                     ),
                     client_id=event.metadata.get("punchcard_client_id"),
                 ),
-                result_type=type(None),
             )
             self._note(f"{event.event_type}: to review ({reason})")
             return
@@ -134,19 +130,17 @@ class PaymentWorkflow:
         self._packages.append(package.package_id)
         # An earlier event of this payment may have queued it for review before the
         # event with our metadata arrived: the sale settles it.
-        await _intake(
+        await call(
             pm.CLOSE_PAYMENT_REVIEW,
             pm.CloseReviewInput(
                 item_id=review_id, resolution="package started", package_id=package.package_id
             ),
-            result_type=type(None),
         )
 
     async def _refunded(self, event: pm.StripePaymentEvent) -> None:
-        package_ids: list[str] = await _intake(
+        package_ids: list[str] = await call(
             pm.PACKAGES_FOR_PAYMENT,
             event.payment_intent_id,
-            result_type=list[str],
         )
         if not package_ids:
             self._note("charge.refunded: no package was bought with this payment")
@@ -165,7 +159,7 @@ class PaymentWorkflow:
             if line.punchcard_refund_key is None and len(package_ids) > 1:
                 # A dashboard refund of a shared purchase: which attendee gives units back
                 # is a person's call.
-                await _intake(
+                await call(
                     pm.OPEN_PAYMENT_REVIEW,
                     pm.PaymentReviewInput(
                         item_id=f"refund:{line.refund_id}",
@@ -176,26 +170,11 @@ class PaymentWorkflow:
                             f"a shared purchase ({', '.join(package_ids)}): adjust by hand"
                         ),
                     ),
-                    result_type=type(None),
                 )
                 continue
             for package_id in package_ids:
-                result = await _intake(
+                result = await call(
                     pm.DELIVER_REFUND,
                     pm.DeliverRefundInput(package_id=package_id, notice=notice),
-                    result_type=pm.DeliverRefundResult,
                 )
                 self._note(f"refund {line.refund_id} on {package_id}: {result.message}")
-
-
-async def _intake(name: str, arg: object, result_type: type[ResultT]) -> ResultT:
-    """Every activity here is intake work: retried until it lands (policies.INTAKE)."""
-    result = await workflow.execute_activity(
-        name,
-        arg,
-        result_type=result_type,
-        start_to_close_timeout=policies.INTAKE.start_to_close,
-        schedule_to_close_timeout=policies.INTAKE.schedule_to_close,
-        retry_policy=policies.INTAKE.retry,
-    )
-    return cast(ResultT, result)

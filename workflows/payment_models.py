@@ -19,6 +19,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, StringConstraints
 
+from workflows import policies
+from workflows.calls import Contract
 from workflows.models import Model, PackageInput, StripeRefundNotice
 
 # Stripe's own ceiling for one USD charge is $999,999.99 (99,999,999 cents); a med-spa
@@ -57,12 +59,6 @@ def _in_stripe_era(value: datetime) -> datetime:
 
 
 Created = Annotated[AwareDatetime, AfterValidator(_in_stripe_era)]
-
-PREPARE_SALE = "payments.prepare_sale"
-OPEN_PAYMENT_REVIEW = "payments.open_review"
-CLOSE_PAYMENT_REVIEW = "payments.close_review"
-PACKAGES_FOR_PAYMENT = "payments.packages_for_payment"
-DELIVER_REFUND = "payments.deliver_refund"
 
 PAID_EVENTS = frozenset(
     {
@@ -151,3 +147,28 @@ class PaymentOutcome(Model):
     package_ids: list[str] = Field(default_factory=list)
     events: list[str] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
+
+
+# --- activity contracts: all intake work, retried until it lands (policies.INTAKE) ------
+
+PREPARE_SALE = Contract(
+    name="payments.prepare_sale",
+    arg=StripePaymentEvent,
+    result=PrepareSaleResult,
+    options=policies.INTAKE,
+)
+OPEN_PAYMENT_REVIEW = Contract(
+    name="payments.open_review", arg=PaymentReviewInput, result=type(None), options=policies.INTAKE
+)
+CLOSE_PAYMENT_REVIEW = Contract(
+    name="payments.close_review", arg=CloseReviewInput, result=type(None), options=policies.INTAKE
+)
+PACKAGES_FOR_PAYMENT = Contract(
+    name="payments.packages_for_payment", arg=str, result=list[str], options=policies.INTAKE
+)
+DELIVER_REFUND = Contract(
+    name="payments.deliver_refund",
+    arg=DeliverRefundInput,
+    result=DeliverRefundResult,
+    options=policies.INTAKE,
+)

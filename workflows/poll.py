@@ -11,34 +11,16 @@ nothing for the pages already fed because every event carries its own key.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TypeVar, cast
 
-from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    import workflows.policies as policies
     import workflows.poll_models as poll_models
     import workflows.visit_models as visit_models
-
-ResultT = TypeVar("ResultT", bound=BaseModel)
+    from workflows.calls import call
 
 MAX_PAGES = 2000  # a platform that never stops paging is a bug: fail loudly
-
-
-async def _call(
-    name: str, arg: BaseModel, result_type: type[ResultT], options: policies.ActivityOptions
-) -> ResultT:
-    result = await workflow.execute_activity(
-        name,
-        arg,
-        result_type=result_type,
-        start_to_close_timeout=options.start_to_close,
-        schedule_to_close_timeout=options.schedule_to_close,
-        retry_policy=options.retry,
-    )
-    return cast(ResultT, result)
 
 
 @workflow.defn(name=poll_models.POLL_WORKFLOW)
@@ -46,9 +28,7 @@ class PollLocationWorkflow:
     @workflow.run
     async def run(self, input: poll_models.PollInput) -> poll_models.PollOutcome:
         where = poll_models.CursorInput(platform=input.platform, location_id=input.location_id)
-        cursor = await _call(
-            poll_models.READ_CURSOR, where, poll_models.CursorState, policies.POLL_CURSOR
-        )
+        cursor = await call(poll_models.READ_CURSOR, where)
         if not cursor.known or not cursor.active:
             workflow.logger.info(
                 "%s %s is not an active polled location: nothing to do",
@@ -108,7 +88,7 @@ class PollLocationWorkflow:
                 raise ApplicationError(
                     f"more than {MAX_PAGES} pages in one window", type="PollRunaway"
                 )
-            page = await _call(
+            page = await call(
                 poll_models.FETCH_PAGE,
                 poll_models.FetchPageInput(
                     platform=input.platform,
@@ -117,18 +97,14 @@ class PollLocationWorkflow:
                     page_token=token,
                     page_size=input.page_size,
                 ),
-                poll_models.FetchedPage,
-                policies.POLL_FETCH,
             )
             pages += 1
             appointments += page.appointments
             skipped += page.skipped
             if page.visits:
-                result = await _call(
+                result = await call(
                     visit_models.SUBMIT_VISITS,
                     visit_models.SubmitVisits(visits=page.visits),
-                    visit_models.SubmitResult,
-                    policies.POLL_SUBMIT,
                 )
                 submitted += len(page.visits)
                 accepted += result.accepted
@@ -151,7 +127,7 @@ class PollLocationWorkflow:
     async def _record(
         input: poll_models.PollInput, cursor_at: datetime | None, result: str
     ) -> poll_models.AdvanceCursorResult:
-        return await _call(
+        return await call(
             poll_models.ADVANCE_CURSOR,
             poll_models.AdvanceCursorInput(
                 platform=input.platform,
@@ -159,8 +135,6 @@ class PollLocationWorkflow:
                 cursor_at=cursor_at,
                 result=result[:500],
             ),
-            poll_models.AdvanceCursorResult,
-            policies.POLL_CURSOR,
         )
 
 

@@ -15,12 +15,10 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from workflows import policies
+from workflows.calls import Contract
 from workflows.models import Model
 from workflows.visit_models import Platform, VisitEvent
-
-READ_CURSOR = "poll.read_cursor"
-FETCH_PAGE = "poll.fetch_page"
-ADVANCE_CURSOR = "poll.advance_cursor"
 
 POLL_WORKFLOW = "PollLocationWorkflow"
 POLLED_PLATFORMS = frozenset({Platform.ZENOTI, Platform.JANE})
@@ -137,3 +135,19 @@ class AdvanceCursorInput(Model):
 
 class AdvanceCursorResult(Model):
     cursor_at: datetime | None
+
+
+# --- activity contracts ----------------------------------------------------------------
+
+READ_CURSOR = Contract(
+    name="poll.read_cursor", arg=CursorInput, result=CursorState, options=policies.POLL_CURSOR
+)
+FETCH_PAGE = Contract(
+    name="poll.fetch_page", arg=FetchPageInput, result=FetchedPage, options=policies.POLL_FETCH
+)
+ADVANCE_CURSOR = Contract(
+    name="poll.advance_cursor",
+    arg=AdvanceCursorInput,
+    result=AdvanceCursorResult,
+    options=policies.POLL_CURSOR,
+)

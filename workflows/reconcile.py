@@ -11,8 +11,8 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    import workflows.policies as policies
     import workflows.reconcile_models as rm
+    from workflows.calls import call
 
 
 @workflow.defn(name=rm.RECONCILE_WORKFLOW)
@@ -26,14 +26,7 @@ class ReconciliationWorkflow:
             end=input.end,
             requested_by=input.requested_by,
         )
-        report: rm.ReportRef = await workflow.execute_activity(
-            rm.BUILD_RECONCILIATION,
-            build,
-            result_type=rm.ReportRef,
-            start_to_close_timeout=policies.REPORT_BUILD.start_to_close,
-            schedule_to_close_timeout=policies.REPORT_BUILD.schedule_to_close,
-            retry_policy=policies.REPORT_BUILD.retry,
-        )
+        report = await call(rm.BUILD_RECONCILIATION, build, summary="build the reconciliation")
         workflow.logger.info(
             "reconciliation %s stored: ledger difference %s cents",
             report.report_id,
@@ -41,12 +34,9 @@ class ReconciliationWorkflow:
         )
         if not input.email:
             return rm.ReconcileResult(report=report)
-        emailed: rm.EmailReportResult = await workflow.execute_activity(
+        emailed = await call(
             rm.EMAIL_REPORT,
             rm.EmailReportInput(report_id=report.report_id),
-            result_type=rm.EmailReportResult,
-            start_to_close_timeout=policies.REPORT_EMAIL.start_to_close,
-            schedule_to_close_timeout=policies.REPORT_EMAIL.schedule_to_close,
-            retry_policy=policies.REPORT_EMAIL.retry,
+            summary="email the reconciliation",
         )
         return rm.ReconcileResult(report=report, email=emailed)

@@ -11,13 +11,13 @@ from typing import Literal, Self
 
 from pydantic import Field, model_validator
 
+from workflows import policies
+from workflows.calls import Contract
 from workflows.models import Model
 
 RECONCILE_WORKFLOW = "ReconciliationWorkflow"
 RECONCILE_SCHEDULE_ID = "reconciliation"
 
-BUILD_RECONCILIATION = "reports.build_reconciliation"
-EMAIL_REPORT = "reports.email_report"
 
 RUN_TIMEOUT = timedelta(hours=16)  # longer than both activities' schedule-to-close
 
@@ -73,3 +73,17 @@ class EmailReportResult(Model):
 class ReconcileResult(Model):
     report: ReportRef
     email: EmailReportResult | None = None
+
+
+BUILD_RECONCILIATION = Contract(
+    name="reports.build_reconciliation",
+    arg=BuildReportInput,
+    result=ReportRef,
+    options=policies.REPORT_BUILD,
+)
+EMAIL_REPORT = Contract(
+    name="reports.email_report",
+    arg=EmailReportInput,
+    result=EmailReportResult,
+    options=policies.REPORT_EMAIL,
+)

@@ -13,14 +13,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable
 from datetime import timedelta
-from typing import TypeVar, cast
+from typing import Any
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    import workflows.policies as policies
     import workflows.visit_models as vm
+    from workflows.calls import call
+    from workflows.models import AppointmentNotice, AttendanceRequest, RedeemRequest
     from workflows.visit_models import (
         Candidate,
         Candidates,
@@ -35,8 +36,6 @@ with workflow.unsafe.imports_passed_through():
         VisitStep,
         VisitView,
     )
-
-ResultT = TypeVar("ResultT")
 
 # A refusal for one of these reasons means "this package cannot take it": try the next.
 SKIP_RULES = frozenset(
@@ -54,15 +53,9 @@ SKIP_RULES = frozenset(
 )
 MAX_EVENTS_PER_RUN = 200
 
-# Patches of issue 9. Each can be retired (deprecate_patch, then removed a release later)
-# once no visit workflow started before its release is open: visits close after
-# `idle_days` (30 by default) without events, or when their review item is settled.
-# An activity failing for good ends as a FAILED step, a review item and a staff alert
-# (before: the ActivityError failed the whole visit workflow).
-FAILURE_ENDS_IN_REVIEW = "visit-failure-ends-in-review"
-# An event whose details cannot be fetched (a Mindbody ids-only cancellation the Public API
-# does not return) goes the same way (before: an IGNORED step nobody saw).
-UNRESOLVED_ENDS_IN_REVIEW = "visit-unresolved-ends-in-review"
+# A visit whose outcome is settled closes at once instead of idling: a late delivery
+# starts a new run, which finds the route in `appointment_routes` and changes nothing.
+TERMINAL_CHANGES = frozenset({VisitChange.CANCELLED, VisitChange.NO_SHOW, VisitChange.LATE_CANCEL})
 
 _NOTE_CHANGES = {
     VisitChange.BOOKED: "booked",
@@ -87,14 +80,21 @@ class VisitWorkflow:
     async def run(self, input: VisitInput) -> VisitState:
         idle = timedelta(days=input.idle_days)
         while True:
-            try:
-                await workflow.wait_condition(
-                    lambda: bool(self._queue) or self._wake,
-                    timeout=None if self._state.review_open else idle,
-                )
-            except TimeoutError:
-                if not self._queue and not self._state.review_open:
+            if self._finished():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                if self._finished():
                     break
+                continue
+            if not (self._queue or self._wake):
+                try:
+                    await workflow.wait_condition(
+                        lambda: bool(self._queue) or self._wake or self._finished(),
+                        timeout=None if self._state.review_open else idle,
+                        timeout_summary=None if self._state.review_open else "idle: close",
+                    )
+                except TimeoutError:
+                    if not self._queue and not self._state.review_open:
+                        break
             self._wake = False
             while self._queue:
                 event = self._queue.pop(0)
@@ -111,6 +111,15 @@ class VisitWorkflow:
                 )
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._state
+
+    def _finished(self) -> bool:
+        """Nothing more this appointment can do: completed (or dismissed), or ended by a
+        cancellation or no-show, with no review open and nothing queued."""
+        if self._queue or self._state.review_open or self._lock.locked():
+            return False
+        state = self._state
+        ended = bool(state.steps) and state.steps[-1].change in TERMINAL_CHANGES
+        return state.routed_package_id is not None or state.dismissed or ended
 
     # --- messages -----------------------------------------------------------------------
 
@@ -171,8 +180,6 @@ class VisitWorkflow:
         try:
             await self._process(event)
         except ActivityError as err:
-            if not workflow.patched(FAILURE_ENDS_IN_REVIEW):
-                raise
             await self._failed(event, err)
 
     async def _process(self, event: VisitEvent) -> None:
@@ -185,15 +192,8 @@ class VisitWorkflow:
             event = event.model_copy(update={"client_id": self._state.client_id})
         if event.change is VisitChange.UNKNOWN or event.client_id is None:
             enrich = vm.EnrichInput(event=event, known_date=self._state.service_date)
-            try:
-                event = await _call(vm.ENRICH_VISIT, enrich, VisitEvent)
-            except ActivityError as err:
-                if workflow.patched(UNRESOLVED_ENDS_IN_REVIEW):
-                    raise  # to _handle: a review item and a staff alert
-                self._step(
-                    event, VisitOutcome.IGNORED, None, f"could not fetch details: {err.cause}"
-                )
-                return
+            # A failure goes to _handle: a review item and a staff alert.
+            event = await call(vm.ENRICH_VISIT, enrich, summary="fetch the appointment")
         if event.client_id is None:
             self._step(event, VisitOutcome.IGNORED, None, "client unknown: event recorded only")
             return
@@ -211,16 +211,24 @@ class VisitWorkflow:
         if self._state.review_open:
             self._step(event, VisitOutcome.IN_REVIEW, None, "already waiting in the review queue")
             return
-        found = await self._candidates(event)
-        if self._state.dismissed or found.prior_dismissed:
+        if not self._already_settled(event):
+            found = await self._candidates(event)
+            if not self._already_settled(event):
+                await self._route(event, found)
+
+    def _already_settled(self, event: VisitEvent) -> bool:
+        """A completion under another key (a poll after the webhook, a redelivery): the
+        route is sticky, so it is recorded here and the package is not asked again."""
+        routed = self._state.routed_package_id
+        if self._state.dismissed:
             self._step(event, VisitOutcome.IGNORED, None, "dismissed by staff: not redeemed")
-            return
-        routed = self._state.routed_package_id or found.prior_package_id
-        if routed is not None:
-            # A duplicate under another key: the package answers as it did the first time.
-            answer = await self._deliver(routed, "redeem", self._redeem_message(event))
-            self._step(event, VisitOutcome.REDEEMED, routed, f"already routed: {answer.detail}")
-            return
+        elif routed is not None:
+            self._step(event, VisitOutcome.REDEEMED, routed, f"already completed on {routed}")
+        else:
+            return False
+        return True
+
+    async def _route(self, event: VisitEvent, found: Candidates) -> None:
         if found.category is None:
             await self._review(
                 event,
@@ -240,8 +248,8 @@ class VisitWorkflow:
         for candidate in _redeem_order(found.packages):
             message = self._redeem_message(event)
             if candidate.kind != "dollars":  # a price column means nothing to a session count
-                message.pop("amount_cents", None)
-            answer = await self._deliver(candidate.package_id, "redeem", message)
+                message = message.model_copy(update={"amount_cents": None})
+            answer = await self._deliver(candidate.package_id, vm.RedeemDelivery(request=message))
             if answer.accepted:
                 await self._routed(event, candidate.package_id, answer)
                 return
@@ -256,18 +264,18 @@ class VisitWorkflow:
             self._step(event, VisitOutcome.IGNORED, None, "already completed: absence ignored")
             return
         target = self._state.noted_package_id or await self._best_for_note(event)
+        if self._state.routed_package_id is not None:  # an earlier run completed it
+            self._step(event, VisitOutcome.IGNORED, None, "already completed: absence ignored")
+            return
         if target is None:
             self._step(event, VisitOutcome.IGNORED, None, "no package covers it: recorded only")
             return
         outcome = "no_show" if event.change is VisitChange.NO_SHOW else "late_cancel"
-        answer = await self._deliver(
-            target,
-            "record_attendance",
-            {
-                **self._base_message(event, key=f"{outcome}:{self._appointment_ref()}"),
-                "outcome": outcome,
-            },
+        request = AttendanceRequest(
+            **self._base_message(event, key=f"{outcome}:{self._appointment_ref()}"),
+            outcome=outcome,
         )
+        answer = await self._deliver(target, vm.AttendanceDelivery(request=request))
         result = VisitOutcome.RECORDED if answer.accepted else VisitOutcome.REFUSED
         self._step(event, result, target, answer.detail)
 
@@ -282,13 +290,18 @@ class VisitWorkflow:
             self._step(event, VisitOutcome.IGNORED, None, "updated: nothing for the package")
             return
         target = self._state.noted_package_id or await self._best_for_note(event)
+        if self._state.routed_package_id is not None:  # an earlier run completed it
+            self._step(event, VisitOutcome.IGNORED, None, "already completed: no effect")
+            return
         if target is None:
             self._step(event, VisitOutcome.IGNORED, None, "no package covers this appointment")
             return
-        message = {**self._base_message(event, key=f"visit:{event.event_key}"), "change": change}
-        if event.scheduled_at is not None:
-            message["scheduled_at"] = event.scheduled_at.isoformat()
-        answer = await self._deliver(target, "note_appointment", message)
+        notice = AppointmentNotice(
+            **self._base_message(event, key=f"visit:{event.event_key}"),
+            change=change,
+            scheduled_at=event.scheduled_at,
+        )
+        answer = await self._deliver(target, vm.NoteDelivery(request=notice))
         if answer.accepted:
             self._state = self._state.model_copy(update={"noted_package_id": target})
         result = VisitOutcome.NOTED if answer.accepted else VisitOutcome.REFUSED
@@ -297,12 +310,11 @@ class VisitWorkflow:
     async def _desk(self, request: vm.DeskCompletion) -> DeliveryAnswer:
         event, chosen = request.event, request.package_id
         if self._state.routed_package_id is None and not self._state.dismissed:
-            prior = await _call(
+            prior = await call(
                 vm.GET_ROUTE,
                 vm.RouteQuery(
                     platform=self._input.platform, appointment_id=self._input.appointment_id
                 ),
-                vm.PriorRoute,
             )
             self._state = self._state.model_copy(
                 update={"routed_package_id": prior.package_id, "dismissed": prior.dismissed}
@@ -323,8 +335,8 @@ class VisitWorkflow:
             )
         message = self._redeem_message(event)
         if request.allow_same_day:
-            message["allow_same_day"] = True
-        answer = await self._deliver(chosen, "redeem", message)
+            message = message.model_copy(update={"allow_same_day": True})
+        answer = await self._deliver(chosen, vm.RedeemDelivery(request=message))
         if not answer.accepted:  # not `seen`: the desk may retry (a same-day confirmation)
             self._append(
                 VisitStep(
@@ -342,7 +354,7 @@ class VisitWorkflow:
             return answer
         await self._routed(event, chosen, answer)
         if self._state.review_open:  # the platform's copy waited in review: settled now
-            await _call(
+            await call(
                 vm.CLOSE_REVIEW_ITEM,
                 vm.CloseReviewInput(
                     item_id=self._state.review_item_id or "",
@@ -351,7 +363,6 @@ class VisitWorkflow:
                     resolution=f"completed at the desk on {chosen}: {answer.detail}",
                     package_id=chosen,
                 ),
-                type(None),
             )
             self._state = self._state.model_copy(update={"review_open": False})
             self._wake = True
@@ -360,18 +371,19 @@ class VisitWorkflow:
     async def _assign(self, request: ResolveReview) -> ResolveAnswer:
         assert request.package_id is not None
         event = self._last_completion()
-        message = self._redeem_message(event)
-        message.update(actor=request.actor, source="review")
-        message.pop("amount_cents", None)
-        if request.amount_cents is not None:
-            message["amount_cents"] = request.amount_cents
-        if request.allow_same_day:
-            message["allow_same_day"] = True
-        answer = await self._deliver(request.package_id, "redeem", message)
+        message = self._redeem_message(event).model_copy(
+            update={
+                "actor": request.actor,
+                "source": "review",
+                "amount_cents": request.amount_cents,
+                "allow_same_day": request.allow_same_day,
+            }
+        )
+        answer = await self._deliver(request.package_id, vm.RedeemDelivery(request=message))
         if not answer.accepted:
             raise ApplicationError(answer.detail, type=answer.rule or "Refused")
         await self._routed(event, request.package_id, answer, actor=request.actor)
-        await _call(
+        await call(
             vm.CLOSE_REVIEW_ITEM,
             vm.CloseReviewInput(
                 item_id=self._state.review_item_id or "",
@@ -380,7 +392,6 @@ class VisitWorkflow:
                 resolution=f"assigned to {request.package_id}: {answer.detail}",
                 package_id=request.package_id,
             ),
-            type(None),
         )
         self._state = self._state.model_copy(update={"review_open": False})
         return ResolveAnswer(
@@ -392,7 +403,7 @@ class VisitWorkflow:
 
     async def _dismiss(self, request: ResolveReview) -> ResolveAnswer:
         reason = (request.reason or "").strip()
-        await _call(
+        await call(
             vm.CLOSE_REVIEW_ITEM,
             vm.CloseReviewInput(
                 item_id=self._state.review_item_id or "",
@@ -400,9 +411,8 @@ class VisitWorkflow:
                 resolved_by=request.actor,
                 resolution=reason,
             ),
-            type(None),
         )
-        await _call(
+        await call(
             vm.RECORD_ROUTE,
             vm.RouteInput(
                 platform=self._input.platform,
@@ -410,7 +420,6 @@ class VisitWorkflow:
                 package_id=None,
                 outcome="dismissed",
             ),
-            type(None),
         )
         self._state = self._state.model_copy(update={"review_open": False, "dismissed": True})
         self._append(
@@ -429,7 +438,7 @@ class VisitWorkflow:
     async def _candidates(self, event: VisitEvent) -> Candidates:
         assert event.client_id is not None
         on = event.service_date or workflow.now().date()
-        return await _call(
+        found = await call(
             vm.FIND_CANDIDATES,
             vm.CandidateQuery(
                 platform=self._input.platform,
@@ -440,8 +449,19 @@ class VisitWorkflow:
                 category=event.category,
                 on=on,
             ),
-            Candidates,
         )
+        self._adopt(found)
+        return found
+
+    def _adopt(self, found: Candidates) -> None:
+        """What an earlier run decided (a closed visit heard again): sticky here too."""
+        if found.prior_package_id is not None or found.prior_dismissed:
+            self._state = self._state.model_copy(
+                update={
+                    "routed_package_id": self._state.routed_package_id or found.prior_package_id,
+                    "dismissed": self._state.dismissed or found.prior_dismissed,
+                }
+            )
 
     async def _best_for_note(self, event: VisitEvent) -> str | None:
         """The package a booking change concerns: one with a balance if any covers the
@@ -451,12 +471,12 @@ class VisitWorkflow:
         return ordered[0].package_id if ordered else None
 
     async def _deliver(
-        self, package_id: str, update: str, message: dict[str, object]
+        self, package_id: str, message: vm.RedeemDelivery | vm.NoteDelivery | vm.AttendanceDelivery
     ) -> DeliveryAnswer:
-        return await _call(
+        return await call(
             vm.DELIVER_TO_PACKAGE,
-            vm.PackageDelivery(package_id=package_id, update=update, message=message),
-            DeliveryAnswer,
+            vm.PackageDelivery(package_id=package_id, message=message),
+            summary=f"{message.update} on {package_id}",
         )
 
     async def _routed(
@@ -470,14 +490,13 @@ class VisitWorkflow:
         # Sticky first: should recording the route fail for good, the visit still knows
         # the package took it, and no one can assign it elsewhere.
         self._state = self._state.model_copy(update={"routed_package_id": package_id})
-        await _call(
+        await call(
             vm.RECORD_ROUTE,
             vm.RouteInput(
                 platform=self._input.platform,
                 appointment_id=self._input.appointment_id,
                 package_id=package_id,
             ),
-            type(None),
         )
         detail = answer.detail if actor is None else f"assigned by {actor}: {answer.detail}"
         self._step(event, VisitOutcome.REDEEMED, package_id, detail)
@@ -495,7 +514,7 @@ class VisitWorkflow:
             )
         else:
             opened = await self._try(
-                _call(
+                call(
                     vm.OPEN_REVIEW_ITEM,
                     vm.ReviewItemInput(
                         item_id=item_id,
@@ -508,31 +527,28 @@ class VisitWorkflow:
                         service_name=event.service_name or event.service_key,
                         category=self._state.category,
                     ),
-                    type(None),
                 )
             )
             self._step(event, VisitOutcome.FAILED, None, detail)
         if not opened:
             detail = f"{detail} (the review item could not be opened either)"
         await self._try(
-            _call(
+            call(
                 vm.ALERT_STAFF,
                 vm.VisitAlertInput(
                     alert_key=f"failed:{item_id}",
                     client_id=event.client_id,
                     message=f"{self._appointment_ref()}: {detail}",
                 ),
-                type(None),
-                policies.STAFF_ALERT,
             )
         )
         if event.event_key not in self._state.seen:  # _review could not record it
             self._step(event, VisitOutcome.FAILED, None, detail)
 
-    async def _try(self, call: Awaitable[object]) -> bool:
+    async def _try(self, work: Awaitable[None]) -> bool:
         """Await a last-resort call; its own failure is logged, never raised."""
         try:
-            await call
+            await work
         except ActivityError as err:
             workflow.logger.error("visit %s: %s", self._appointment_ref(), _failure(err)[1])
             return False
@@ -558,7 +574,7 @@ class VisitWorkflow:
             update={"review_item_id": item_id, "review_open": True, "pending_completion": event}
         )
         try:
-            await _call(
+            await call(
                 vm.OPEN_REVIEW_ITEM,
                 vm.ReviewItemInput(
                     item_id=item_id,
@@ -571,7 +587,6 @@ class VisitWorkflow:
                     category=self._state.category,
                     visit_workflow_id=workflow.info().workflow_id,
                 ),
-                type(None),
             )
         except ActivityError:
             self._state = before
@@ -597,28 +612,24 @@ class VisitWorkflow:
         """The appointment id as packages know it: unique across platforms."""
         return f"{self._input.platform}:{self._input.appointment_id}"
 
-    def _base_message(self, event: VisitEvent, *, key: str) -> dict[str, object]:
-        message: dict[str, object] = {
+    def _base_message(self, event: VisitEvent, *, key: str) -> dict[str, Any]:
+        """The fields every package message from a visit carries."""
+        return {
             "key": key,
             "actor": event.actor,
             "source": f"{event.platform}-{event.source}",
             "appointment_id": self._appointment_ref(),
+            "provider_id": event.provider_id or None,
         }
-        if event.provider_id:
-            message["provider_id"] = event.provider_id
-        return message
 
-    def _redeem_message(self, event: VisitEvent) -> dict[str, object]:
-        message = self._base_message(event, key=f"complete:{self._appointment_ref()}")
-        if event.service_key:
-            message["service_id"] = event.service_key
-        if event.service_date:
-            message["service_date"] = event.service_date.isoformat()
-        if event.amount_cents:
-            message["amount_cents"] = event.amount_cents
-        if event.rebooked_from:
-            message["rebooked_from"] = event.rebooked_from
-        return message
+    def _redeem_message(self, event: VisitEvent) -> RedeemRequest:
+        return RedeemRequest(
+            **self._base_message(event, key=f"complete:{self._appointment_ref()}"),
+            service_id=event.service_key or None,
+            service_date=event.service_date,
+            amount_cents=event.amount_cents or None,
+            rebooked_from=event.rebooked_from or None,
+        )
 
     def _step(
         self, event: VisitEvent, outcome: VisitOutcome, package_id: str | None, detail: str
@@ -653,23 +664,6 @@ def _failure(err: ActivityError) -> tuple[str, str]:
     ).__name__
     message = getattr(cause, "message", None) or str(cause or err)
     return kind, f"{err.activity_type} failed for good ({kind}): {message[:500]}"
-
-
-async def _call(
-    name: str,
-    arg: object,
-    result_type: type[ResultT],
-    options: policies.ActivityOptions = policies.INTAKE,
-) -> ResultT:
-    result = await workflow.execute_activity(
-        name,
-        arg,
-        result_type=result_type,
-        start_to_close_timeout=options.start_to_close,
-        schedule_to_close_timeout=options.schedule_to_close,
-        retry_policy=options.retry,
-    )
-    return cast(ResultT, result)
 
 
 __all__ = ["VisitWorkflow"]

@@ -8,11 +8,19 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
-from workflows.models import Model, PackageAnswer
+from workflows import policies
+from workflows.calls import Contract
+from workflows.models import (
+    AppointmentNotice,
+    AttendanceRequest,
+    Model,
+    PackageAnswer,
+    RedeemRequest,
+)
 from workflows.text import CleanText, Identifier
 
 
@@ -153,14 +161,7 @@ class ResolveAnswer(Model):
     answer: PackageAnswer | None = None
 
 
-# --- activity contracts ----------------------------------------------------------------
-
-FIND_CANDIDATES = "intake.find_candidates"
-DELIVER_TO_PACKAGE = "intake.deliver_to_package"
-OPEN_REVIEW_ITEM = "intake.open_review_item"
-CLOSE_REVIEW_ITEM = "intake.close_review_item"
-RECORD_ROUTE = "intake.record_route"
-ENRICH_VISIT = "intake.enrich_visit"
+# --- activity inputs and results (the contracts are at the end) --------------------------
 
 
 class CandidateQuery(Model):
@@ -196,12 +197,29 @@ class Candidates(Model):
     packages: list[Candidate] = Field(default_factory=list)
 
 
+class RedeemDelivery(Model):
+    update: Literal["redeem"] = "redeem"
+    request: RedeemRequest
+
+
+class NoteDelivery(Model):
+    update: Literal["note_appointment"] = "note_appointment"
+    request: AppointmentNotice
+
+
+class AttendanceDelivery(Model):
+    update: Literal["record_attendance"] = "record_attendance"
+    request: AttendanceRequest
+
+
 class PackageDelivery(Model):
-    """One message for one package, sent by an activity (workflows cannot update workflows)."""
+    """One message for one package, sent by an activity (workflows cannot update workflows).
+    `message.update` names the package workflow's update the request goes to."""
 
     package_id: str
-    update: Literal["redeem", "note_appointment", "record_attendance"]
-    message: dict[str, object]
+    message: Annotated[
+        RedeemDelivery | NoteDelivery | AttendanceDelivery, Field(discriminator="update")
+    ]
 
 
 class DeliveryAnswer(Model):
@@ -261,9 +279,6 @@ class DeskCompletion(Model):
     allow_same_day: bool = False
 
 
-GET_ROUTE = "intake.get_route"
-
-
 class RouteQuery(Model):
     platform: Platform
     appointment_id: str
@@ -274,9 +289,6 @@ class PriorRoute(Model):
 
     package_id: str | None = None
     dismissed: bool = False
-
-
-SUBMIT_VISITS = "intake.submit_visits"
 
 
 class SubmitVisits(Model):
@@ -295,12 +307,6 @@ class SubmitResult(Model):
 VisitInput.model_rebuild()
 
 
-ESCALATE_REVIEWS = "intake.escalate_reviews"
-
-
-ALERT_STAFF = "intake.alert_staff"
-
-
 class VisitAlertInput(Model):
     """A staff alert about a visit no package took (so no package id, maybe no client)."""
 
@@ -317,3 +323,78 @@ class EscalateInput(Model):
 
 class EscalateResult(Model):
     escalated: int
+
+
+# --- activity contracts ----------------------------------------------------------------
+#
+# Everything a visit does touches only Punchcard's own database or Temporal (the package
+# update), so it runs as local activities: a marker each in the visit's history, no
+# server round trip. Enriching a Mindbody event calls Mindbody: a regular activity.
+
+FIND_CANDIDATES = Contract(
+    name="intake.find_candidates",
+    arg=CandidateQuery,
+    result=Candidates,
+    options=policies.INTAKE,
+    local=True,
+)
+DELIVER_TO_PACKAGE = Contract(
+    name="intake.deliver_to_package",
+    arg=PackageDelivery,
+    result=DeliveryAnswer,
+    options=policies.INTAKE,
+    local=True,
+)
+OPEN_REVIEW_ITEM = Contract(
+    name="intake.open_review_item",
+    arg=ReviewItemInput,
+    result=type(None),
+    options=policies.INTAKE,
+    local=True,
+)
+CLOSE_REVIEW_ITEM = Contract(
+    name="intake.close_review_item",
+    arg=CloseReviewInput,
+    result=type(None),
+    options=policies.INTAKE,
+    local=True,
+)
+RECORD_ROUTE = Contract(
+    name="intake.record_route",
+    arg=RouteInput,
+    result=type(None),
+    options=policies.INTAKE,
+    local=True,
+)
+GET_ROUTE = Contract(
+    name="intake.get_route",
+    arg=RouteQuery,
+    result=PriorRoute,
+    options=policies.INTAKE,
+    local=True,
+)
+ALERT_STAFF = Contract(
+    name="intake.alert_staff",
+    arg=VisitAlertInput,
+    result=type(None),
+    options=policies.STAFF_ALERT,
+    local=True,
+)
+ENRICH_VISIT = Contract(
+    name="intake.enrich_visit",
+    arg=EnrichInput,
+    result=VisitEvent,
+    options=policies.INTAKE,
+)
+SUBMIT_VISITS = Contract(
+    name="intake.submit_visits",
+    arg=SubmitVisits,
+    result=SubmitResult,
+    options=policies.POLL_SUBMIT,
+)
+ESCALATE_REVIEWS = Contract(
+    name="intake.escalate_reviews",
+    arg=EscalateInput,
+    result=EscalateResult,
+    options=policies.INTAKE,
+)

@@ -49,7 +49,7 @@ class ReportActivities:
         self._spa_name = spa_name
         self._reports_dir = reports_dir
 
-    @activity.defn(name=rm.BUILD_RECONCILIATION)
+    @activity.defn(name=rm.BUILD_RECONCILIATION.name)
     async def build_reconciliation(self, input: rm.BuildReportInput) -> rm.ReportRef:
         """Compute the report for the period (default: the last full week before `as_of`)
         and store it under `report_id`; a retry replaces the same stored report."""
@@ -87,7 +87,7 @@ class ReportActivities:
             files=files,
         )
 
-    @activity.defn(name=rm.EMAIL_REPORT)
+    @activity.defn(name=rm.EMAIL_REPORT.name)
     async def email_report(self, input: rm.EmailReportInput) -> rm.EmailReportResult:
         """Email the stored report to the manager: the summary as text, the HTML page as
         the HTML body and as a file (mail clients that hide inline SVG still open it), the

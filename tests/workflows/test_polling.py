@@ -179,7 +179,7 @@ class IntakeRecorder:
 
     batches: list[list[VisitEvent]] = field(default_factory=list)
 
-    @activity.defn(name=SUBMIT_VISITS)
+    @activity.defn(name=SUBMIT_VISITS.name)
     async def submit_visits(self, batch: SubmitVisits) -> SubmitResult:
         self.batches.append(batch.visits)
         return SubmitResult(accepted=len(batch.visits))
