@@ -254,13 +254,13 @@ async def test_front_desk_completes_reverses_and_stops_at_zero(
         ).to_have_count(0)
         await expect(ana).to_have_count(0)
         await find(page, "ana", "Ana Test")
-        await expect(remaining).to_have_text("6 of 6 sessions")
+        await expect(remaining).to_have_text("6 sessions left")
         await expect(ana.get_by_test_id("expiry")).to_contain_text("Good through")
 
         # Complete: the count drops, the desk reads the package's own words, one ledger row.
         complete = ana.get_by_test_id("complete")
         await complete.click()
-        await expect(remaining).to_have_text("5 of 6 sessions", timeout=WAIT_MS)
+        await expect(remaining).to_have_text("5 sessions left", timeout=WAIT_MS)
         await expect(status).to_contain_text("Session 1 of 6 complete — 5 remaining")
         await expect(complete).to_be_enabled()
         assert await eventually(redemptions, lambda n: n == 1) == 1
@@ -270,9 +270,9 @@ async def test_front_desk_completes_reverses_and_stops_at_zero(
         same_day = ana.get_by_test_id("same-day")
         await expect(same_day).to_be_visible(timeout=WAIT_MS)
         await expect(status).to_contain_text("already had a visit completed today")
-        await expect(remaining).to_have_text("5 of 6 sessions")
+        await expect(remaining).to_have_text("5 sessions left")
         await same_day.get_by_test_id("same-day-confirm").dblclick()
-        await expect(remaining).to_have_text("4 of 6 sessions", timeout=WAIT_MS)
+        await expect(remaining).to_have_text("4 sessions left", timeout=WAIT_MS)
         await expect(status).to_contain_text("Session 2 of 6 complete — 4 remaining")
         await expect(same_day).to_be_hidden()
         # Both double-clicks sent one request each, and every request sent was answered.
@@ -283,7 +283,7 @@ async def test_front_desk_completes_reverses_and_stops_at_zero(
         ) == len(completions_sent)
         assert len(completions_sent) == 3, completions_sent  # complete, complete, "yes"
         assert await eventually(redemptions, lambda n: n >= 2) == 2
-        await expect(remaining).to_have_text("4 of 6 sessions")
+        await expect(remaining).to_have_text("4 sessions left")
 
         # History: reverse the latest visit, with a reason, and the session comes back.
         await ana.get_by_test_id("history").click()
@@ -297,7 +297,7 @@ async def test_front_desk_completes_reverses_and_stops_at_zero(
         await expect(status).to_contain_text("Give a reason for the reversal")
         await form.get_by_test_id("reverse-reason").fill("completed twice by mistake")
         await form.get_by_test_id("reverse-confirm").dblclick()
-        await expect(remaining).to_have_text("5 of 6 sessions", timeout=WAIT_MS)
+        await expect(remaining).to_have_text("5 sessions left", timeout=WAIT_MS)
         await expect(status).to_contain_text("returned")
         reversal = panel.locator('[data-testid="history-line"][data-kind="reversal"]')
         await expect(reversal).to_have_count(1, timeout=WAIT_MS)
@@ -310,13 +310,13 @@ async def test_front_desk_completes_reverses_and_stops_at_zero(
         # Zero balance: a red stop, and Complete cannot be pressed.
         await find(page, "Ben", "Ben Test")
         ben = card(page, empty)
-        await expect(ben.get_by_test_id("remaining")).to_have_text("0 of 2 sessions")
+        await expect(ben.get_by_test_id("remaining")).to_have_text("0 sessions left")
         await expect(ben.get_by_test_id("collect-payment")).to_be_visible()
         await expect(ben.get_by_test_id("collect-payment")).to_contain_text("Collect payment")
         await expect(ben.get_by_test_id("complete")).to_be_disabled()
         # Ben's other package is fine to use, with its warnings as badges.
         hurry = card(page, soon)
-        await expect(hurry.get_by_test_id("remaining")).to_have_text("6 of 6 sessions")
+        await expect(hurry.get_by_test_id("remaining")).to_have_text("6 sessions left")
         await expect(hurry.get_by_test_id("collect-payment")).to_be_hidden()
         await expect(hurry.get_by_test_id("complete")).to_be_enabled()
         badges = hurry.get_by_test_id("warning")
@@ -330,7 +330,7 @@ async def test_front_desk_completes_reverses_and_stops_at_zero(
         # said in words and the card turns into the stop.
         await find(page, "5555550103", "Cara Test")
         cara = card(page, last_one)
-        await expect(cara.get_by_test_id("remaining")).to_have_text("1 of 2 sessions")
+        await expect(cara.get_by_test_id("remaining")).to_have_text("1 session left")
         await expect(cara.get_by_test_id("collect-payment")).to_be_hidden()
         await redeem_earlier(spa, last_one, "cara-2", today - timedelta(days=2))
         await cara.get_by_test_id("complete").click()
@@ -343,21 +343,21 @@ async def test_front_desk_completes_reverses_and_stops_at_zero(
 
         # Back at Ana: a dollar package takes an amount; a no-show is recorded, not counted.
         await find(page, "Ana", "Ana Test")
-        await expect(remaining).to_have_text("5 of 6 sessions")
+        await expect(remaining).to_have_text("5 sessions left")
         wallet = card(page, credit)
-        await expect(wallet.get_by_test_id("remaining")).to_have_text("$1,500.00 of $1,500.00")
+        await expect(wallet.get_by_test_id("remaining")).to_have_text("$1,500.00 left of $1,500.00")
         await wallet.get_by_test_id("complete").click()
         await expect(status).to_contain_text("Enter the amount")
         await wallet.get_by_test_id("amount-input").fill("120")
         await wallet.get_by_test_id("complete").click()
         await expect(wallet.get_by_test_id("remaining")).to_have_text(
-            "$1,380.00 of $1,500.00", timeout=WAIT_MS
+            "$1,380.00 left of $1,500.00", timeout=WAIT_MS
         )
         await expect(status).to_contain_text("$120.00 redeemed")
         await ana.get_by_test_id("no-show").click()
         await expect(status).to_contain_text("recorded, not consumed", timeout=WAIT_MS)
         assert await eventually(lambda: ledger.count_entries(laser, "no_show"), bool) == 1
-        await expect(remaining).to_have_text("5 of 6 sessions")
+        await expect(remaining).to_have_text("5 sessions left")
         assert problems == []
     finally:
         await page.screenshot(path=str(ARTIFACTS / "last-1280.png"), full_page=True)
