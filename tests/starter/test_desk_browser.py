@@ -234,7 +234,7 @@ async def test_front_desk_completes_reverses_and_stops_at_zero(
         ana = card(page, laser)
         remaining = ana.get_by_test_id("remaining")
         # Whose package it is stays on the card, next to its actions.
-        await expect(ana.get_by_test_id("card-client")).to_have_text("Ana Test · +15555550101")
+        await expect(ana.get_by_test_id("card-client")).to_have_text("Ana Test · +1 555-555-0101")
 
         # A search with no match empties the panel: no card, no Complete of the last client.
         await page.get_by_test_id("search-input").fill("nobody-by-this-name")
@@ -257,31 +257,50 @@ async def test_front_desk_completes_reverses_and_stops_at_zero(
         await expect(remaining).to_have_text("6 sessions left")
         await expect(ana.get_by_test_id("expiry")).to_contain_text("Good through")
 
-        # Complete: the count drops, the desk reads the package's own words, one ledger row.
+        # Complete asks first, naming whose visit it is; "Cancel" records nothing.
         complete = ana.get_by_test_id("complete")
+        question = ana.get_by_test_id("ask")
         await complete.click()
+        await expect(question).to_be_visible()
+        await expect(question.get_by_test_id("ask-text")).to_have_text(
+            "Complete a visit for Ana Test (+1 555-555-0101) on Laser hair removal, 6 sessions?"
+        )
+        await question.get_by_test_id("ask-no").click()
+        await expect(question).to_be_hidden()
+        await expect(remaining).to_have_text("6 sessions left")
+        assert completions_sent == []
+        # Yes: the count drops, the desk says it in staff words with the client's name.
+        await complete.click()
+        await question.get_by_test_id("ask-yes").click()
         await expect(remaining).to_have_text("5 sessions left", timeout=WAIT_MS)
-        await expect(status).to_contain_text("Session 1 of 6 complete — 5 remaining")
+        await expect(status).to_have_text("Ana Test: session recorded, 5 sessions left")
+        await expect(question).to_be_hidden()
         await expect(complete).to_be_enabled()
         assert await eventually(redemptions, lambda n: n == 1) == 1
 
-        # Double-click: one request, and the package asks before a second visit today.
+        # Double-clicks: one request each, and the package asks before a second visit today;
+        # while it asks, Complete and No-show cannot be pressed.
         await complete.dblclick()
+        await question.get_by_test_id("ask-yes").dblclick()
         same_day = ana.get_by_test_id("same-day")
         await expect(same_day).to_be_visible(timeout=WAIT_MS)
         await expect(status).to_contain_text("already had a visit completed today")
+        await expect(status).to_contain_text("Ana Test's Laser hair removal")
+        await expect(complete).to_be_disabled()
+        await expect(ana.get_by_test_id("no-show")).to_be_disabled()
         await expect(remaining).to_have_text("5 sessions left")
         await same_day.get_by_test_id("same-day-confirm").dblclick()
         await expect(remaining).to_have_text("4 sessions left", timeout=WAIT_MS)
-        await expect(status).to_contain_text("Session 2 of 6 complete — 4 remaining")
+        await expect(status).to_have_text("Ana Test: session recorded, 4 sessions left")
         await expect(same_day).to_be_hidden()
+        await expect(complete).to_be_enabled()
         # Both double-clicks sent one request each, and every request sent was answered.
         await expect(ana).to_have_attribute("aria-busy", "false")
         assert await eventually(
             lambda: asyncio.sleep(0, len(completions_answered)),
             lambda n: n == len(completions_sent),
         ) == len(completions_sent)
-        assert len(completions_sent) == 3, completions_sent  # complete, complete, "yes"
+        assert len(completions_sent) == 3, completions_sent  # yes, yes, "second visit"
         assert await eventually(redemptions, lambda n: n >= 2) == 2
         await expect(remaining).to_have_text("4 sessions left")
 
@@ -298,7 +317,9 @@ async def test_front_desk_completes_reverses_and_stops_at_zero(
         await form.get_by_test_id("reverse-reason").fill("completed twice by mistake")
         await form.get_by_test_id("reverse-confirm").dblclick()
         await expect(remaining).to_have_text("5 sessions left", timeout=WAIT_MS)
-        await expect(status).to_contain_text("returned")
+        await expect(status).to_have_text(
+            "Session returned to Ana Test's Laser hair removal, 6 sessions, 5 sessions left"
+        )
         reversal = panel.locator('[data-testid="history-line"][data-kind="reversal"]')
         await expect(reversal).to_have_count(1, timeout=WAIT_MS)
         await expect(reversal).to_contain_text("completed twice by mistake")
@@ -314,6 +335,23 @@ async def test_front_desk_completes_reverses_and_stops_at_zero(
         await expect(ben.get_by_test_id("collect-payment")).to_be_visible()
         await expect(ben.get_by_test_id("collect-payment")).to_contain_text("Collect payment")
         await expect(ben.get_by_test_id("complete")).to_be_disabled()
+        # ...and the ways to collect: a renewal link to pay on the phone (the spa's renewal
+        # page here, Stripe is not configured), or sell the package again.
+        collect = ben.get_by_test_id("collect-actions")
+        await expect(collect).to_be_visible()
+        await expect(collect.get_by_test_id("top-up")).to_be_hidden()  # sessions, front desk
+        await collect.get_by_test_id("renewal-link").click()
+        link_url = collect.get_by_test_id("renewal-link-url")
+        await expect(link_url).to_have_text(f"https://spa.example/renew/{empty}", timeout=WAIT_MS)
+        await expect(collect.get_by_test_id("open-link")).to_have_attribute(
+            "href", f"https://spa.example/renew/{empty}"
+        )
+        await expect(collect.get_by_test_id("renewal-link-for")).to_contain_text(
+            "Renewal of Facial duo for Ben Test: $300.00"
+        )
+        await expect(status).to_contain_text("Renewal link for Ben Test's Facial duo")
+        await collect.get_by_test_id("copy-link").click()
+        await expect(status).to_have_text("Renewal link for Ben Test copied.")
         # Ben's other package is fine to use, with its warnings as badges.
         hurry = card(page, soon)
         await expect(hurry.get_by_test_id("remaining")).to_have_text("6 sessions left")
@@ -326,6 +364,22 @@ async def test_front_desk_completes_reverses_and_stops_at_zero(
         await expect(badges.and_(page.locator('[data-code="pace"]'))).to_contain_text("Pace alert")
         await page.screenshot(path=str(ARTIFACTS / "warnings-1280.png"), full_page=True)
 
+        # Sell the same package again: asked first, then a new card with its sessions.
+        await collect.get_by_test_id("sell").click()
+        await expect(ben.get_by_test_id("ask-text")).to_have_text(
+            "Sell a new Facial duo to Ben Test (+1 555-555-0102)? Take the payment first."
+        )
+        await ben.get_by_test_id("ask-yes").click()
+        await expect(status).to_have_text(
+            "Ben Test: new Facial duo sold, 2 sessions left.", timeout=WAIT_MS
+        )
+        fresh = page.locator(
+            '[data-testid="package-card"][data-client-id="c-ben"][data-remaining="2"]'
+        )
+        await expect(fresh).to_have_count(1)
+        await expect(fresh.get_by_test_id("package-name")).to_have_text("Facial duo")
+        assert len(await LedgerReader(pool).balances_for_client(BEN.client_id)) == 3
+
         # Another desk takes Cara's last session while her card is open: the refusal is
         # said in words and the card turns into the stop.
         await find(page, "5555550103", "Cara Test")
@@ -334,6 +388,7 @@ async def test_front_desk_completes_reverses_and_stops_at_zero(
         await expect(cara.get_by_test_id("collect-payment")).to_be_hidden()
         await redeem_earlier(spa, last_one, "cara-2", today - timedelta(days=2))
         await cara.get_by_test_id("complete").click()
+        await cara.get_by_test_id("ask-yes").click()
         await expect(status).to_contain_text("refused (ZeroBalance)", timeout=WAIT_MS)
         await expect(status).to_contain_text("collect payment")
         await expect(cara.get_by_test_id("collect-payment")).to_be_visible(timeout=WAIT_MS)
@@ -350,12 +405,28 @@ async def test_front_desk_completes_reverses_and_stops_at_zero(
         await expect(status).to_contain_text("Enter the amount")
         await wallet.get_by_test_id("amount-input").fill("120")
         await wallet.get_by_test_id("complete").click()
+        await expect(wallet.get_by_test_id("ask-text")).to_have_text(
+            "Complete a visit for Ana Test (+1 555-555-0101) on Injectables credit, $120.00?"
+        )
+        await wallet.get_by_test_id("ask-yes").click()
         await expect(wallet.get_by_test_id("remaining")).to_have_text(
             "$1,380.00 left of $1,500.00", timeout=WAIT_MS
         )
-        await expect(status).to_contain_text("$120.00 redeemed")
+        await expect(status).to_have_text(
+            "Ana Test: $120.00 recorded on Injectables credit, $1,380.00 left of $1,500.00"
+        )
+        # No-show asks first; nothing is recorded until staff say yes.
         await ana.get_by_test_id("no-show").click()
-        await expect(status).to_contain_text("recorded, not consumed", timeout=WAIT_MS)
+        await expect(ana.get_by_test_id("ask-text")).to_contain_text(
+            "Record a no-show for Ana Test (+1 555-555-0101) on Laser hair removal, 6 sessions?"
+        )
+        assert await ledger.count_entries(laser, "no_show") == 0
+        await ana.get_by_test_id("ask-yes").click()
+        await expect(status).to_have_text(
+            "Ana Test: no-show recorded on Laser hair removal, 6 sessions, no session taken"
+            " — 5 sessions left",
+            timeout=WAIT_MS,
+        )
         assert await eventually(lambda: ledger.count_entries(laser, "no_show"), bool) == 1
         await expect(remaining).to_have_text("5 sessions left")
         assert problems == []
