@@ -435,6 +435,122 @@ async def test_front_desk_completes_reverses_and_stops_at_zero(
         await page.close()
 
 
+async def redeem_amount_earlier(spa: Spa, package_id: str, key: str, day: date, cents: int) -> None:
+    await spa.service.send(
+        package_id,
+        RedeemRequest(
+            key=key,
+            appointment_id=f"appt-{key}",
+            service_date=day,
+            amount_cents=cents,
+            actor="seed",
+        ),
+    )
+
+
+SIZES = {"desktop": (1280, 900), "phone": (390, 844), "tablet": (820, 1180)}
+
+
+@pytest.mark.timeout(240)
+async def test_desk_fits_phone_and_tablet_with_history_shared_and_collect_actions(
+    chromium: Path,
+    seeded: Spa,
+    settings: Settings,
+    pool: asyncpg.Pool,
+    api_url: str,
+    browser: Browser,
+) -> None:
+    """At 390×844 and 820×1180 nothing scrolls sideways, with everything a busy card shows:
+    history open, a shared package, warnings, the zero-balance actions and a renewal link.
+    A manager also tops up a dollar package at zero. Screenshots go to tests/artifacts."""
+    spa = seeded
+    zone = ZoneInfo(settings.spa_timezone)
+    today = datetime.now(zone).date()
+    month_ago, yesterday = today - timedelta(days=31), today - timedelta(days=1)
+    [laser] = await spa.sell("laser6", ANA.client_id)
+    await redeem_earlier(spa, laser, "ana-old", month_ago)
+    await redeem_earlier(spa, laser, "ana-new", yesterday)
+    [shared, _bens] = await spa.sell("couples4", ANA.client_id, shared_with=[BEN.client_id])
+    [paced] = await spa.sell("paced6", ANA.client_id, expires_in=timedelta(days=20))
+    [credit] = await spa.sell("credit1500", ANA.client_id)
+    await redeem_amount_earlier(spa, credit, "ana-credit", yesterday, 150_000)
+    await wait_remaining(spa, laser, 4)
+    await wait_remaining(spa, credit, 0)
+    await eventually(lambda: spa.ledger.balance(_bens), lambda r: r is not None)
+    token = await StaffRepository(pool).add(
+        StaffMember(staff_id="mgr-mia", name="Mia Manager", role=Role.MANAGER)
+    )
+    page = await browser.new_page(viewport={"width": 1280, "height": 900})
+    problems: list[str] = []
+    page.on("pageerror", lambda err: problems.append(str(err)))
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    status = page.get_by_test_id("status")
+    try:
+        await page.goto(f"{api_url}/desk")
+        await page.get_by_test_id("token-input").fill(token)
+        await page.get_by_test_id("signin-button").click()
+        await expect(page.get_by_test_id("whoami-name")).to_contain_text("Mia Manager")
+        await find(page, "Ana", "Ana Test")
+
+        # The shared package says who shares it; the paced one carries its warnings.
+        await expect(card(page, shared).get_by_test_id("shared-with")).to_have_text(
+            "Shared with Ben Test"
+        )
+        await expect(card(page, laser).get_by_test_id("shared-with")).to_be_hidden()
+        await expect(card(page, paced).get_by_test_id("warning")).to_have_count(2)
+
+        # History: the visits read as the days they happened (a month apart), not today.
+        ana = card(page, laser)
+        await ana.get_by_test_id("history").click()
+        visits = ana.locator('[data-testid="history-line"][data-kind="redemption"]')
+        await expect(visits).to_have_count(2, timeout=WAIT_MS)
+
+        def shown(day: date) -> str:
+            text = f"{day:%a}, {day:%b} {day.day}"
+            return text if day.year == datetime.now().year else f"{text}, {day.year}"
+
+        days = visits.get_by_test_id("history-day")
+        await expect(days).to_have_text([shown(yesterday), shown(month_ago)])
+        abbreviation = datetime.now(zone).tzname() or ""
+        recorded = visits.first.get_by_test_id("history-recorded")
+        await expect(recorded).to_contain_text(f"recorded {today:%b} {today.day}, {today.year}")
+        await expect(recorded).to_contain_text(abbreviation)
+
+        # The dollar package at zero: a manager may top it up (and still send a link).
+        wallet = card(page, credit)
+        collect = wallet.get_by_test_id("collect-actions")
+        await expect(collect).to_be_visible()
+        await collect.get_by_test_id("renewal-link").click()
+        await expect(collect.get_by_test_id("renewal-link-url")).to_have_text(
+            f"https://spa.example/renew/{credit}", timeout=WAIT_MS
+        )
+
+        for name, (width, height) in SIZES.items():
+            await page.set_viewport_size({"width": width, "height": height})
+            await expect(collect.get_by_test_id("renewal-link-box")).to_be_visible()
+            await expect(ana.get_by_test_id("history-panel")).to_be_visible()
+            wide = await page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+            assert wide[0] <= wide[1], f"{name}: the page is {wide[0]}px wide in {wide[1]}px"
+            await page.screenshot(path=str(ARTIFACTS / f"{name}-{width}.png"), full_page=True)
+
+        await page.set_viewport_size({"width": 1280, "height": 900})
+        await collect.get_by_test_id("top-up").click()
+        await wallet.get_by_test_id("top-up-amount").fill("200")
+        await wallet.get_by_test_id("top-up-paid").fill("180")
+        await wallet.get_by_test_id("top-up-confirm").click()
+        await expect(wallet.get_by_test_id("remaining")).to_have_text(
+            "$200.00 left of $1,700.00", timeout=WAIT_MS
+        )
+        await expect(status).to_have_text(
+            "Ana Test: $200.00 added to Injectables credit, $200.00 left of $1,700.00"
+        )
+        await expect(collect).to_be_hidden()
+        assert await eventually(lambda: spa.ledger.count_entries(credit, "top_up"), bool) == 1
+        assert problems == []
+    finally:
+        await page.close()
+
+
 async def test_only_the_desk_files_are_served() -> None:
     app = FastAPI()
     app.include_router(desk.router)
