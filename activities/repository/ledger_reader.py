@@ -108,6 +108,19 @@ class LedgerReader:
         )
         return None if row is None else BalanceRow.model_validate(dict(row))
 
+    async def shared_holders(self, parent_purchase_id: str) -> list[tuple[str, str, str]]:
+        """(package id, client id, client name) of every share of one shared purchase."""
+        rows = await self._pool.fetch(
+            """
+            SELECT p.package_id, p.client_id, COALESCE(c.name, p.client_id) AS name
+            FROM packages p LEFT JOIN clients c ON c.client_id = p.client_id
+            WHERE p.parent_purchase_id = $1
+            ORDER BY p.package_id
+            """,
+            parent_purchase_id,
+        )
+        return [(r["package_id"], r["client_id"], r["name"]) for r in rows]
+
     async def entries(self, package_id: str) -> list[LedgerRow]:
         """The package's audit trail in the order the workflow wrote it."""
         rows = await self._pool.fetch(

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import AsyncIterator
 
 import asyncpg
+import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -77,8 +78,9 @@ def create_app(
             if own_pool:
                 await apply_migrations(the_pool)
             the_client = client or await connect_temporal(settings, telemetry=the_telemetry)
-            app.state.deps = ApiDeps.build(settings, the_client, the_pool)
-            yield
+            async with httpx.AsyncClient(timeout=httpx.Timeout(20.0, connect=5.0)) as http:
+                app.state.deps = ApiDeps.build(settings, the_client, the_pool, http)
+                yield
         finally:
             if own_pool:
                 await the_pool.close()

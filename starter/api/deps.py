@@ -11,11 +11,13 @@ from dataclasses import dataclass
 from typing import Annotated
 
 import asyncpg
+import httpx
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from temporalio.client import Client
 
 from activities.intake import VisitGateway
+from activities.payments.activities import PaymentActivities
 from activities.repository import (
     ClientLinkRepository,
     InboundEventLog,
@@ -27,6 +29,7 @@ from activities.repository import (
 )
 from starter.packages import PackageService
 from workers.settings import Settings
+from workers.worker import build_stripe
 
 
 @dataclass(frozen=True)
@@ -41,9 +44,13 @@ class ApiDeps:
     review: ReviewQueue
     inbound: InboundEventLog
     staff: StaffRepository
+    payments: PaymentActivities
 
     @classmethod
-    def build(cls, settings: Settings, client: Client, pool: asyncpg.Pool) -> ApiDeps:
+    def build(
+        cls, settings: Settings, client: Client, pool: asyncpg.Pool, http: httpx.AsyncClient
+    ) -> ApiDeps:
+        """`http` carries the desk's Stripe calls (renewal links); the lifespan owns it."""
         service = PackageService(client=client, pool=pool, settings=settings)
         return cls(
             settings=settings,
@@ -58,6 +65,16 @@ class ApiDeps:
             review=ReviewQueue(pool),
             inbound=InboundEventLog(pool),
             staff=StaffRepository(pool),
+            # The worker's own adapter and activity code, called in-process: one Checkout
+            # Session per offer key, recorded in stripe_checkouts like the workflow's.
+            payments=PaymentActivities(
+                pool=pool,
+                stripe=build_stripe(settings, http),
+                renewal_url=settings.renewal_url,
+                currency=settings.stripe_currency,
+                success_url=settings.stripe_success_url,
+                cancel_url=settings.stripe_cancel_url,
+            ),
         )
 
 

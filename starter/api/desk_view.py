@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
-from activities.repository import BalanceRow
-from starter.api.schemas import DeskPackage, DeskWarning
-from workflows import schedule
+from activities.repository import BalanceRow, LedgerRow
+from starter.api.schemas import DeskPackage, DeskWarning, HistoryLine, SharedHolder
+from starter.history_days import line_day
+from workflows import schedule, texts
 from workflows.models import PackageKind, PackageStatus
 
 EXPIRING_SOON = timedelta(days=30)
 
 
 def money(cents: int) -> str:
-    return f"${cents / 100:,.2f}"
+    """ "$1,234.50", and "-$5.00" for an overrun (the one money format, `texts.money`)."""
+    return texts.money(cents)
 
 
 def remaining_label(row: BalanceRow) -> str:
+    """What is left, first: "4 sessions left", "1 session left", "$350.00 left of $1,500.00"."""
     if row.kind is PackageKind.DOLLARS:
-        return f"{money(row.remaining)} of {money(row.purchased_units)}"
-    return f"{row.remaining} of {row.purchased_units} sessions"
+        return f"{money(row.remaining)} left of {money(row.purchased_units)}"
+    return f"{row.remaining} session{'' if row.remaining == 1 else 's'} left"
 
 
 def warnings(row: BalanceRow, now: datetime) -> list[DeskWarning]:
@@ -56,7 +59,33 @@ def warnings(row: BalanceRow, now: datetime) -> list[DeskWarning]:
     return found
 
 
-def desk_package(row: BalanceRow, *, now: datetime, timezone: str) -> DeskPackage:
+def history_line(row: LedgerRow, *, dates: dict[str, date], timezone: str) -> HistoryLine:
+    """A ledger row dated by its visit's service date (see starter.history_days)."""
+    found = line_day(
+        kind=row.kind,
+        appointment_id=row.appointment_id,
+        recorded_at=row.occurred_at,
+        dates=dates,
+        timezone=timezone,
+    )
+    return HistoryLine.model_validate(
+        {
+            **row.model_dump(include=set(HistoryLine.model_fields)),
+            "day": found.day,
+            "day_is_service_date": found.from_service_date,
+            "service_date": found.service_date,
+            "recorded_label": found.recorded_label,
+        }
+    )
+
+
+def desk_package(
+    row: BalanceRow,
+    *,
+    now: datetime,
+    timezone: str,
+    shared_with: list[SharedHolder] | None = None,
+) -> DeskPackage:
     expires_on = None if row.expires_at is None else schedule.good_through(row.expires_at, timezone)
     return DeskPackage(
         package_id=row.package_id,
@@ -74,4 +103,5 @@ def desk_package(row: BalanceRow, *, now: datetime, timezone: str) -> DeskPackag
         pace_at_risk=row.pace_at_risk,
         parent_purchase_id=row.parent_purchase_id,
         warnings=warnings(row, now),
+        shared_with=shared_with or [],
     )

@@ -22,6 +22,11 @@ class DeskWarning(Model):
     message: str
 
 
+class SharedHolder(Model):
+    client_id: str
+    name: str
+
+
 class DeskPackage(Model):
     """One package as the front desk sees it."""
 
@@ -33,13 +38,16 @@ class DeskPackage(Model):
     status: PackageStatus
     remaining: int
     purchased_units: int
-    remaining_label: str = Field(description='"4 of 6 sessions" or "$1,200.00 of $1,500.00"')
+    remaining_label: str = Field(description='"4 sessions left" or "$1,200.00 left of $1,500.00"')
     expires_at: datetime | None
     expires_on: date | None
     unused_value_cents: int
     pace_at_risk: bool
     parent_purchase_id: str | None
     warnings: list[DeskWarning]
+    shared_with: list[SharedHolder] = Field(
+        default_factory=list, description="the other attendees of a shared (couples) purchase"
+    )
 
 
 class ClientOut(Model):
@@ -73,6 +81,17 @@ class HistoryLine(Model):
     reason: str | None
     outcome: str
     occurred_at: datetime
+    day: date = Field(
+        description="the day the desk shows: the visit's date of service, else the day the "
+        "entry was recorded, in the spa's time zone"
+    )
+    day_is_service_date: bool = Field(description="whether `day` is the appointment's date")
+    service_date: date | None = Field(
+        default=None, description="the appointment's date of service, when the package knows it"
+    )
+    recorded_label: str = Field(
+        description='when the entry was recorded, in the spa\'s zone: "Dec 2, 2026 4:55 PM EST"'
+    )
 
 
 class CompleteBody(Model):
@@ -137,6 +156,22 @@ class SaleBody(Model):
         max_length=200,
         description="the Stripe payment, so a cancel can refund through Stripe",
     )
+
+
+class RenewalLinkOut(Model):
+    """A checkout the client pays on their phone at the desk; the same all day."""
+
+    package_id: str
+    client_id: str
+    type_code: str
+    name: str
+    price_cents: int
+    url: str
+    status: Literal["created", "not_configured"] = Field(
+        description="created: a Stripe Checkout Session; not_configured: the spa's renewal page"
+    )
+    session_id: str | None = None
+    offer_key: str = Field(description="the idempotency key of the offer (package and day)")
 
 
 class SaleOut(Model):

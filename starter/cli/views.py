@@ -4,8 +4,10 @@ finance keeps), not Temporal, so they work for packages closed years ago."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import contextlib
+from datetime import date, datetime, timedelta
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 import typer
 
@@ -18,6 +20,7 @@ from activities.repository import (
 )
 from starter.cli.render import balance, last_day, local_time, table
 from starter.cli.runtime import CliError, database, package_service, run
+from starter.history_days import line_day, service_dates
 from workers.settings import Settings
 from workflows import texts
 from workflows.models import Entry, PackageKind, PackageStatus
@@ -75,11 +78,19 @@ def _signed(kind: PackageKind, delta: int) -> str:
     return ("+" if delta > 0 else "-") + text
 
 
-def _entry_cells(entry: Entry, kind: PackageKind, tz: str) -> list[str]:
+def _entry_cells(entry: Entry, kind: PackageKind, tz: str, dates: dict[str, date]) -> list[str]:
     outcome = entry.outcome + (f" — {entry.reason}" if entry.reason else "")
+    day = line_day(
+        kind=entry.kind,
+        appointment_id=entry.appointment_id,
+        recorded_at=entry.at,
+        dates=dates,
+        timezone=tz,
+    )
     return [
         str(entry.seq),
-        local_time(entry.at, tz),
+        day.day.isoformat() + ("" if day.from_service_date else "*"),
+        f"{local_time(entry.at, tz)} {entry.at.astimezone(ZoneInfo(tz)).tzname()}",
         entry.kind.value,
         _signed(kind, entry.units_delta),
         texts.money(entry.balance_after)
@@ -136,13 +147,18 @@ def register(app: typer.Typer) -> None:
 
     @app.command(rich_help_panel="Look up")
     def history(package: str) -> None:
-        """A package's audit trail from the ledger (the workflow's own if not yet mirrored)."""
+        """A package's audit trail from the ledger (the workflow's own if not yet mirrored).
+
+        "date" is the visit's date of service for visits (kept by the package workflow),
+        else the day recorded (marked *); "recorded" is when. Both in the spa's zone.
+        """
 
         async def action(settings: Settings) -> None:
             tz = settings.spa_timezone
             async with database(settings) as pool:
                 ledger = LedgerReader(pool)
                 row, rows = await ledger.balance(package), await ledger.entries(package)
+            dates: dict[str, date] = {}
             if row is not None and rows:
                 typer.echo(
                     f"{row.package_id} · {row.name} · client {row.client_id} · "
@@ -150,10 +166,17 @@ def register(app: typer.Typer) -> None:
                 )
                 entries = [_as_entry(r) for r in rows]
                 kind = row.kind
+                # The service dates live in the workflow; without Temporal, recorded days.
+                with contextlib.suppress(CliError):
+                    async with package_service(settings) as service:
+                        dates = await service_dates(service, package)
             else:
                 async with package_service(settings) as service:
                     view = await service.state(package)
                     entries = await service.history(package)
+                dates = {
+                    a.appointment_id: a.service_date for a in view.appointments if a.service_date
+                }
                 kind = view.snapshot.kind
                 typer.echo(
                     f"{package} · {view.snapshot.name} · not yet in the ledger (from Temporal)"
@@ -162,7 +185,8 @@ def register(app: typer.Typer) -> None:
                 table(
                     [
                         "#",
-                        "when",
+                        "date",
+                        "recorded",
                         "kind",
                         "change",
                         "balance",
@@ -171,7 +195,7 @@ def register(app: typer.Typer) -> None:
                         "by",
                         "outcome",
                     ],
-                    [_entry_cells(e, kind, tz) for e in entries],
+                    [_entry_cells(e, kind, tz, dates) for e in entries],
                 )
             )
 

@@ -12,7 +12,9 @@ import os
 import re
 import socket
 import uuid
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import pytest
@@ -116,8 +118,26 @@ async def test_sell_complete_show(spa: Cli) -> None:
     assert "5/6" in row and "active" in row and "$1,500.00" in row
 
     history = await spa.ok("history", "p-laser")
-    assert [ln.split()[3] for ln in history.splitlines()[3:]] == ["sale", "redemption"]
+    # "#", date, recorded (day, time, zone), kind
+    assert [ln.split()[5] for ln in history.splitlines()[3:]] == ["sale", "redemption"]
     assert "frontdesk" in history  # --actor defaults to $USER
+
+
+async def test_history_dates_a_visit_by_its_service_day(spa: Cli, settings: Settings) -> None:
+    """A visit reported late reads as the day it happened; the recording time is beside it,
+    both in the spa's zone (the sale has no appointment: its day is the day recorded)."""
+    await spa.ok("sell", "ana", "laser6", "--purchase-id", "p-dated")
+    now = datetime.now(ZoneInfo(settings.spa_timezone))
+    visit_day = now.date() - timedelta(days=31)
+    await spa.ok("complete", "p-dated", "--appointment", "late-1", "--date", str(visit_day))
+
+    history = await spa.ok("history", "p-dated")
+    header, _rule, sale, visit = history.splitlines()[1:5]
+    assert header.split()[:4] == ["#", "date", "recorded", "kind"]
+    assert visit.split()[1] == visit_day.isoformat()
+    assert visit.split()[2] == now.date().isoformat()  # recorded today
+    assert visit.split()[4] == now.tzname()
+    assert sale.split()[1] == f"{now.date().isoformat()}*"  # no appointment: the day recorded
 
 
 async def test_a_platform_appointment_completes_through_its_visit(

@@ -234,7 +234,7 @@ async def test_front_desk_completes_reverses_and_stops_at_zero(
         ana = card(page, laser)
         remaining = ana.get_by_test_id("remaining")
         # Whose package it is stays on the card, next to its actions.
-        await expect(ana.get_by_test_id("card-client")).to_have_text("Ana Test · +15555550101")
+        await expect(ana.get_by_test_id("card-client")).to_have_text("Ana Test · +1 555-555-0101")
 
         # A search with no match empties the panel: no card, no Complete of the last client.
         await page.get_by_test_id("search-input").fill("nobody-by-this-name")
@@ -254,36 +254,55 @@ async def test_front_desk_completes_reverses_and_stops_at_zero(
         ).to_have_count(0)
         await expect(ana).to_have_count(0)
         await find(page, "ana", "Ana Test")
-        await expect(remaining).to_have_text("6 of 6 sessions")
+        await expect(remaining).to_have_text("6 sessions left")
         await expect(ana.get_by_test_id("expiry")).to_contain_text("Good through")
 
-        # Complete: the count drops, the desk reads the package's own words, one ledger row.
+        # Complete asks first, naming whose visit it is; "Cancel" records nothing.
         complete = ana.get_by_test_id("complete")
+        question = ana.get_by_test_id("ask")
         await complete.click()
-        await expect(remaining).to_have_text("5 of 6 sessions", timeout=WAIT_MS)
-        await expect(status).to_contain_text("Session 1 of 6 complete — 5 remaining")
+        await expect(question).to_be_visible()
+        await expect(question.get_by_test_id("ask-text")).to_have_text(
+            "Complete a visit for Ana Test (+1 555-555-0101) on Laser hair removal, 6 sessions?"
+        )
+        await question.get_by_test_id("ask-no").click()
+        await expect(question).to_be_hidden()
+        await expect(remaining).to_have_text("6 sessions left")
+        assert completions_sent == []
+        # Yes: the count drops, the desk says it in staff words with the client's name.
+        await complete.click()
+        await question.get_by_test_id("ask-yes").click()
+        await expect(remaining).to_have_text("5 sessions left", timeout=WAIT_MS)
+        await expect(status).to_have_text("Ana Test: session recorded, 5 sessions left")
+        await expect(question).to_be_hidden()
         await expect(complete).to_be_enabled()
         assert await eventually(redemptions, lambda n: n == 1) == 1
 
-        # Double-click: one request, and the package asks before a second visit today.
+        # Double-clicks: one request each, and the package asks before a second visit today;
+        # while it asks, Complete and No-show cannot be pressed.
         await complete.dblclick()
+        await question.get_by_test_id("ask-yes").dblclick()
         same_day = ana.get_by_test_id("same-day")
         await expect(same_day).to_be_visible(timeout=WAIT_MS)
         await expect(status).to_contain_text("already had a visit completed today")
-        await expect(remaining).to_have_text("5 of 6 sessions")
+        await expect(status).to_contain_text("Ana Test's Laser hair removal")
+        await expect(complete).to_be_disabled()
+        await expect(ana.get_by_test_id("no-show")).to_be_disabled()
+        await expect(remaining).to_have_text("5 sessions left")
         await same_day.get_by_test_id("same-day-confirm").dblclick()
-        await expect(remaining).to_have_text("4 of 6 sessions", timeout=WAIT_MS)
-        await expect(status).to_contain_text("Session 2 of 6 complete — 4 remaining")
+        await expect(remaining).to_have_text("4 sessions left", timeout=WAIT_MS)
+        await expect(status).to_have_text("Ana Test: session recorded, 4 sessions left")
         await expect(same_day).to_be_hidden()
+        await expect(complete).to_be_enabled()
         # Both double-clicks sent one request each, and every request sent was answered.
         await expect(ana).to_have_attribute("aria-busy", "false")
         assert await eventually(
             lambda: asyncio.sleep(0, len(completions_answered)),
             lambda n: n == len(completions_sent),
         ) == len(completions_sent)
-        assert len(completions_sent) == 3, completions_sent  # complete, complete, "yes"
+        assert len(completions_sent) == 3, completions_sent  # yes, yes, "second visit"
         assert await eventually(redemptions, lambda n: n >= 2) == 2
-        await expect(remaining).to_have_text("4 of 6 sessions")
+        await expect(remaining).to_have_text("4 sessions left")
 
         # History: reverse the latest visit, with a reason, and the session comes back.
         await ana.get_by_test_id("history").click()
@@ -297,8 +316,10 @@ async def test_front_desk_completes_reverses_and_stops_at_zero(
         await expect(status).to_contain_text("Give a reason for the reversal")
         await form.get_by_test_id("reverse-reason").fill("completed twice by mistake")
         await form.get_by_test_id("reverse-confirm").dblclick()
-        await expect(remaining).to_have_text("5 of 6 sessions", timeout=WAIT_MS)
-        await expect(status).to_contain_text("returned")
+        await expect(remaining).to_have_text("5 sessions left", timeout=WAIT_MS)
+        await expect(status).to_have_text(
+            "Session returned to Ana Test's Laser hair removal, 6 sessions, 5 sessions left"
+        )
         reversal = panel.locator('[data-testid="history-line"][data-kind="reversal"]')
         await expect(reversal).to_have_count(1, timeout=WAIT_MS)
         await expect(reversal).to_contain_text("completed twice by mistake")
@@ -310,13 +331,30 @@ async def test_front_desk_completes_reverses_and_stops_at_zero(
         # Zero balance: a red stop, and Complete cannot be pressed.
         await find(page, "Ben", "Ben Test")
         ben = card(page, empty)
-        await expect(ben.get_by_test_id("remaining")).to_have_text("0 of 2 sessions")
+        await expect(ben.get_by_test_id("remaining")).to_have_text("0 sessions left")
         await expect(ben.get_by_test_id("collect-payment")).to_be_visible()
         await expect(ben.get_by_test_id("collect-payment")).to_contain_text("Collect payment")
         await expect(ben.get_by_test_id("complete")).to_be_disabled()
+        # ...and the ways to collect: a renewal link to pay on the phone (the spa's renewal
+        # page here, Stripe is not configured), or sell the package again.
+        collect = ben.get_by_test_id("collect-actions")
+        await expect(collect).to_be_visible()
+        await expect(collect.get_by_test_id("top-up")).to_be_hidden()  # sessions, front desk
+        await collect.get_by_test_id("renewal-link").click()
+        link_url = collect.get_by_test_id("renewal-link-url")
+        await expect(link_url).to_have_text(f"https://spa.example/renew/{empty}", timeout=WAIT_MS)
+        await expect(collect.get_by_test_id("open-link")).to_have_attribute(
+            "href", f"https://spa.example/renew/{empty}"
+        )
+        await expect(collect.get_by_test_id("renewal-link-for")).to_contain_text(
+            "Renewal of Facial duo for Ben Test: $300.00"
+        )
+        await expect(status).to_contain_text("Renewal link for Ben Test's Facial duo")
+        await collect.get_by_test_id("copy-link").click()
+        await expect(status).to_have_text("Renewal link for Ben Test copied.")
         # Ben's other package is fine to use, with its warnings as badges.
         hurry = card(page, soon)
-        await expect(hurry.get_by_test_id("remaining")).to_have_text("6 of 6 sessions")
+        await expect(hurry.get_by_test_id("remaining")).to_have_text("6 sessions left")
         await expect(hurry.get_by_test_id("collect-payment")).to_be_hidden()
         await expect(hurry.get_by_test_id("complete")).to_be_enabled()
         badges = hurry.get_by_test_id("warning")
@@ -326,14 +364,31 @@ async def test_front_desk_completes_reverses_and_stops_at_zero(
         await expect(badges.and_(page.locator('[data-code="pace"]'))).to_contain_text("Pace alert")
         await page.screenshot(path=str(ARTIFACTS / "warnings-1280.png"), full_page=True)
 
+        # Sell the same package again: asked first, then a new card with its sessions.
+        await collect.get_by_test_id("sell").click()
+        await expect(ben.get_by_test_id("ask-text")).to_have_text(
+            "Sell a new Facial duo to Ben Test (+1 555-555-0102)? Take the payment first."
+        )
+        await ben.get_by_test_id("ask-yes").click()
+        await expect(status).to_have_text(
+            "Ben Test: new Facial duo sold, 2 sessions left.", timeout=WAIT_MS
+        )
+        fresh = page.locator(
+            '[data-testid="package-card"][data-client-id="c-ben"][data-remaining="2"]'
+        )
+        await expect(fresh).to_have_count(1)
+        await expect(fresh.get_by_test_id("package-name")).to_have_text("Facial duo")
+        assert len(await LedgerReader(pool).balances_for_client(BEN.client_id)) == 3
+
         # Another desk takes Cara's last session while her card is open: the refusal is
         # said in words and the card turns into the stop.
         await find(page, "5555550103", "Cara Test")
         cara = card(page, last_one)
-        await expect(cara.get_by_test_id("remaining")).to_have_text("1 of 2 sessions")
+        await expect(cara.get_by_test_id("remaining")).to_have_text("1 session left")
         await expect(cara.get_by_test_id("collect-payment")).to_be_hidden()
         await redeem_earlier(spa, last_one, "cara-2", today - timedelta(days=2))
         await cara.get_by_test_id("complete").click()
+        await cara.get_by_test_id("ask-yes").click()
         await expect(status).to_contain_text("refused (ZeroBalance)", timeout=WAIT_MS)
         await expect(status).to_contain_text("collect payment")
         await expect(cara.get_by_test_id("collect-payment")).to_be_visible(timeout=WAIT_MS)
@@ -343,24 +398,156 @@ async def test_front_desk_completes_reverses_and_stops_at_zero(
 
         # Back at Ana: a dollar package takes an amount; a no-show is recorded, not counted.
         await find(page, "Ana", "Ana Test")
-        await expect(remaining).to_have_text("5 of 6 sessions")
+        await expect(remaining).to_have_text("5 sessions left")
         wallet = card(page, credit)
-        await expect(wallet.get_by_test_id("remaining")).to_have_text("$1,500.00 of $1,500.00")
+        await expect(wallet.get_by_test_id("remaining")).to_have_text("$1,500.00 left of $1,500.00")
         await wallet.get_by_test_id("complete").click()
         await expect(status).to_contain_text("Enter the amount")
         await wallet.get_by_test_id("amount-input").fill("120")
         await wallet.get_by_test_id("complete").click()
-        await expect(wallet.get_by_test_id("remaining")).to_have_text(
-            "$1,380.00 of $1,500.00", timeout=WAIT_MS
+        await expect(wallet.get_by_test_id("ask-text")).to_have_text(
+            "Complete a visit for Ana Test (+1 555-555-0101) on Injectables credit, $120.00?"
         )
-        await expect(status).to_contain_text("$120.00 redeemed")
+        await wallet.get_by_test_id("ask-yes").click()
+        await expect(wallet.get_by_test_id("remaining")).to_have_text(
+            "$1,380.00 left of $1,500.00", timeout=WAIT_MS
+        )
+        await expect(status).to_have_text(
+            "Ana Test: $120.00 recorded on Injectables credit, $1,380.00 left of $1,500.00"
+        )
+        # No-show asks first; nothing is recorded until staff say yes.
         await ana.get_by_test_id("no-show").click()
-        await expect(status).to_contain_text("recorded, not consumed", timeout=WAIT_MS)
+        await expect(ana.get_by_test_id("ask-text")).to_contain_text(
+            "Record a no-show for Ana Test (+1 555-555-0101) on Laser hair removal, 6 sessions?"
+        )
+        assert await ledger.count_entries(laser, "no_show") == 0
+        await ana.get_by_test_id("ask-yes").click()
+        await expect(status).to_have_text(
+            "Ana Test: no-show recorded on Laser hair removal, 6 sessions, no session taken"
+            " — 5 sessions left",
+            timeout=WAIT_MS,
+        )
         assert await eventually(lambda: ledger.count_entries(laser, "no_show"), bool) == 1
-        await expect(remaining).to_have_text("5 of 6 sessions")
+        await expect(remaining).to_have_text("5 sessions left")
         assert problems == []
     finally:
         await page.screenshot(path=str(ARTIFACTS / "last-1280.png"), full_page=True)
+        await page.close()
+
+
+async def redeem_amount_earlier(spa: Spa, package_id: str, key: str, day: date, cents: int) -> None:
+    await spa.service.send(
+        package_id,
+        RedeemRequest(
+            key=key,
+            appointment_id=f"appt-{key}",
+            service_date=day,
+            amount_cents=cents,
+            actor="seed",
+        ),
+    )
+
+
+SIZES = {"desktop": (1280, 900), "phone": (390, 844), "tablet": (820, 1180)}
+
+
+@pytest.mark.timeout(240)
+async def test_desk_fits_phone_and_tablet_with_history_shared_and_collect_actions(
+    chromium: Path,
+    seeded: Spa,
+    settings: Settings,
+    pool: asyncpg.Pool,
+    api_url: str,
+    browser: Browser,
+) -> None:
+    """At 390×844 and 820×1180 nothing scrolls sideways, with everything a busy card shows:
+    history open, a shared package, warnings, the zero-balance actions and a renewal link.
+    A manager also tops up a dollar package at zero. Screenshots go to tests/artifacts."""
+    spa = seeded
+    zone = ZoneInfo(settings.spa_timezone)
+    today = datetime.now(zone).date()
+    month_ago, yesterday = today - timedelta(days=31), today - timedelta(days=1)
+    [laser] = await spa.sell("laser6", ANA.client_id)
+    await redeem_earlier(spa, laser, "ana-old", month_ago)
+    await redeem_earlier(spa, laser, "ana-new", yesterday)
+    [shared, _bens] = await spa.sell("couples4", ANA.client_id, shared_with=[BEN.client_id])
+    [paced] = await spa.sell("paced6", ANA.client_id, expires_in=timedelta(days=20))
+    [credit] = await spa.sell("credit1500", ANA.client_id)
+    await redeem_amount_earlier(spa, credit, "ana-credit", yesterday, 150_000)
+    await wait_remaining(spa, laser, 4)
+    await wait_remaining(spa, credit, 0)
+    await eventually(lambda: spa.ledger.balance(_bens), lambda r: r is not None)
+    token = await StaffRepository(pool).add(
+        StaffMember(staff_id="mgr-mia", name="Mia Manager", role=Role.MANAGER)
+    )
+    page = await browser.new_page(viewport={"width": 1280, "height": 900})
+    problems: list[str] = []
+    page.on("pageerror", lambda err: problems.append(str(err)))
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    status = page.get_by_test_id("status")
+    try:
+        await page.goto(f"{api_url}/desk")
+        await page.get_by_test_id("token-input").fill(token)
+        await page.get_by_test_id("signin-button").click()
+        await expect(page.get_by_test_id("whoami-name")).to_contain_text("Mia Manager")
+        await find(page, "Ana", "Ana Test")
+
+        # The shared package says who shares it; the paced one carries its warnings.
+        await expect(card(page, shared).get_by_test_id("shared-with")).to_have_text(
+            "Shared with Ben Test"
+        )
+        await expect(card(page, laser).get_by_test_id("shared-with")).to_be_hidden()
+        await expect(card(page, paced).get_by_test_id("warning")).to_have_count(2)
+
+        # History: the visits read as the days they happened (a month apart), not today.
+        ana = card(page, laser)
+        await ana.get_by_test_id("history").click()
+        visits = ana.locator('[data-testid="history-line"][data-kind="redemption"]')
+        await expect(visits).to_have_count(2, timeout=WAIT_MS)
+
+        def shown(day: date) -> str:
+            text = f"{day:%a}, {day:%b} {day.day}"
+            return text if day.year == datetime.now().year else f"{text}, {day.year}"
+
+        days = visits.get_by_test_id("history-day")
+        await expect(days).to_have_text([shown(yesterday), shown(month_ago)])
+        abbreviation = datetime.now(zone).tzname() or ""
+        recorded = visits.first.get_by_test_id("history-recorded")
+        await expect(recorded).to_contain_text(f"recorded {today:%b} {today.day}, {today.year}")
+        await expect(recorded).to_contain_text(abbreviation)
+
+        # The dollar package at zero: a manager may top it up (and still send a link).
+        wallet = card(page, credit)
+        collect = wallet.get_by_test_id("collect-actions")
+        await expect(collect).to_be_visible()
+        await collect.get_by_test_id("renewal-link").click()
+        await expect(collect.get_by_test_id("renewal-link-url")).to_have_text(
+            f"https://spa.example/renew/{credit}", timeout=WAIT_MS
+        )
+
+        for name, (width, height) in SIZES.items():
+            await page.set_viewport_size({"width": width, "height": height})
+            await expect(collect.get_by_test_id("renewal-link-box")).to_be_visible()
+            await expect(ana.get_by_test_id("history-panel")).to_be_visible()
+            wide = await page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+            assert wide[0] <= wide[1], f"{name}: the page is {wide[0]}px wide in {wide[1]}px"
+            await page.screenshot(path=str(ARTIFACTS / f"{name}-{width}.png"), full_page=True)
+
+        await page.set_viewport_size({"width": 1280, "height": 900})
+        await collect.get_by_test_id("top-up").click()
+        await wallet.get_by_test_id("top-up-amount").fill("200")
+        await wallet.get_by_test_id("top-up-paid").fill("180")
+        await wallet.get_by_test_id("top-up-confirm").click()
+        await expect(wallet.get_by_test_id("remaining")).to_have_text(
+            "$200.00 left of $1,700.00", timeout=WAIT_MS
+        )
+        await expect(status).to_have_text(
+            "Ana Test: $200.00 added to Injectables credit, $200.00 left of $1,700.00"
+        )
+        await expect(collect).to_be_hidden()
+        assert await eventually(lambda: spa.ledger.count_entries(credit, "top_up"), bool) == 1
+        assert problems == []
+    finally:
         await page.close()
 
 

@@ -44,6 +44,12 @@
     pending: new Map(), // "complete:<package_id>" -> request_id not yet answered
     sameDay: new Map(), // package_id -> complete body refused as a second visit today
     historyOpen: new Set(),
+    asks: new Map(), // package_id -> the question open on its card { text, yes, run }
+    links: new Map(), // package_id -> renewal link made for it (RenewalLinkOut)
+    topUpOpen: new Set(),
+    sales: new Map(), // package_id -> purchase id of a sale not yet answered
+    client: null, // { name, phone } of the client on screen: every toast names them
+    me: null,
     view: 0, // bumped by every search: an answer for an older view is dropped
   };
 
@@ -161,6 +167,7 @@
     el.signin.hidden = true;
     el.desk.hidden = false;
     el.whoami.hidden = false;
+    state.me = me;
     el.whoamiName.textContent = `${me.name} · ${me.role.replace("_", " ")}`;
     el.tokenInput.value = "";
     say("idle", `Signed in as ${me.name}. Find a client by name or phone.`);
@@ -189,6 +196,10 @@
     state.packages.clear();
     state.sameDay.clear();
     state.historyOpen.clear();
+    state.asks.clear();
+    state.links.clear();
+    state.topUpOpen.clear();
+    state.client = null;
     el.cards.replaceChildren();
     el.closedCards.replaceChildren();
     el.clientView.hidden = true;
@@ -228,7 +239,7 @@
       const name = document.createElement("strong");
       name.textContent = client.name;
       const contact = document.createElement("span");
-      contact.textContent = [client.phone, client.email].filter(Boolean).join(" · ");
+      contact.textContent = [phoneText(client.phone), client.email].filter(Boolean).join(" · ");
       button.append(name, contact);
       button.addEventListener("click", () => openClient(client.client_id));
       li.append(button);
@@ -265,6 +276,9 @@
     state.clientId = clientId;
     if (switching) {
       state.historyOpen.clear();
+      state.asks.clear();
+      state.links.clear();
+      state.topUpOpen.clear();
       el.cards.replaceChildren();
       el.closedCards.replaceChildren();
     }
@@ -272,13 +286,14 @@
       li.classList.toggle("chosen", li.dataset.clientId === clientId);
     }
     const client = detail.client;
+    state.client = { name: client.name, phone: client.phone };
     el.clientView.hidden = false;
     el.clientView.dataset.clientId = clientId;
     el.clientName.textContent = client.name;
-    const contact = [client.phone, client.email].filter(Boolean);
+    const contact = [phoneText(client.phone), client.email].filter(Boolean);
     if (client.sms_opt_out) contact.push("no texts (opted out)");
     el.clientContact.textContent = contact.join(" · ");
-    const owner = [client.name, client.phone].filter(Boolean).join(" · ");
+    const owner = [client.name, phoneText(client.phone)].filter(Boolean).join(" · ");
 
     const seen = new Set();
     let open = 0;
@@ -325,6 +340,24 @@
       state.sameDay.delete(packageId);
       byTestId("same-day", card).hidden = true;
       say("idle", "Not completed: no second visit recorded.");
+      applyButtons(packageId);
+    });
+    byTestId("ask-yes", card).addEventListener("click", () => answerAsk(packageId));
+    byTestId("ask-no", card).addEventListener("click", () => {
+      closeAsk(packageId);
+      say("idle", "Nothing recorded.");
+    });
+    byTestId("renewal-link", card).addEventListener("click", () => renewalLink(packageId));
+    byTestId("copy-link", card).addEventListener("click", () => copyLink(packageId));
+    byTestId("sell", card).addEventListener("click", () => askSell(packageId));
+    byTestId("top-up", card).addEventListener("click", () => openTopUp(packageId));
+    byTestId("top-up-cancel", card).addEventListener("click", () => {
+      state.topUpOpen.delete(packageId);
+      byTestId("top-up-form", card).hidden = true;
+    });
+    byTestId("top-up-form", card).addEventListener("submit", (event) => {
+      event.preventDefault();
+      topUp(packageId);
     });
     return card;
   }
@@ -333,6 +366,24 @@
     const sign = cents < 0 ? "-" : "";
     const abs = Math.abs(cents) / 100;
     return `${sign}$${abs.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
+  }
+
+  // "+15555550100" reads "+1 555-555-0100" (North American numbers); others as stored.
+  function phoneText(phone) {
+    if (!phone) return "";
+    const us = /^\+1(\d{3})(\d{3})(\d{4})$/.exec(phone);
+    return us ? `+1 ${us[1]}-${us[2]}-${us[3]}` : phone;
+  }
+
+  // Whose package: "Ana Ruiz (+1 555-555-0100)", on every question before an action.
+  function whoFull() {
+    if (!state.client) return "this client";
+    const phone = phoneText(state.client.phone);
+    return phone ? `${state.client.name} (${phone})` : state.client.name;
+  }
+
+  function whoName() {
+    return state.client ? state.client.name : "The client";
   }
 
   function amount(kind, units) {
@@ -348,6 +399,19 @@
       year: "numeric",
       month: "short",
       day: "numeric",
+    });
+  }
+
+  // "Mon, Nov 2" (with the year when it is not this year): a date-only ISO string, read
+  // as that calendar day whatever the browser's zone.
+  function shortDate(isoDate) {
+    const [y, m, d] = isoDate.split("-").map(Number);
+    return new Date(Date.UTC(y, m - 1, d)).toLocaleDateString("en-US", {
+      timeZone: "UTC",
+      weekday: "short",
+      month: "short",
+      day: "numeric",
+      year: y === new Date().getFullYear() ? undefined : "numeric",
     });
   }
 
@@ -390,9 +454,86 @@
       li.textContent = warning.message;
       badges.append(li);
     }
+    const shared = byTestId("shared-with", card);
+    const others = (pkg.shared_with || []).map((holder) => holder.name);
+    shared.hidden = others.length === 0;
+    shared.textContent = others.length ? `Shared with ${others.join(" and ")}` : "";
+
+    showCollect(card, pkg, zero);
     byTestId("amount-row", card).hidden = pkg.kind !== "dollars" || zero;
     byTestId("same-day", card).hidden = !state.sameDay.has(pkg.package_id) || zero;
+    if (zero) state.asks.delete(pkg.package_id); // nothing left to complete or forfeit
+    showAsk(pkg.package_id);
     applyButtons(pkg.package_id);
+  }
+
+  function lastSession(pkg) {
+    return pkg.status === "active" && pkg.kind === "sessions" && pkg.remaining === 1;
+  }
+
+  // Zero balance (or the last session): the ways to collect, per role. Front desk sends a
+  // renewal link or sells the same package again; a manager also tops up a dollar package.
+  function showCollect(card, pkg, zero) {
+    const box = byTestId("collect-actions", card);
+    const offer = pkg.status === "active" && (zero || lastSession(pkg));
+    box.hidden = !offer;
+    if (!offer) return;
+    byTestId("collect-title", card).textContent = zero
+      ? `Collect payment for ${pkg.name}: send a renewal link, or sell it again`
+      : "Last session: offer a renewal";
+    const manager = state.me && state.me.role === "manager";
+    const dollars = pkg.kind === "dollars";
+    byTestId("top-up", card).hidden = !(dollars && manager);
+    const hint = byTestId("collect-hint", card);
+    hint.hidden = !(dollars && !manager);
+    hint.textContent = dollars && !manager ? "A manager can top up this credit." : "";
+    const link = state.links.get(pkg.package_id);
+    const linkBox = byTestId("renewal-link-box", card);
+    linkBox.hidden = !link;
+    if (link) {
+      byTestId("renewal-link-for", card).textContent =
+        `Renewal of ${link.name} for ${whoName()}: ${money(link.price_cents)}` +
+        (link.status === "created" ? " (Stripe checkout)" : " (the spa's renewal page)");
+      byTestId("renewal-link-url", card).textContent = link.url;
+      byTestId("open-link", card).href = link.url;
+    }
+    byTestId("top-up-form", card).hidden = !(dollars && manager && state.topUpOpen.has(pkg.package_id));
+  }
+
+  // --- questions before an action ---------------------------------------------------
+
+  function ask(packageId, text, yes, run) {
+    state.asks.set(packageId, { text, yes, run });
+    showAsk(packageId);
+    applyButtons(packageId);
+    say("info", text);
+  }
+
+  function closeAsk(packageId) {
+    state.asks.delete(packageId);
+    showAsk(packageId);
+    applyButtons(packageId);
+  }
+
+  function showAsk(packageId) {
+    const card = cardFor(packageId);
+    if (!card) return;
+    const open = state.asks.get(packageId);
+    byTestId("ask", card).hidden = !open;
+    byTestId("ask-text", card).textContent = open ? open.text : "";
+    if (open && !state.busy.has(packageId)) byTestId("ask-yes", card).textContent = open.yes;
+  }
+
+  async function answerAsk(packageId) {
+    const open = state.asks.get(packageId);
+    if (!open || state.busy.has(packageId)) return;
+    // The question stays on screen (its buttons disabled) until the answer is in, so a
+    // second click lands on a disabled button, not on whatever would move under it.
+    try {
+      await open.run(byTestId("ask-yes", cardFor(packageId)));
+    } finally {
+      if (state.asks.get(packageId) === open) closeAsk(packageId);
+    }
   }
 
   function applyButtons(packageId) {
@@ -403,12 +544,16 @@
     const active = pkg.status === "active";
     const complete = byTestId("complete", card);
     const noShow = byTestId("no-show", card);
-    complete.disabled = busy || !active || isZero(pkg);
-    noShow.disabled = busy || !active;
+    // While the same-day question is open, only its own buttons answer it.
+    const sameDayOpen = state.sameDay.has(packageId);
+    complete.disabled = busy || !active || isZero(pkg) || sameDayOpen;
+    noShow.disabled = busy || !active || sameDayOpen;
     complete.hidden = noShow.hidden = pkg.status !== "active" && pkg.status !== "in_review";
     complete.title = isZero(pkg)
       ? "Zero balance: collect payment first"
-      : active
+      : sameDayOpen
+        ? "Answer the second-visit question first"
+        : active
         ? ""
         : `This package is ${pkg.status.replace("_", " ")}`;
     if (!busy) {
@@ -417,6 +562,12 @@
     }
     card.setAttribute("aria-busy", busy ? "true" : "false");
     byTestId("same-day-confirm", card).disabled = busy || !active || isZero(pkg);
+    byTestId("same-day-cancel", card).disabled = busy;
+    byTestId("ask-yes", card).disabled = busy;
+    byTestId("ask-no", card).disabled = busy;
+    for (const id of ["renewal-link", "sell", "top-up", "top-up-confirm", "top-up-cancel"]) {
+      byTestId(id, card).disabled = busy;
+    }
     for (const button of card.querySelectorAll('[data-testid="reverse"], [data-testid="reverse-confirm"]')) {
       button.disabled = busy;
     }
@@ -439,12 +590,15 @@
     }
     showPackage(pkg);
     if (state.historyOpen.has(packageId)) await loadHistory(packageId, answer ? answer.entry_seq : null);
+    return pkg;
   }
 
   // One action on one package: one request id per click (kept only while the answer is
   // unknown, so a retry after a lost connection cannot count twice), every button of the
   // card disabled until the answer is in and the card shows it.
-  async function act(packageId, action, body, { button, busyLabel, failed, pendingKey }) {
+  // `done(answer, pkg)` says what happened in staff words, naming the client, from the
+  // card as refreshed (the answer's own message is written for the client's text).
+  async function act(packageId, action, body, { button, busyLabel, failed, pendingKey, done }) {
     if (state.busy.has(packageId)) return { answer: null, error: null };
     const label = button ? button.textContent : "";
     setBusy(packageId, true, button, busyLabel);
@@ -468,11 +622,13 @@
       }
       if (pendingKey) state.pending.delete(pendingKey);
       state.sameDay.delete(packageId);
-      say("ok", answer.message);
+      const before = state.packages.get(packageId);
+      say("ok", done ? `${whoName()}: recorded — updating the card…` : answer.message);
       try {
-        await refreshPackage(packageId, answer);
+        const pkg = await refreshPackage(packageId, answer);
+        say("ok", done ? done(answer, pkg, before) : answer.message);
       } catch (err) {
-        fail(`${answer.message} — but the card could not refresh, press Refresh`, err);
+        fail(`${whoName()}: recorded — but the card could not refresh, press Refresh`, err);
       }
       return { answer, error: null };
     } finally {
@@ -501,12 +657,30 @@
       }
       body.amount_cents = Math.round(dollars * 100);
     }
+    const what = pkg.kind === "dollars" ? `${pkg.name}, ${money(body.amount_cents)}` : pkg.name;
+    ask(packageId, `Complete a visit for ${whoFull()} on ${what}?`, "Yes, complete", (button) =>
+      confirmComplete(packageId, body, button),
+    );
+  }
+
+  function completedText(answer, pkg, before) {
+    const taken = before ? before.remaining - pkg.remaining : 0;
+    const what = pkg.kind === "dollars" ? `${money(taken)} recorded on ${pkg.name}` : "session recorded";
+    return `${whoName()}: ${what}, ${pkg.remaining_label}`;
+  }
+
+  async function confirmComplete(packageId, body, button) {
+    const pkg = state.packages.get(packageId);
+    const card = cardFor(packageId);
+    if (!pkg || !card) return;
+    const pendingKey = `complete:${packageId}`;
     state.pending.set(pendingKey, body.request_id);
     const { answer, error } = await act(packageId, "complete", body, {
-      button: byTestId("complete", card),
+      button,
       busyLabel: "Completing…",
       failed: "Not completed",
       pendingKey,
+      done: completedText,
     });
     if (answer && pkg.kind === "dollars") byTestId("amount-input", card).value = "";
     if (error instanceof ApiError && error.status === 409 && error.message.includes("(SameDayRedemption)")) {
@@ -514,7 +688,8 @@
       state.sameDay.set(packageId, body);
       const current = cardFor(packageId);
       if (current) byTestId("same-day", current).hidden = false;
-      say("error", `Not completed: ${pkg.name} already had a visit completed today. If this is a second visit today, press “Yes, second visit today”.`);
+      applyButtons(packageId);
+      say("error", `Not completed: ${whoName()}'s ${pkg.name} already had a visit completed today. If this is a second visit today, press “Yes, second visit today”.`);
     }
   }
 
@@ -527,21 +702,167 @@
       busyLabel: "Completing…",
       failed: "Second visit not completed",
       pendingKey: null,
+      done: completedText,
     });
   }
 
-  async function noShow(packageId) {
-    const card = cardFor(packageId);
-    if (!card || state.busy.has(packageId)) return;
+  function noShow(packageId) {
+    const pkg = state.packages.get(packageId);
+    if (!pkg || state.busy.has(packageId)) return;
+    ask(
+      packageId,
+      `Record a no-show for ${whoFull()} on ${pkg.name}? No session is taken unless the package's policy forfeits one.`,
+      "Yes, record no-show",
+      (button) => confirmNoShow(packageId, button),
+    );
+  }
+
+  async function confirmNoShow(packageId, button) {
     const pendingKey = `no-show:${packageId}`;
     const body = { request_id: state.pending.get(pendingKey) || newRequestId(), outcome: "no_show" };
     state.pending.set(pendingKey, body.request_id);
     await act(packageId, "no-show", body, {
-      button: byTestId("no-show", card),
+      button,
       busyLabel: "Recording…",
       failed: "No-show not recorded",
       pendingKey,
+      done: (answer, pkg, before) => {
+        const forfeited = before && pkg.remaining < before.remaining;
+        return `${whoName()}: no-show recorded on ${pkg.name}, ${
+          forfeited ? "a session forfeited by the package's policy" : "no session taken"
+        } — ${pkg.remaining_label}`;
+      },
     });
+  }
+
+  // --- collecting at zero: renewal link, sell again, top up -------------------------
+
+  async function renewalLink(packageId) {
+    const card = cardFor(packageId);
+    const pkg = state.packages.get(packageId);
+    if (!card || !pkg || state.busy.has(packageId)) return;
+    const view = state.view;
+    const button = byTestId("renewal-link", card);
+    setBusy(packageId, true, button, "Making link…");
+    try {
+      const link = await api("POST", `/api/packages/${enc(packageId)}/renewal-link`);
+      if (view !== state.view) return;
+      state.links.set(packageId, link);
+      showPackage(state.packages.get(packageId));
+      say("ok", `Renewal link for ${whoName()}'s ${link.name} (${money(link.price_cents)}): open it on their phone, or copy it.`);
+    } catch (err) {
+      if (view === state.view) fail("No renewal link", err);
+    } finally {
+      button.textContent = "Renewal link";
+      setBusy(packageId, false);
+    }
+  }
+
+  async function copyLink(packageId) {
+    const link = state.links.get(packageId);
+    const card = cardFor(packageId);
+    if (!link || !card) return;
+    try {
+      if (!navigator.clipboard || !window.isSecureContext) throw new Error("no clipboard");
+      await navigator.clipboard.writeText(link.url);
+    } catch (err) {
+      // Plain http on the LAN has no clipboard API: select the text and copy that.
+      const range = document.createRange();
+      range.selectNodeContents(byTestId("renewal-link-url", card));
+      const selection = window.getSelection();
+      selection.removeAllRanges();
+      selection.addRange(range);
+      if (!document.execCommand("copy")) {
+        say("error", "Could not copy: the link is selected, copy it with Ctrl+C (⌘C).");
+        return;
+      }
+    }
+    say("ok", `Renewal link for ${whoName()} copied.`);
+  }
+
+  function askSell(packageId) {
+    const pkg = state.packages.get(packageId);
+    if (!pkg || state.busy.has(packageId)) return;
+    ask(
+      packageId,
+      `Sell a new ${pkg.name} to ${whoFull()}? Take the payment first.`,
+      "Yes, sell",
+      (button) => sell(packageId, button),
+    );
+  }
+
+  async function sell(packageId, button) {
+    const pkg = state.packages.get(packageId);
+    const clientId = state.clientId;
+    if (!pkg || !clientId || state.busy.has(packageId)) return;
+    const view = state.view;
+    // One purchase id per sale asked for: a retry after a lost answer sells once.
+    const purchaseId = state.sales.get(packageId) || `desk-${newRequestId()}`;
+    state.sales.set(packageId, purchaseId);
+    setBusy(packageId, true, button, "Selling…");
+    let sold;
+    try {
+      sold = await api("POST", "/api/sales", { client_id: clientId, type_code: pkg.type_code, purchase_id: purchaseId });
+    } catch (err) {
+      if (!(err instanceof ApiError && err.status === 0)) state.sales.delete(packageId);
+      if (view === state.view) fail("Not sold", err);
+      return;
+    } finally {
+      setBusy(packageId, false);
+    }
+    state.sales.delete(packageId);
+    if (view !== state.view) return;
+    // The new package's row is written once its workflow starts: wait to show it.
+    for (let i = 0; i < REFRESH_TRIES && !sold.package_ids.every((id) => cardFor(id)); i += 1) {
+      await openClient(clientId);
+      if (view !== state.view) return;
+      if (!sold.package_ids.every((id) => cardFor(id))) await sleep(REFRESH_PAUSE_MS);
+    }
+    const fresh = state.packages.get(sold.package_ids[0]);
+    say("ok", `${whoName()}: new ${pkg.name} sold${fresh ? `, ${fresh.remaining_label}` : ""}.`);
+  }
+
+  function openTopUp(packageId) {
+    const card = cardFor(packageId);
+    if (!card) return;
+    state.topUpOpen.add(packageId);
+    byTestId("top-up-form", card).hidden = false;
+    byTestId("top-up-amount", card).focus();
+  }
+
+  async function topUp(packageId) {
+    const card = cardFor(packageId);
+    const pkg = state.packages.get(packageId);
+    if (!card || !pkg) return;
+    const added = Number.parseFloat(byTestId("top-up-amount", card).value);
+    const paidText = byTestId("top-up-paid", card).value;
+    const paid = paidText === "" ? added : Number.parseFloat(paidText);
+    if (!Number.isFinite(added) || added <= 0 || !Number.isFinite(paid) || paid < 0) {
+      say("error", `Enter the credit to add to ${pkg.name} and what ${whoName()} paid, in dollars.`);
+      byTestId("top-up-amount", card).focus();
+      return;
+    }
+    const pendingKey = `top-up:${packageId}`;
+    const body = {
+      units: Math.round(added * 100),
+      paid_cents: Math.round(paid * 100),
+      reason: "top-up at the desk",
+      request_id: state.pending.get(pendingKey) || newRequestId(),
+    };
+    state.pending.set(pendingKey, body.request_id);
+    const { answer } = await act(packageId, "add-units", body, {
+      button: byTestId("top-up-confirm", card),
+      busyLabel: "Adding…",
+      failed: "Not topped up",
+      pendingKey,
+      done: (ans, fresh) => `${whoName()}: ${money(body.units)} added to ${fresh.name}, ${fresh.remaining_label}`,
+    });
+    if (answer) {
+      state.topUpOpen.delete(packageId);
+      byTestId("top-up-amount", card).value = "";
+      byTestId("top-up-paid", card).value = "";
+      showPackage(state.packages.get(packageId));
+    }
   }
 
   // --- history and reversals ------------------------------------------------------
@@ -618,7 +939,8 @@
     const table = document.createElement("table");
     table.dataset.testid = "history-table";
     const head = table.createTHead().insertRow();
-    for (const title of ["When", "What", "Change", "Left", "By", "Note", ""]) {
+    const titles = ["Date", "What", "Change", "Left", "By", "Note", ""];
+    for (const title of titles) {
       const th = document.createElement("th");
       th.textContent = title;
       head.append(th);
@@ -630,26 +952,35 @@
       row.dataset.seq = String(line.seq);
       row.dataset.kind = line.kind;
       if (line.appointment_id) row.dataset.appointmentId = line.appointment_id;
-      const when = new Date(line.occurred_at);
-      const thisYear = when.getFullYear() === new Date().getFullYear();
       const change = line.units_delta === 0 ? "" : `${line.units_delta > 0 ? "+" : "−"}${amount(kind, Math.abs(line.units_delta))}`;
-      const note = [line.reason, line.outcome].filter(Boolean).join(" — ");
-      const cells = [
-        when.toLocaleString("en-US", {
-          month: "short",
-          day: "numeric",
-          year: thisYear ? undefined : "numeric",
-          hour: "numeric",
-          minute: "2-digit",
-        }),
-        KIND_LABELS[line.kind] || line.kind,
-        change,
-        amount(kind, line.balance_after),
-        line.actor,
-        note,
-      ];
-      for (const text of cells) row.insertCell().textContent = text;
+      const visitOf = line.kind === "reversal" && line.service_date ? `visit of ${shortDate(line.service_date)}` : "";
+      const note = [visitOf, line.reason, line.outcome].filter(Boolean).join(" — ");
+      // The day of the visit (the appointment's date of service, in the spa's zone) first;
+      // when it was recorded beside it, smaller, in the spa's zone with its abbreviation.
+      const whenCell = row.insertCell();
+      whenCell.dataset.label = titles[0];
+      const day = document.createElement("span");
+      day.className = "day";
+      day.dataset.testid = "history-day";
+      day.textContent = shortDate(line.day);
+      day.title = line.day_is_service_date ? "date of service" : "day recorded";
+      const recorded = document.createElement("small");
+      recorded.className = "recorded";
+      recorded.dataset.testid = "history-recorded";
+      recorded.textContent = `recorded ${line.recorded_label}`;
+      const when = document.createElement("div");
+      when.className = "when";
+      when.append(day, recorded);
+      whenCell.append(when);
+      const cells = [KIND_LABELS[line.kind] || line.kind, change, amount(kind, line.balance_after), line.actor, note];
+      cells.forEach((text, i) => {
+        const cell = row.insertCell();
+        cell.dataset.label = titles[i + 1];
+        cell.textContent = text;
+        if (!text) cell.classList.add("blank");
+      });
       const actionCell = row.insertCell();
+      actionCell.className = "act";
       if (line.appointment_id && reversible.get(line.appointment_id) === line.seq) {
         const button = document.createElement("button");
         button.type = "button";
@@ -715,7 +1046,13 @@
         packageId,
         "reverse",
         { appointment_id: line.appointment_id, reason: why },
-        { button: confirm, busyLabel: "Reversing…", failed: "Not reversed" },
+        {
+          button: confirm,
+          busyLabel: "Reversing…",
+          failed: "Not reversed",
+          done: (answer, pkg) =>
+            `${pkg.kind === "dollars" ? "Amount" : "Session"} returned to ${whoName()}'s ${pkg.name}, ${pkg.remaining_label}`,
+        },
       );
     });
     cell.append(form);

@@ -9,10 +9,11 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import ValidationError
+from temporalio.exceptions import ApplicationError
 
-from activities.repository import ClientLink, ServiceMapping
+from activities.repository import BalanceRow, ClientLink, ServiceMapping
 from starter.api.deps import Deps, Manager, Staff
-from starter.api.desk_view import desk_package
+from starter.api.desk_view import desk_package, history_line
 from starter.api.schemas import (
     AddUnitsBody,
     AssignBody,
@@ -30,15 +31,19 @@ from starter.api.schemas import (
     LinkBody,
     LinkOut,
     Me,
+    RenewalLinkOut,
     ResolveOut,
     ReverseBody,
     SaleBody,
     SaleOut,
+    SharedHolder,
 )
 from starter.desk_visits import complete_at_desk, desk_completion, desk_visit
+from starter.history_days import service_dates
 from starter.packages import SaleRequest
 from starter.review import ReviewService
 from workflows import schedule
+from workflows.contracts import RenewalCheckoutInput
 from workflows.models import (
     AddUnitsRequest,
     AttendanceRequest,
@@ -46,6 +51,7 @@ from workflows.models import (
     ExtendRequest,
     PackageAnswer,
     PackageMessage,
+    PackageStatus,
     RedeemRequest,
     ReverseRequest,
 )
@@ -87,7 +93,9 @@ async def client_detail(client_id: str, deps: Deps, member: Staff) -> ClientDeta
     rows = await deps.service.ledger.balances_for_client(client_id)
     now = datetime.now(UTC)
     tz = deps.settings.spa_timezone
-    packages = [desk_package(r, now=now, timezone=tz) for r in rows]
+    packages = [
+        desk_package(r, now=now, timezone=tz, shared_with=await _shared(deps, r)) for r in rows
+    ]
     packages.sort(key=lambda p: (p.status != "active", p.expires_at or now + timedelta(days=9999)))
     links = await deps.links.for_client(client_id)
     return ClientDetail(
@@ -116,19 +124,82 @@ async def package(package_id: str, deps: Deps, member: Staff) -> DeskPackage:
     row = await deps.service.ledger.balance(package_id)
     if row is None:
         raise HTTPException(404, f"no package {package_id!r}")
-    return desk_package(row, now=datetime.now(UTC), timezone=deps.settings.spa_timezone)
+    return desk_package(
+        row,
+        now=datetime.now(UTC),
+        timezone=deps.settings.spa_timezone,
+        shared_with=await _shared(deps, row),
+    )
 
 
 @router.get("/packages/{package_id}/history", tags=["packages"])
 async def package_history(package_id: str, deps: Deps, member: Staff) -> list[HistoryLine]:
-    """The package's ledger, oldest first (the permanent record in Postgres)."""
+    """The package's ledger, oldest first (the permanent record in Postgres).
+
+    A visit's line is dated by the appointment's date of service, which the package
+    workflow keeps (its `state` query); other lines, or when the workflow cannot say, by
+    the day they were recorded. Both in the spa's time zone.
+    """
     if await deps.service.ledger.balance(package_id) is None:
         raise HTTPException(404, f"no package {package_id!r}")
     rows = await deps.service.ledger.entries(package_id)
-    return [
-        HistoryLine.model_validate(r.model_dump(include=set(HistoryLine.model_fields)))
-        for r in rows
-    ]
+    dates = await service_dates(deps.service, package_id) if rows else {}
+    tz = deps.settings.spa_timezone
+    return [history_line(r, dates=dates, timezone=tz) for r in rows]
+
+
+@router.post(
+    "/packages/{package_id}/renewal-link",
+    tags=["packages"],
+    responses={502: {"model": ErrorBody, "description": "Stripe did not make the checkout"}},
+)
+async def renewal_link(package_id: str, deps: Deps, member: Staff) -> RenewalLinkOut:
+    """A renewal checkout the client pays on their phone at the desk.
+
+    The same package type at its catalogue price, through Stripe Checkout (the spa's
+    renewal page, `PUNCHCARD_RENEWAL_URL`, when Stripe is not configured). The offer key
+    is the package and the spa's day, so asking again that day gives the same session;
+    Stripe's payment then starts the new package like any renewal.
+    """
+    row = await deps.service.ledger.balance(package_id)
+    if row is None:
+        raise HTTPException(404, f"no package {package_id!r}")
+    if row.status is not PackageStatus.ACTIVE:
+        raise HTTPException(
+            409,
+            f"package {package_id} is {row.status.value.replace('_', ' ')}: a renewal link is "
+            "made for an active package; sell a new package instead",
+        )
+    package_type = await deps.service.types.get(row.type_code)
+    if package_type is None:
+        raise HTTPException(
+            409, f"package type {row.type_code!r} of {package_id} is not in the catalogue"
+        )
+    offer_key = f"desk-renewal:{package_id}:{_today(deps).isoformat()}"
+    try:
+        result = await deps.payments.create_renewal_checkout(
+            RenewalCheckoutInput(
+                offer_key=offer_key,
+                package_id=package_id,
+                client_id=row.client_id,
+                type_code=package_type.type_code,
+                name=package_type.name,
+                price_cents=package_type.price_cents,
+            )
+        )
+    except ApplicationError as err:
+        raise HTTPException(502, f"Stripe did not make the checkout: {err.message}") from None
+    return RenewalLinkOut(
+        package_id=package_id,
+        client_id=row.client_id,
+        type_code=package_type.type_code,
+        name=package_type.name,
+        price_cents=package_type.price_cents,
+        url=result.url,
+        status=result.status,
+        session_id=result.session_id,
+        offer_key=offer_key,
+    )
 
 
 @router.post("/packages/{package_id}/complete", tags=["packages"])
@@ -346,6 +417,18 @@ async def unmap_service(platform: str, service_key: str, deps: Deps, member: Sta
 
 
 # --- helpers ------------------------------------------------------------------------------
+
+
+async def _shared(deps: Deps, row: BalanceRow) -> list[SharedHolder]:
+    """The other attendees of the purchase a shared package is a share of."""
+    if not row.parent_purchase_id:
+        return []
+    holders = await deps.service.ledger.shared_holders(row.parent_purchase_id)
+    return [
+        SharedHolder(client_id=client_id, name=name)
+        for package_id, client_id, name in holders
+        if package_id != row.package_id and client_id != row.client_id
+    ]
 
 
 def _today(deps: Deps) -> date:

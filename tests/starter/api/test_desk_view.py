@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 import pytest
 
 from activities.repository import BalanceRow
-from starter.api.desk_view import desk_package
+from starter.api.desk_view import desk_package, money, remaining_label
 from starter.cli.render import last_day
 from workflows import schedule, texts
 from workflows.models import PackageKind, PackageStatus
@@ -59,3 +59,27 @@ def test_a_package_without_expiry_shows_none() -> None:
     shown = desk_package(row(None), now=datetime(2027, 1, 1, tzinfo=UTC), timezone="UTC")
     assert shown.expires_on is None
     assert last_day(None, "UTC") == "no expiry"
+
+
+@pytest.mark.parametrize(
+    ("kind", "remaining", "purchased", "label"),
+    [
+        (PackageKind.SESSIONS, 4, 6, "4 sessions left"),
+        (PackageKind.SESSIONS, 1, 6, "1 session left"),
+        (PackageKind.SESSIONS, 0, 2, "0 sessions left"),
+        (PackageKind.DOLLARS, 35_000, 150_000, "$350.00 left of $1,500.00"),
+        (PackageKind.DOLLARS, -500, 150_000, "-$5.00 left of $1,500.00"),
+    ],
+)
+def test_remaining_reads_what_is_left_first(
+    kind: PackageKind, remaining: int, purchased: int, label: str
+) -> None:
+    shown = row(None).model_copy(
+        update={"kind": kind, "remaining": remaining, "purchased_units": purchased}
+    )
+    assert remaining_label(shown) == label
+
+
+def test_money_puts_the_sign_before_the_dollar() -> None:
+    assert money(-500) == "-$5.00"
+    assert money(123_456) == "$1,234.56"
