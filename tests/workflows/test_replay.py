@@ -1,10 +1,15 @@
 """Determinism gate: committed histories of every lifecycle must replay on today's code.
 
-`PUNCHCARD_RECORD_HISTORIES=v3 pytest tests/workflows/test_replay.py -k fresh` adds a
-generation of files (`<lifecycle>__v3_<n>.json`) from fresh runs, beside the older ones:
+`PUNCHCARD_RECORD_HISTORIES=v8 pytest tests/workflows/test_replay.py -k fresh` adds a
+generation of files (`<lifecycle>__v8_<n>.json`) from fresh runs, beside the older ones:
 record one after every `workflow.patched` change, so both the old and the new branch stay
 under replay. Never rewrite or delete an old generation to make a failing replay pass
 (that failure means running workflows would break).
+
+`v7` is the 1.0 baseline. Nothing had been deployed before it, so the generations v1–v6
+and the patches they guarded were retired at once instead of through deprecate_patch:
+no history of them exists outside this repository. From v7 on the rule above holds, and
+`test_a_changed_workflow_fails_replay` proves the gate catches a change.
 """
 
 from __future__ import annotations
@@ -17,8 +22,10 @@ from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
+from temporalio import workflow
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
+from temporalio.workflow import NondeterminismError
 
 from activities.intake import VisitGateway
 from activities.repository import ReviewQueue, ServiceMapping
@@ -42,6 +49,8 @@ from workflows.models import (
     AttendanceRequest,
     CancelRequest,
     ExtendRequest,
+    PackageInput,
+    PackageOutcome,
     RedeemRequest,
     ReverseRequest,
 )
@@ -102,6 +111,34 @@ async def test_committed_histories_replay() -> None:
     for file in files:
         history = WorkflowHistory.from_json(file.stem, json.loads(file.read_text()))
         await replayer().replay_workflow(history)
+
+
+@workflow.defn(name="PackageWorkflow", sandboxed=False)
+class _LedgerAfterATimer(PackageWorkflow):
+    """Today's package workflow with one change a careless edit could make: a timer
+    before each ledger write, where recorded histories hold the ledger's marker."""
+
+    @workflow.run
+    async def run(self, input: PackageInput) -> PackageOutcome:
+        return await super().run(input)
+
+    async def _drain_ledger(self) -> None:
+        if self._state.ledger_outbox:
+            await workflow.sleep(timedelta(milliseconds=10))
+        await super()._drain_ledger()
+
+
+async def test_a_changed_workflow_fails_replay() -> None:
+    """The gate can fail: a changed command sequence is a non-determinism error."""
+    [file] = sorted(HISTORIES.glob("expiry__v7_*.json"))
+    history = WorkflowHistory.from_json(file.stem, json.loads(file.read_text()))
+    changed = Replayer(
+        workflows=[_LedgerAfterATimer],
+        data_converter=make_data_converter(codec_for_tests()),
+    )
+    with pytest.raises(NondeterminismError):
+        await changed.replay_workflow(history)
+    await replayer().replay_workflow(history)  # and today's code replays it
 
 
 async def _expiry(spa: Spa) -> list[str]:
