@@ -31,6 +31,7 @@ class Run:
     errors: list[str] = field(default_factory=list)
     seconds: float = 0.0
     last_ack: float = 0.0  # perf_counter() when the last update was acknowledged
+    cpu_ms: dict[str, float] = field(default_factory=dict)  # CPU ms per update, by process
 
     def row(self) -> dict[str, Any]:
         ms = sorted(x * 1000 for x in self.latencies)
@@ -43,6 +44,7 @@ class Run:
             "p50_ms": round(percentile(ms, 50), 1),
             "p99_ms": round(percentile(ms, 99), 1),
             "max_ms": round(ms[-1], 1) if ms else 0.0,
+            "cpu_ms_per_update": self.cpu_ms,
         }
 
 
@@ -58,8 +60,16 @@ def plan(targets: list[str], updates: int, prefix: str) -> list[tuple[str, str]]
     return [(targets[i % len(targets)], f"{prefix}-{i:06d}") for i in range(updates)]
 
 
-async def drive(label: str, work: list[tuple[str, str]], send: Send, concurrency: int) -> Run:
-    """Send every update with at most `concurrency` in flight, timing each one to its answer."""
+async def drive(
+    label: str,
+    work: list[tuple[str, str]],
+    send: Send,
+    concurrency: int,
+    *,
+    progress: bool = True,
+) -> Run:
+    """Send every update with at most `concurrency` in flight, timing each one to its answer;
+    with `progress`, print every tenth of the way."""
     run = Run(label)
     pending = iter(work)
     step = max(len(work) // 10, 1)
@@ -79,7 +89,7 @@ async def drive(label: str, work: list[tuple[str, str]], send: Send, concurrency
                 run.latencies.append(run.last_ack - began)
                 run.answers[target].append(answer)
             done += 1
-            if done % step == 0 or done == len(work):
+            if progress and (done % step == 0 or done == len(work)):
                 print(
                     f"  {label}: {done}/{len(work)} ({done * 100 // len(work)}%) "
                     f"in {perf_counter() - start:.1f}s",
@@ -94,7 +104,11 @@ async def drive(label: str, work: list[tuple[str, str]], send: Send, concurrency
 
 
 async def eventually(
-    probe: Callable[[], Awaitable[int]], until: Callable[[int], bool], timeout: float
+    probe: Callable[[], Awaitable[int]],
+    until: Callable[[int], bool],
+    timeout: float,
+    *,
+    poll: float = POLL,
 ) -> int:
     """Poll until `until(probe())` holds or the timeout passes; the last value seen."""
     deadline = perf_counter() + timeout
@@ -102,7 +116,7 @@ async def eventually(
         seen = await probe()
         if until(seen) or perf_counter() >= deadline:
             return seen
-        await asyncio.sleep(POLL)
+        await asyncio.sleep(poll)
 
 
 def check_answers(run: Run, work: list[tuple[str, str]], *, first: int, step: int) -> list[str]:

@@ -10,7 +10,8 @@ from typing import Any
 
 from bench.load import Run
 
-RESULTS = Path(__file__).parent / "results" / "latest.json"
+RESULTS_DIR = Path(__file__).parent / "results"
+RESULTS = RESULTS_DIR / "latest.json"  # the last redemptions run, whatever its integrations
 
 
 def table(rows: list[dict[str, Any]]) -> str:
@@ -27,19 +28,32 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def cpu_table(rows: list[dict[str, Any]]) -> str:
+    """CPU milliseconds per update by process: what one update costs, whatever the noise."""
+    roles = ("python", "temporal", "postgres", "stand-ins", "total")
+    lines = [f"{'cpu ms per update':<24}" + "".join(f"{role:>11}" for role in roles)]
+    for r in rows:
+        cpu = r.get("cpu_ms_per_update") or {}
+        lines.append(f"{r['name']:<24}" + "".join(f"{cpu.get(role, 0):>11.1f}" for role in roles))
+    return "\n".join(lines)
+
+
 def report(
     punchcard: Run,
     bare: Run,
     *,
     config: dict[str, int],
-    environment: dict[str, str],
+    environment: dict[str, Any],
     ledger: dict[str, Any],
+    integrations: dict[str, Any],
     problems: list[str],
+    name: str,
 ) -> bool:
     """Print the table, the ratios and the audit, write the JSON; True when nothing failed.
 
-    The figures are written even when the audit failed (marked `"ok": false`), so a
-    broken run can be looked into, but the verdict says they do not count.
+    The figures go to bench/results/<name>.json and latest.json. They are written even
+    when the audit failed (marked `"ok": false`), so a broken run can be looked into, but
+    the verdict says they do not count.
     """
     rows = [punchcard.row(), bare.row()]
     fast = rows[1]
@@ -49,17 +63,22 @@ def report(
     print()
     print(table(rows))
     print(f"punchcard/bare: throughput {throughput:.2f}x, p99 latency {p99:.2f}x")
+    print(cpu_table(rows))
     print(
         f"ledger: {ledger['redemption_rows']}/{redemptions} redemption rows, complete "
         f"{ledger['lag_after_last_ack_ms']:.0f} ms after the last ack; confirmations "
         f"{ledger['confirmations']}/{2 * redemptions} recorded "
         f"{ledger['confirmations_after_last_ack_ms']:.0f} ms after; balances checked for "
-        f"{config['packages']} packages of {config['units_per_package']} sessions"
+        f"{config['packages']} packages of {config['units_per_package']} sessions; "
+        f"every effect settled {ledger['effects_settled_after_last_ack_ms']:.0f} ms after"
     )
     print(
-        "messages (providers not configured): "
+        f"integrations: {environment['integrations']}\nmessages: "
         + ", ".join(f"{kind} {count}" for kind, count in ledger["messages"].items())
     )
+    received = {k: v for k, v in integrations.items() if k not in ("level", "messages")}
+    if received:
+        print("stand-ins received: " + ", ".join(f"{k} {v}" for k, v in received.items()))
     figures = {
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
         "config": config,
@@ -67,16 +86,28 @@ def report(
         "rows": rows,
         "ratio": {"throughput": round(throughput, 3), "p99": round(p99, 3)},
         "ledger": ledger,
+        "integrations": integrations,
         "ok": not problems,
         "problems": problems,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(figures, indent=2) + "\n")
-    print(f"figures written to {RESULTS}")
+    path = write_results(name, figures)
+    RESULTS.write_text(path.read_text())
+    print(f"figures written to {path} (and {RESULTS.name})")
     if problems:
         print(f"\nFAILED: {len(problems)} problem(s); these figures do not count:", file=sys.stderr)
         for problem in problems[:20]:
             print(f"  {problem}", file=sys.stderr)
         return False
-    print("verified: every acknowledged redemption is in the ledger and every balance adds up")
+    print(
+        "verified: every acknowledged redemption is in the ledger, every balance adds up, "
+        "and every provider stand-in received each effect exactly once"
+    )
     return True
+
+
+def write_results(name: str, figures: dict[str, Any]) -> Path:
+    """bench/results/<name>.json (git-ignored)."""
+    path = RESULTS_DIR / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(figures, indent=2, default=str) + "\n")
+    return path

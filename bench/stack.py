@@ -47,6 +47,11 @@ class Stack:
         return self.env.client
 
     @property
+    def pgdata(self) -> Path:
+        """PostgreSQL's data directory (its processes name it on their command line)."""
+        return self.temporal_db.parent / "pgdata"
+
+    @property
     def temporal_address(self) -> str:
         return self.env.client.service_client.config.target_host
 
