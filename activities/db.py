@@ -48,7 +48,23 @@ async def apply_migrations(pool: asyncpg.Pool) -> list[str]:
     return applied
 
 
+class _Connection(asyncpg.Connection):
+    """A pooled connection released without asyncpg's session reset.
+
+    By default the pool sends `pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL`
+    on every release: one more round trip for each `pool.execute`/`fetch`, which is most of
+    our queries. Punchcard leaves no session state behind (no SET, LISTEN, session-level
+    advisory lock or cursor outside a transaction; the migration lock is transaction-scoped),
+    so there is nothing to reset. asyncpg still rolls back a transaction left open.
+    """
+
+    def get_reset_query(self) -> str:
+        return ""
+
+
 async def create_pool(dsn: str, *, max_size: int = 10) -> asyncpg.Pool:
-    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=max_size)
+    pool = await asyncpg.create_pool(
+        dsn, min_size=1, max_size=max_size, connection_class=_Connection
+    )
     assert pool is not None
     return pool
