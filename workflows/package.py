@@ -11,6 +11,13 @@ rows, client notices, staff alerts, integration writes — which the run loop dr
   every pending entry at once. The cost of a redemption in history is therefore the same
   whatever the number of integrations configured.
 
+Effects go out one activity at a time (the lane): what falls due while one is in flight
+waits for it and then goes out together, so under a burst of updates the activities and
+their workflow tasks grow with the provider round trips, not with the entries (and no
+write-back runs alone behind another). A lane in flight longer than EFFECTS_PATIENCE (a
+provider retrying) stops holding the others back: a timer, started only while effects
+wait, lets the next activity start beside it.
+
 Idempotency keys and their first answers live in the book's state and travel across
 continue-as-new with any undrained effects.
 
@@ -72,12 +79,23 @@ with workflow.unsafe.imports_passed_through():
 __all__ = ["PackageWorkflow", "Refused"]
 
 NOTICE_GRACE = timedelta(seconds=30)
+# How long due effects wait for the effects activity in flight before one starts beside it.
+EFFECTS_PATIENCE = timedelta(seconds=5)
 LEDGER_REFUSED_ALERT = "ledger_refused"
 EFFECT_FAILED_ALERT = "delivery_failed"
 LEDGER_PAUSE = timedelta(minutes=1)
 # In-flight keys of integration work, apart from notice keys (an event id and a notice key
 # may be the same string: both derive from the entry key).
 SYNC_KEY = "integration:sync"  # the one write-back in flight at a time
+
+
+class _Lane:
+    """The effects activity in flight that later effects wait for (see the module doc)."""
+
+    def __init__(self, started: datetime) -> None:
+        self.started = started
+        self.overtaken = False  # in flight past EFFECTS_PATIENCE: no longer waited for
+        self.watched = False  # a patience timer runs for it
 
 
 def _event_key(event: LifecycleEvent) -> str:
@@ -98,6 +116,7 @@ class PackageWorkflow:
         self._state = self._book.state
         self._handled_this_run = 0
         self._in_flight: set[str] = set()
+        self._lane: _Lane | None = None
         self._tasks: list[asyncio.Task[None]] = []  # kept referenced until done
         self._broken: Exception | None = None
         self._alarm_rang = False
@@ -165,12 +184,21 @@ class PackageWorkflow:
             self._broken is not None
             or self._alarm_rang
             or bool(self._state.ledger_outbox)
-            or bool(self._due_notices())
-            or self._sync_due()
-            or any(_event_key(e) not in self._in_flight for e in self._state.event_outbox)
+            or (self._effects_due() and not self._lane_busy())
             or any(_refund_key(r) not in self._in_flight for r in self._state.refund_outbox)
             or self._should_continue_as_new()
         )
+
+    def _effects_due(self) -> bool:
+        return (
+            bool(self._due_notices())
+            or self._sync_due()
+            or any(_event_key(e) not in self._in_flight for e in self._state.event_outbox)
+        )
+
+    def _lane_busy(self) -> bool:
+        """An effects activity is in flight and due effects should wait for it."""
+        return self._lane is not None and not self._lane.overtaken
 
     def _due_notices(self) -> list[Notice]:
         return [n for n in self._state.notice_outbox if n.key not in self._in_flight]
@@ -275,21 +303,29 @@ class PackageWorkflow:
 
     def _start_effects(self) -> None:
         """Every due notice, write-back and webhook goes out in one background activity, so
-        a slow provider never holds the ledger; a key is in at most one activity at a time.
+        a slow provider never holds the ledger; a key is in at most one activity at a time,
+        and while the lane is busy due effects wait for it (bounded by EFFECTS_PATIENCE).
         Refunds keep their own activity: the book waits for Stripe's answer."""
-        notices = self._due_notices()
-        events = [e for e in self._state.event_outbox if _event_key(e) not in self._in_flight]
-        sync = self._sync_input() if self._sync_due() else None
-        if notices or events or sync is not None:
-            keys = [n.key for n in notices] + [_event_key(e) for e in events]
-            if sync is not None:
-                keys.append(SYNC_KEY)
-            self._background(keys, self._perform(notices, events, sync))
+        if self._lane_busy() and self._effects_due():
+            self._watch_lane()
+        if not self._lane_busy():
+            notices = self._due_notices()
+            events = [e for e in self._state.event_outbox if _event_key(e) not in self._in_flight]
+            sync = self._sync_input() if self._sync_due() else None
+            if notices or events or sync is not None:
+                keys = [n.key for n in notices] + [_event_key(e) for e in events]
+                if sync is not None:
+                    keys.append(SYNC_KEY)
+                lane = _Lane(workflow.now())
+                self._lane = lane
+                self._background(keys, self._perform(notices, events, sync), lane=lane)
         for refund in self._state.refund_outbox:
             if _refund_key(refund) not in self._in_flight:
                 self._background([_refund_key(refund)], self._refund(refund))
 
-    def _background(self, keys: list[str], work: Coroutine[Any, Any, None]) -> None:
+    def _background(
+        self, keys: list[str], work: Coroutine[Any, Any, None], *, lane: _Lane | None = None
+    ) -> None:
         self._in_flight.update(keys)
 
         async def run() -> None:
@@ -299,9 +335,35 @@ class PackageWorkflow:
                 self._broken = err
             finally:
                 self._in_flight.difference_update(keys)
+                if lane is not None and self._lane is lane:
+                    self._lane = None
                 self._tasks = [t for t in self._tasks if not t.done()]
 
         self._tasks.append(asyncio.create_task(run()))
+
+    def _watch_lane(self) -> None:
+        """Effects wait for the lane: once it has been in flight EFFECTS_PATIENCE, stop
+        waiting for it. One timer per lane, cancelled when the lane finishes first."""
+        lane = self._lane
+        if lane is None or lane.watched:
+            return
+        left = lane.started + EFFECTS_PATIENCE - workflow.now()
+        if left <= timedelta(0):
+            lane.overtaken = True
+            return
+        lane.watched = True
+
+        async def watch() -> None:
+            try:
+                await workflow.wait_condition(
+                    lambda: self._lane is not lane,
+                    timeout=left,
+                    timeout_summary="effects: wait for the activity in flight",
+                )
+            except TimeoutError:
+                lane.overtaken = True
+
+        self._tasks.append(asyncio.create_task(watch()))
 
     def _sync_input(self) -> contracts.PackageSync:
         """The latest state for the CRM and booking platforms (latest version wins)."""
