@@ -40,7 +40,7 @@ from temporalio.worker import Worker
 
 from activities.db import create_pool
 from activities.repository import ClientLink, ClientRecord, PackageTypeRecord
-from bench.baseline import CounterWorkflow
+from bench.baseline import LABELS, SHAPES, CounterWorkflow, Shape, ShapeWorkflow, nothing
 from bench.cpu import CpuMeter, per_update
 from bench.integrations import DESCRIBED, LEVELS, Expected, Level, StandIns, audit, settings_for
 from bench.load import Run, Send, check_answers, drive, eventually, plan
@@ -96,16 +96,22 @@ class Side:
 
 
 @contextlib.asynccontextmanager
-async def bare_side(client: Client, settings: Settings, packages: int) -> AsyncIterator[Side]:
-    """`CounterWorkflow`s on their own task queue and worker, warm, terminated afterwards."""
+async def bare_side(
+    client: Client, settings: Settings, packages: int, shape: Shape | None = None
+) -> AsyncIterator[Side]:
+    """`CounterWorkflow`s (or `ShapeWorkflow`s of `shape`) on their own task queue and
+    worker, warm, terminated afterwards."""
     task_queue = f"bench-bare-{uuid.uuid4().hex[:8]}"
     worker = Worker(
         client,
         task_queue=task_queue,
-        workflows=[CounterWorkflow],
+        workflows=[CounterWorkflow, ShapeWorkflow],
+        activities=[nothing],
         max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
+        max_concurrent_activities=settings.worker_max_concurrent_activities,
     )
-    ids = [f"bench-counter-{n:04d}" for n in range(packages)]
+    prefix = "bench-counter" if shape is None else f"bench-{shape.replace(' ', '')}"
+    ids = [f"{prefix}-{n:04d}" for n in range(packages)]
 
     async def increment(workflow_id: str, key: str) -> int:
         handle = client.get_workflow_handle(workflow_id)
@@ -113,10 +119,18 @@ async def bare_side(client: Client, settings: Settings, packages: int) -> AsyncI
 
     async with worker:
         for workflow_id in ids:
-            await client.start_workflow(CounterWorkflow.run, id=workflow_id, task_queue=task_queue)
+            if shape is None:
+                await client.start_workflow(
+                    CounterWorkflow.run, id=workflow_id, task_queue=task_queue
+                )
+            else:
+                await client.start_workflow(
+                    ShapeWorkflow.run, shape, id=workflow_id, task_queue=task_queue
+                )
         for workflow_id in ids:  # warm: each has run its first task, like a sold package
             await client.get_workflow_handle(workflow_id).query(CounterWorkflow.count)
-        yield Side("bare temporal counter", ids, increment)
+        label = "bare temporal counter" if shape is None else LABELS[shape]
+        yield Side(label, ids, increment)
         for workflow_id in ids:
             await client.get_workflow_handle(workflow_id).terminate("benchmark finished")
 
@@ -262,7 +276,7 @@ def chunks(work: list[tuple[str, str]], rounds: int) -> list[list[tuple[str, str
 async def interleave(
     stack: Stack,
     meter: CpuMeter,
-    bare: Side,
+    bare: list[Side],
     punch: Side,
     spa: Spa,
     *,
@@ -270,18 +284,21 @@ async def interleave(
     concurrency: int,
     rounds: int,
 ) -> Lags:
-    """Drive both sides in alternating segments; the worst lags of the Punchcard segments."""
-    bare_work = plan(bare.targets, redemptions, "bump")
-    punch_work = plan(punch.targets, redemptions, "appt")
+    """Drive every side in alternating segments (the bare ones, then Punchcard, each round);
+    the worst lags of the Punchcard segments."""
+    bare_work = [chunks(plan(side.targets, redemptions, "bump"), rounds) for side in bare]
+    punch_work = chunks(plan(punch.targets, redemptions, "appt"), rounds)
     worst = Lags()
     sent = 0
-    for n, (bare_part, punch_part) in enumerate(
-        zip(chunks(bare_work, rounds), chunks(punch_work, rounds), strict=True), start=1
-    ):
-        before = meter.take()
-        segment = await drive(bare.label, bare_part, bare.send, concurrency, progress=False)
-        bare.absorb(segment, before, meter.take())
-        bare_rate = len(segment.latencies) / segment.seconds
+    for n, punch_part in enumerate(punch_work, start=1):
+        rates = []
+        for side, work in zip(bare, bare_work, strict=True):
+            before = meter.take()
+            segment = await drive(side.label, work[n - 1], side.send, concurrency, progress=False)
+            if side.label.startswith("bare +"):  # its activities run after the last ack
+                await settle_tasks(stack.client, side.targets)
+            side.absorb(segment, before, meter.take())
+            rates.append(f"{side.label} {len(segment.latencies) / segment.seconds:.1f}/s")
 
         before = meter.take()
         segment = await drive(punch.label, punch_part, punch.send, concurrency, progress=False)
@@ -289,15 +306,22 @@ async def interleave(
         lags = await segment_lags(spa.pool, stack.client, spa, segment, sent)
         punch.absorb(segment, before, meter.take())
         print(
-            f"  round {n}/{rounds}: bare {bare_rate:.1f}/s, punchcard "
+            f"  round {n}/{rounds}: {', '.join(rates)}, punchcard "
             f"{len(segment.latencies) / segment.seconds:.1f}/s, settled "
             f"{lags.settled_s:.1f}s after its last ack",
             flush=True,
         )
         worst = Lags(*(max(a, b) for a, b in zip(astuple(worst), astuple(lags), strict=True)))
-    bare.run.cpu_ms = per_update({}, dict(bare.cpu_s), redemptions)
-    punch.run.cpu_ms = per_update({}, dict(punch.cpu_s), redemptions)
+    for side in [*bare, punch]:
+        side.run.cpu_ms = per_update({}, dict(side.cpu_s), redemptions)
     return worst
+
+
+async def settle_tasks(client: Client, workflow_ids: list[str]) -> None:
+    """Until none of these workflows has an activity or a workflow task pending."""
+    await eventually(
+        lambda: busy_workflows(client, workflow_ids), lambda n: n == 0, SETTLE_TIMEOUT, poll=0.1
+    )
 
 
 async def audit_ledger(
@@ -346,10 +370,14 @@ def per_target(work: list[tuple[str, str]]) -> dict[str, int]:
 
 async def busy_packages(client: Client, package_ids: list[str]) -> int:
     """How many package workflows still have an activity or a workflow task pending."""
+    return await busy_workflows(client, [package_workflow_id(p) for p in package_ids])
+
+
+async def busy_workflows(client: Client, workflow_ids: list[str]) -> int:
+    """How many of these workflows still have an activity or a workflow task pending."""
     busy = 0
-    for package_id in package_ids:
-        described = await client.get_workflow_handle(package_workflow_id(package_id)).describe()
-        info = described.raw_description
+    for workflow_id in workflow_ids:
+        info = (await client.get_workflow_handle(workflow_id).describe()).raw_description
         busy += bool(info.pending_activities) or info.HasField("pending_workflow_task")
     return busy
 
@@ -369,8 +397,15 @@ async def message_counts(pool: asyncpg.Pool) -> dict[str, int]:
 # --- the run ------------------------------------------------------------------------
 
 
-async def main(packages: int, redemptions: int, concurrency: int, level: Level, rounds: int) -> int:
-    """One whole run: the stack, both sides in alternating rounds, the audits; the exit code."""
+async def main(
+    packages: int,
+    redemptions: int,
+    concurrency: int,
+    level: Level,
+    rounds: int,
+    yardsticks: bool = False,
+) -> int:
+    """One whole run: the stack, every side in alternating rounds, the audits; the exit code."""
     print(
         "starting Temporal dev server (SQLite file), embedded PostgreSQL and stand-ins…", flush=True
     )
@@ -397,25 +432,37 @@ async def main(packages: int, redemptions: int, concurrency: int, level: Level, 
         print(f"integrations: {DESCRIBED[level]}", flush=True)
         meter = CpuMeter(stack.pgdata, stand_ins.pid)
         try:
-            async with (
-                bare_side(stack.client, settings, packages) as bare,
-                punchcard_side(
-                    stack, stand_ins, settings, level=level, packages=packages, units=units
-                ) as (punch, spa),
-            ):
+            async with contextlib.AsyncExitStack() as sides:
+                bare = await sides.enter_async_context(bare_side(stack.client, settings, packages))
+                shapes = [
+                    await sides.enter_async_context(
+                        bare_side(stack.client, settings, packages, shape)
+                    )
+                    for shape in (SHAPES if yardsticks else ())
+                ]
+                punch, spa = await sides.enter_async_context(
+                    punchcard_side(
+                        stack, stand_ins, settings, level=level, packages=packages, units=units
+                    )
+                )
                 lags = await interleave(
                     stack,
                     meter,
-                    bare,
+                    [bare, *shapes],
                     punch,
                     spa,
                     redemptions=redemptions,
                     concurrency=concurrency,
                     rounds=rounds,
                 )
-                bare_work = plan(bare.targets, redemptions, "bump")
                 punch_work = plan(punch.targets, redemptions, "appt")
-                problems = check_answers(bare.run, bare_work, first=1, step=1)
+                problems = [
+                    p
+                    for side in (bare, *shapes)
+                    for p in check_answers(
+                        side.run, plan(side.targets, redemptions, "bump"), first=1, step=1
+                    )
+                ]
                 problems += check_answers(punch.run, punch_work, first=units - 1, step=-1)
                 rows, confirmations, ledger_problems = await audit_ledger(
                     spa.pool, punch_work, units=units
@@ -448,7 +495,8 @@ async def main(packages: int, redemptions: int, concurrency: int, level: Level, 
     ok = report(
         punch.run,
         bare.run,
-        config={**load, "units_per_package": units, "rounds": rounds},
+        yardsticks=[side.run for side in shapes],
+        config={**load, "units_per_package": units, "rounds": rounds, "yardsticks": yardsticks},
         environment={
             "temporal": stack.temporal_version,
             "temporal_persistence": "sqlite file",
@@ -507,6 +555,12 @@ def cli() -> None:
         help="alternating bare/Punchcard segments the load is split into (default 4)",
     )
     parser.add_argument(
+        "--yardsticks",
+        action="store_true",
+        help="also drive the bare counter plus an empty local activity, and plus an empty "
+        "activity per update: what the redemption's structure costs on Temporal alone",
+    )
+    parser.add_argument(
         "--integrations",
         choices=LEVELS,
         default="all",
@@ -517,7 +571,14 @@ def cli() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     sys.exit(
         asyncio.run(
-            main(args.packages, args.redemptions, args.concurrency, args.integrations, args.rounds)
+            main(
+                args.packages,
+                args.redemptions,
+                args.concurrency,
+                args.integrations,
+                args.rounds,
+                args.yardsticks,
+            )
         )
     )
 

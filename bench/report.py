@@ -42,6 +42,7 @@ def report(
     punchcard: Run,
     bare: Run,
     *,
+    yardsticks: list[Run],
     config: dict[str, int],
     environment: dict[str, Any],
     ledger: dict[str, Any],
@@ -55,7 +56,7 @@ def report(
     when the audit failed (marked `"ok": false`), so a broken run can be looked into, but
     the verdict says they do not count.
     """
-    rows = [punchcard.row(), bare.row()]
+    rows = [punchcard.row(), bare.row(), *(run.row() for run in yardsticks)]
     fast = rows[1]
     throughput = rows[0]["updates_per_s"] / fast["updates_per_s"] if fast["updates_per_s"] else 0
     p99 = rows[0]["p99_ms"] / fast["p99_ms"] if fast["p99_ms"] else 0
@@ -63,6 +64,13 @@ def report(
     print()
     print(table(rows))
     print(f"punchcard/bare: throughput {throughput:.2f}x, p99 latency {p99:.2f}x")
+    for row in rows[2:]:
+        ratio = row["updates_per_s"] / fast["updates_per_s"] if fast["updates_per_s"] else 0
+        row["throughput_vs_bare"] = round(ratio, 3)
+        print(
+            f"{row['name']}/bare: throughput {ratio:.2f}x, p99 latency "
+            f"{row['p99_ms'] / fast['p99_ms'] if fast['p99_ms'] else 0:.2f}x"
+        )
     print(cpu_table(rows))
     print(
         f"ledger: {ledger['redemption_rows']}/{redemptions} redemption rows, complete "
