@@ -186,7 +186,9 @@ async def api_client(
         yield http
 
 
-async def run_level(level: Level, *, packages: int, rounds: int, concurrency: int) -> LevelResult:
+async def run_level(
+    level: Level, *, packages: int, rounds: int, concurrency: int, run_limit: int | None
+) -> LevelResult:
     async with real_stack() as stack, StandIns.running() as stand_ins:
         settings = Settings(
             temporal_address=stack.temporal_address,
@@ -201,7 +203,7 @@ async def run_level(level: Level, *, packages: int, rounds: int, concurrency: in
         pool = await create_pool(stack.database_url, max_size=4)
         try:
             return await _drive(
-                stack, stand_ins, pool, settings, level, packages, rounds, concurrency
+                stack, stand_ins, pool, settings, level, packages, rounds, concurrency, run_limit
             )
         finally:
             await pool.close()
@@ -216,6 +218,7 @@ async def _drive(
     packages: int,
     rounds: int,
     concurrency: int,
+    run_limit: int | None,
 ) -> LevelResult:
     service = PackageService(client=stack.client, pool=pool, settings=settings)
     units = rounds + 5
@@ -253,7 +256,10 @@ async def _drive(
             )
             sold = await service.sell(
                 SaleRequest(
-                    client_id=record.client_id, type_code=TYPE_CODE, purchase_id=f"bench-{n:04d}"
+                    client_id=record.client_id,
+                    type_code=TYPE_CODE,
+                    purchase_id=f"bench-{n:04d}",
+                    max_messages_per_run=run_limit,
                 )
             )
             package_ids.extend(sold.package_ids)
@@ -425,12 +431,20 @@ def print_table(results: list[LevelResult]) -> None:
     print(f"visit events by type ({results[0].level}): {first['visit']['events_by_type']}")
 
 
-async def main(packages: int, rounds: int, concurrency: int, levels: list[Level]) -> int:
+async def main(
+    packages: int, rounds: int, concurrency: int, levels: list[Level], run_limit: int | None
+) -> int:
     results = []
     for level in levels:
         print(f"{level}: {DESCRIBED[level]}; {packages} packages x {rounds} rounds", flush=True)
         results.append(
-            await run_level(level, packages=packages, rounds=rounds, concurrency=concurrency)
+            await run_level(
+                level,
+                packages=packages,
+                rounds=rounds,
+                concurrency=concurrency,
+                run_limit=run_limit,
+            )
         )
     print_table(results)
     totals = [r.figures()["events_per_completion"] for r in results]
@@ -440,14 +454,21 @@ async def main(packages: int, rounds: int, concurrency: int, levels: list[Level]
     if len(set(totals)) > 1:
         problems.append(f"events per completion differ with the integrations: {totals}")
     figures = {
-        "config": {"packages": packages, "rounds": rounds, "concurrency": concurrency},
+        "config": {
+            "packages": packages,
+            "rounds": rounds,
+            "concurrency": concurrency,
+            "messages_per_run": run_limit or "default",
+        },
         "environment": {"python": platform.python_version(), "machine": platform.machine()},
         "target_events_per_completion": TARGET_EVENTS,
         "levels": {r.level: r.figures() for r in results},
         "ok": not problems,
         "problems": problems,
     }
-    path = write_results("appointments", figures)
+    path = write_results(
+        "appointments" if run_limit is None else f"appointments-run-limit-{run_limit}", figures
+    )
     print(f"figures written to {path}")
     if problems:
         print(f"\nFAILED: {len(problems)} problem(s):", file=sys.stderr)
@@ -474,6 +495,13 @@ def cli() -> None:
         default=",".join(LEVELS),
         help="comma list of levels: none, sms, all (default: all three)",
     )
+    parser.add_argument(
+        "--run-limit",
+        type=int,
+        default=None,
+        help="messages per package run before continue-as-new (default: the production "
+        "default); a small one puts continue-as-new runs into the count",
+    )
     args = parser.parse_args()
     named = [lvl.strip() for lvl in args.integrations.split(",") if lvl.strip()]
     levels = [lvl for lvl in LEVELS if lvl in named]
@@ -481,7 +509,9 @@ def cli() -> None:
     if unknown or not levels:
         parser.error(f"unknown integration levels {unknown} (use {', '.join(LEVELS)})")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    sys.exit(asyncio.run(main(args.packages, args.rounds, args.concurrency, levels)))
+    sys.exit(
+        asyncio.run(main(args.packages, args.rounds, args.concurrency, levels, args.run_limit))
+    )
 
 
 if __name__ == "__main__":
