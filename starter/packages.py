@@ -23,7 +23,6 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities import sales
 from activities.repository import (
     ClientLinkRepository,
     ClientRepository,
@@ -32,6 +31,7 @@ from activities.repository import (
     ServiceCatalog,
 )
 from workers.settings import Settings
+from workers.worker import build_sale_policy
 from workflows import visibility
 from workflows.ids import package_workflow_id
 from workflows.models import (
@@ -111,6 +111,7 @@ class PackageService:
     def __init__(self, *, client: Client, pool: asyncpg.Pool, settings: Settings) -> None:
         self._client = client
         self._settings = settings
+        self._sales = build_sale_policy(settings)
         self.clients = ClientRepository(pool)
         self.types = PackageTypeRepository(pool)
         self.ledger = LedgerReader(pool)
@@ -118,7 +119,7 @@ class PackageService:
         self.catalog = ServiceCatalog(pool)
 
     def notice_policy(self) -> NoticePolicy:
-        return sales.notice_policy(self._settings)
+        return self._sales.notices
 
     async def sell(self, request: SaleRequest) -> SaleResult:
         """Start one package workflow per attendee; selling the same purchase twice is a no-op."""
@@ -135,8 +136,8 @@ class PackageService:
         purchase_id = request.purchase_id or f"pkg_{uuid.uuid4().hex[:12]}"
         purchased_at = request.purchased_at or datetime.now().astimezone()
         notices = request.notices or self.notice_policy()
-        expires_at = request.expires_at or sales.expiry_for(
-            package_type, purchased_at, self._settings, notices.timezone
+        expires_at = request.expires_at or self._sales.expires_at(
+            package_type, purchased_at, notices.timezone
         )
         shares = _split_terms(terms, len(attendees))
         package_ids = (

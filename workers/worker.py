@@ -32,6 +32,7 @@ from activities.payment_intake import PaymentIntakeActivities
 from activities.payments import PaymentActivities, StripeApi
 from activities.polling import PollingActivities
 from activities.reports import ReportActivities
+from activities.sales import SalePolicy
 from activities.writeback import build_sync_activities
 from workers.codec import codec_from_settings, data_converter_for
 from workers.schedules import ensure_schedules
@@ -39,6 +40,7 @@ from workers.search_attributes import check_search_attributes
 from workers.settings import Settings
 from workers.shutdown import LocalActivityShutdownInterceptor, close_pool, running
 from workers.telemetry import Telemetry, setup_telemetry
+from workflows.models import NoticePolicy
 from workflows.package import PackageWorkflow
 from workflows.payment import PaymentWorkflow
 from workflows.poll import PollLocationWorkflow
@@ -179,6 +181,19 @@ def build_mailer(settings: Settings) -> SmtpMailer | None:
     )
 
 
+def build_sale_policy(settings: Settings) -> SalePolicy:
+    """The spa's terms for a new package, for staff sales and Stripe purchases alike."""
+    return SalePolicy(
+        notices=NoticePolicy(
+            spa_name=settings.spa_name,
+            timezone=settings.spa_timezone,
+            local_hour=settings.reminder_local_hour,
+            renewal_url=settings.renewal_url,
+        ),
+        default_expiry_months=settings.default_expiry_months,
+    )
+
+
 def build_reports(settings: Settings, pool: asyncpg.Pool) -> ReportActivities:
     """The reconciliation goes to the manager (else the staff address)."""
     return ReportActivities(
@@ -248,7 +263,12 @@ async def build_worker(
                     effects=effects,
                     intake=intake,
                     polling=PollingActivities(pool, build_zenoti(settings, http)),
-                    payments=PaymentIntakeActivities(pool=pool, client=client, settings=settings),
+                    payments=PaymentIntakeActivities(
+                        pool=pool,
+                        client=client,
+                        sales=build_sale_policy(settings),
+                        currency=settings.stripe_currency,
+                    ),
                     reports=build_reports(settings, pool),
                     stripe=stripe,
                 ),
