@@ -22,6 +22,7 @@
     whoami: byTestId("whoami"),
     whoamiName: byTestId("whoami-name"),
     signout: byTestId("signout"),
+    reportLink: byTestId("report-link"),
     desk: byTestId("desk"),
     searchForm: byTestId("search-form"),
     searchInput: byTestId("search-input"),
@@ -152,6 +153,7 @@
     el.results.replaceChildren();
     el.searchInput.value = "";
     state.me = null;
+    el.reportLink.hidden = true;
     showSignIn();
     say(message ? "error" : "idle", message || "Signed out.");
   }
@@ -173,6 +175,7 @@
     el.whoami.hidden = false;
     state.me = me;
     el.whoamiName.textContent = `${me.name} · ${me.role.replace("_", " ")}`;
+    el.reportLink.hidden = me.role !== "manager";
     el.tokenInput.value = "";
     say("idle", `Signed in as ${me.name}. Find a client by name or phone.`);
     el.searchInput.focus();
@@ -189,6 +192,30 @@
   });
 
   el.signout.addEventListener("click", () => signedOut(""));
+
+  // --- the manager's report -------------------------------------------------------
+
+  // Last week's reconciliation, the page the Monday email carries, in a tab of its own.
+  // A tab cannot send the token in a header: it is posted in a form (never put in the
+  // address, where history would keep it), and the server answers with the page.
+  function openReport() {
+    const form = document.createElement("form");
+    form.method = "post";
+    form.action = "/reports/reconciliation";
+    form.target = "_blank";
+    form.hidden = true;
+    const token = document.createElement("input");
+    token.type = "hidden";
+    token.name = "token";
+    token.value = sessionStorage.getItem(TOKEN_KEY) || "";
+    form.append(token);
+    document.body.append(form);
+    form.submit();
+    form.remove();
+    say("info", "Last week's reconciliation report opens in a new tab.");
+  }
+
+  el.reportLink.addEventListener("click", () => openReport());
 
   // --- search ---------------------------------------------------------------------
 
