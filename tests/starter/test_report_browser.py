@@ -157,6 +157,9 @@ async def test_a_manager_opens_last_weeks_report_from_the_desk_on_a_phone(
         report = await opened.value
         await expect(report.locator("#period")).to_contain_text("Week of", timeout=WAIT_MS)
         await expect(report.locator("#liability")).to_be_visible()
+        # A spa with nothing open yet: said in words, no table of headers over no rows.
+        await expect(report.get_by_text("No open packages: nothing unused.")).to_be_visible()
+        await expect(report.get_by_test_id("categories")).to_have_count(0)
         await expect(page.get_by_test_id("status")).to_have_text(
             "Last week's reconciliation report opens in a new tab."
         )
