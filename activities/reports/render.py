@@ -527,7 +527,7 @@ balances as of {_nowrap(when(r.generated_at, tz))}.</p>
 (balances {escape(money(li.balance_cents))}, ledger {escape(money(li.ledger_cents))}).</p>
 <h2 {h2}>Unused value by category</h2>
 {category_chart(r)}
-{_table(categories, ("Category", "Open", "Left", "Unused value"), testid="categories")}
+{_table(categories, ("Category", "Open", "Left", "Unused value"), testid="categories") if r.categories else ""}
 <p style="font-size:13px;color:{_MUTED}">A package type covering several categories counts
 under its first one.</p>
 <h2 {h2}>Details</h2>

@@ -98,6 +98,7 @@ def create_app(
     app.include_router(staff.router)
     app.include_router(imports.router)
     app.include_router(reports.router)
+    app.include_router(reports.page_router)
     app.include_router(webhooks.router)
     app.include_router(desk.router)
     app.include_router(codec.router)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Query
@@ -151,7 +152,13 @@ async def package_history(package_id: str, deps: Deps, member: Staff) -> list[Hi
 @router.post(
     "/packages/{package_id}/renewal-link",
     tags=["packages"],
-    responses={502: {"model": ErrorBody, "description": "Stripe did not make the checkout"}},
+    responses={
+        409: {
+            "model": ErrorBody,
+            "description": "the package is not active, or no payment page is set up",
+        },
+        502: {"model": ErrorBody, "description": "Stripe did not make the checkout"},
+    },
 )
 async def renewal_link(package_id: str, deps: Deps, member: Staff) -> RenewalLinkOut:
     """A renewal checkout the client pays on their phone at the desk.
@@ -159,7 +166,9 @@ async def renewal_link(package_id: str, deps: Deps, member: Staff) -> RenewalLin
     The same package type at its catalogue price, through Stripe Checkout (the spa's
     renewal page, `PUNCHCARD_RENEWAL_URL`, when Stripe is not configured). The offer key
     is the package and the spa's day, so asking again that day gives the same session;
-    Stripe's payment then starts the new package like any renewal.
+    Stripe's payment then starts the new package like any renewal. With neither Stripe nor
+    a renewal page set up (the placeholder under `.invalid`), 409 says so: a link that can
+    never open must not be handed to a client.
     """
     row = await deps.service.ledger.balance(package_id)
     if row is None:
@@ -189,6 +198,12 @@ async def renewal_link(package_id: str, deps: Deps, member: Staff) -> RenewalLin
         )
     except ApplicationError as err:
         raise HTTPException(502, f"Stripe did not make the checkout: {err.message}") from None
+    if result.status == "not_configured" and _placeholder(result.url):
+        raise HTTPException(
+            409,
+            "no payment page is set up for renewal links (ask a manager: Stripe or "
+            "PUNCHCARD_RENEWAL_URL): sell the package at the desk instead",
+        )
     return RenewalLinkOut(
         package_id=package_id,
         client_id=row.client_id,
@@ -429,6 +444,12 @@ async def _shared(deps: Deps, row: BalanceRow) -> list[SharedHolder]:
         for package_id, client_id, name in holders
         if package_id != row.package_id and client_id != row.client_id
     ]
+
+
+def _placeholder(url: str) -> bool:
+    """The shipped default renewal page: `.invalid` never resolves (RFC 2606)."""
+    host = urlsplit(url).hostname or ""
+    return host == "invalid" or host.endswith(".invalid")
 
 
 def _today(deps: Deps) -> date:
