@@ -145,6 +145,11 @@ class Liability(Model):
     balance_cents: int = Field(description="sum of unused value over open packages")
     ledger_cents: int = Field(description="the same, recomputed from the ledger's value flows")
     difference_cents: int = Field(description="balance_cents - ledger_cents: 0 when they agree")
+    at_end_cents: int | None = Field(
+        default=None,
+        description="the ledger's liability at the period's end (exclusive); the headline of "
+        "a period already over, so its change from the start adds up with the period's flows",
+    )
 
 
 class ReviewBacklog(Model):

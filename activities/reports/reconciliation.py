@@ -11,7 +11,9 @@ Where each figure comes from:
   ledger (index-only over `ledger_value_flow_idx`), which must equal the balance table;
 - the review queue and the latest stored overrun audit;
 - the **previous period** of the same length (sold, consumed, breakage, refused visits) and
-  the ledger's liability at this period's start: the headline's change from last period.
+  the ledger's liability at this period's start and end: a period already over is headed
+  by its end figure, so the change from its start is exactly what the period sold, used,
+  expired and cancelled (today's balance, later entries included, is a detail line).
 
 Everything is read in one REPEATABLE READ read-only transaction, so the balance table and
 the ledger are seen at the same instant (both are written in one transaction per entry).
@@ -127,6 +129,7 @@ async def build_report(
         )
         before_refused = await conn.fetch(_REFUSED, before.start, before.end)
         at_start = await conn.fetchval(_LEDGER_LIABILITY, inflows, outflows, period.start)
+        at_end = await conn.fetchval(_LEDGER_LIABILITY, inflows, outflows, period.end)
     sales, consumption, expiries, cancellations = _period_figures(flows)
     categories, balances = _open_figures(open_rows)
     by_rule = _refused_by_rule(refused_rows)
@@ -149,7 +152,7 @@ async def build_report(
         cancellations=cancellations,
         open=balances,
         categories=categories,
-        liability=_liability(balances, categories, int(ledger_cents)),
+        liability=_liability(balances, categories, int(ledger_cents), at_end=int(at_end)),
         review=ReviewBacklog(
             open_items=sum(int(r["items"]) for r in review_rows),
             oldest_at=min(oldest) if oldest else None,
@@ -176,7 +179,7 @@ def _refused_by_rule(rows: list[asyncpg.Record]) -> dict[str, int]:
 
 
 def _liability(
-    balances: OpenBalances, categories: list[CategoryValue], ledger_cents: int
+    balances: OpenBalances, categories: list[CategoryValue], ledger_cents: int, *, at_end: int
 ) -> Liability:
     balance_cents = sum(c.unused_value_cents for c in categories)
     return Liability(
@@ -184,6 +187,7 @@ def _liability(
         balance_cents=balance_cents,
         ledger_cents=ledger_cents,
         difference_cents=balance_cents - ledger_cents,
+        at_end_cents=at_end,
     )
 
 

@@ -186,7 +186,7 @@ def reconciliation_text(report: ReconciliationReport) -> str:
         f"breakage {money(e.breakage_cents)}",
         f"Sessions remaining now: {o.sessions_remaining} on {o.session_packages} open packages; "
         f"dollar credit remaining {money(o.credit_remaining_cents)}",
-        f"Total package liability (deferred revenue): {money(li.balance_cents)} on "
+        f"Total package liability today (deferred revenue): {money(li.balance_cents)} on "
         f"{li.open_packages} open packages; from the ledger {money(li.ledger_cents)}: "
         f"{agreement(r)}",
         f"Unused value by category: {cats or 'none'}",
@@ -248,6 +248,21 @@ class Headline:
     vs: str
 
 
+def _ended(report: ReconciliationReport) -> bool:
+    return report.period.end <= report.generated_at
+
+
+def headline_liability_cents(report: ReconciliationReport) -> int:
+    """The liability a report leads with (page, email subject, CLI).
+
+    A period already over is headed by the ledger's figure at its end, so the change from
+    its start adds up with what it sold, used and expired; today's balance, with later
+    entries in, is a detail. A running period is headed by today's balance.
+    """
+    at_end = report.liability.at_end_cents
+    return at_end if at_end is not None and _ended(report) else report.liability.balance_cents
+
+
 def headlines(report: ReconciliationReport) -> list[Headline]:
     """Liability, sold, consumed, breakage, overruns: the figures read first, each with its
     change from the previous period of the same length."""
@@ -263,13 +278,23 @@ def headlines(report: ReconciliationReport) -> list[Headline]:
     if c.credit_redeemed_cents:
         used.append(f"{money(c.credit_redeemed_cents)} of credit")
     refused = ov.refused_visits
+    li = r.liability
+    liability = headline_liability_cents(r)
+    ended = li.at_end_cents is not None and _ended(r)
+    last = r.period.last_day
+    liability_detail = (
+        f"at the end of {last:%a}, {last:%b} {last.day}; today {money(li.balance_cents)} on "
+        + _n(li.open_packages, "open package")
+        if ended
+        else _n(li.open_packages, "open package")
+    )
     items = [
         Headline(
             "liability",
             "Package liability (deferred revenue)",
-            money(r.liability.balance_cents),
-            _n(r.liability.open_packages, "open package"),
-            change(r.liability.balance_cents, p.liability_cents) if p else ("", _MUTED),
+            money(liability),
+            liability_detail,
+            change(liability, p.liability_cents) if p else ("", _MUTED),
             f"{since}, when it was {money(p.liability_cents)}" if p else "",
         ),
         Headline(
