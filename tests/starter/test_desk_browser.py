@@ -753,6 +753,52 @@ async def test_no_renewal_link_without_a_payment_page(
             await page.close()
 
 
+async def test_selling_a_shared_package_again_sells_it_to_everyone_who_shares_it(
+    chromium: Path,
+    seeded: Spa,
+    settings: Settings,
+    pool: asyncpg.Pool,
+    api_url: str,
+    browser: Browser,
+) -> None:
+    """A couples package on its last session, sold again at the desk: both partners get
+    their share of the new purchase, as they did of the first (not one of them all of it)."""
+    spa = seeded
+    today = datetime.now(ZoneInfo(settings.spa_timezone)).date()
+    [anas, _bens] = await spa.sell("couples4", ANA.client_id, shared_with=[BEN.client_id])
+    await redeem_earlier(spa, anas, "ana-couples-1", today - timedelta(days=2))
+    await wait_remaining(spa, anas, 1)
+    token = await StaffRepository(pool).add(
+        StaffMember(staff_id="desk-dee", name="Dee Desk", role=Role.FRONT_DESK)
+    )
+    page = await browser.new_page(viewport={"width": 390, "height": 844})
+    try:
+        await page.goto(f"{api_url}/desk")
+        await page.get_by_test_id("token-input").fill(token)
+        await page.get_by_test_id("signin-button").click()
+        await find(page, "Ana", "Ana Test")
+        shared = card(page, anas)
+        await shared.get_by_test_id("collect-actions").get_by_test_id("sell").click()
+        await expect(shared.get_by_test_id("ask-text")).to_have_text(
+            "Sell a new Couples facial 4-pack to Ana Test (+1 555-555-0101), shared with Ben Test? "
+            "Take the payment first."
+        )
+        await shared.get_by_test_id("ask-yes").click()
+        await expect(page.get_by_test_id("status")).to_have_text(
+            "Ana Test: new Couples facial 4-pack sold, shared with Ben Test, 2 sessions left.",
+            timeout=WAIT_MS,
+        )
+        # Each partner now holds the old share and a new one of 2 sessions (4 split in two).
+        ana_left = [b.remaining for b in await spa.ledger.balances_for_client(ANA.client_id)]
+        bens_rows = await eventually(
+            lambda: spa.ledger.balances_for_client(BEN.client_id), lambda rows: len(rows) == 2
+        )
+        ben_left = [b.remaining for b in bens_rows]
+        assert (sorted(ana_left), sorted(ben_left)) == ([1, 2], [2, 2])
+    finally:
+        await page.close()
+
+
 async def test_only_the_desk_files_are_served() -> None:
     app = FastAPI()
     app.include_router(desk.router)

@@ -828,12 +828,18 @@
     say("ok", `Renewal link for ${whoName()} copied.`);
   }
 
+  function sharing(pkg) {
+    const others = (pkg.shared_with || []).map((holder) => holder.name);
+    return others.length ? `, shared with ${others.join(" and ")}` : "";
+  }
+
   function askSell(packageId) {
     const pkg = state.packages.get(packageId);
     if (!pkg || state.busy.has(packageId)) return;
+    // A shared purchase is sold again to everyone who shares it, each with their share.
     ask(
       packageId,
-      `Sell a new ${pkg.name} to ${whoFull()}? Take the payment first.`,
+      `Sell a new ${pkg.name} to ${whoFull()}${sharing(pkg)}? Take the payment first.`,
       "Yes, sell",
       (button) => sell(packageId, button),
     );
@@ -851,7 +857,12 @@
     setBusy(packageId, true, button, "Selling…");
     let sold;
     try {
-      sold = await api("POST", "/api/sales", { client_id: clientId, type_code: pkg.type_code, purchase_id: purchaseId });
+      sold = await api("POST", "/api/sales", {
+        client_id: clientId,
+        type_code: pkg.type_code,
+        shared_with: (pkg.shared_with || []).map((holder) => holder.client_id),
+        purchase_id: purchaseId,
+      });
     } catch (err) {
       if (!(err instanceof ApiError && err.status === 0)) state.sales.delete(packageId);
       fail(`Not sold to ${who}`, err);
@@ -866,13 +877,15 @@
       return;
     }
     // The new package's row is written once its workflow starts: wait to show it.
-    for (let i = 0; i < REFRESH_TRIES && !sold.package_ids.every((id) => cardFor(id)); i += 1) {
+    // The first package is this client's (a shared sale's others are the partners').
+    const mine = sold.package_ids[0];
+    for (let i = 0; i < REFRESH_TRIES && !cardFor(mine); i += 1) {
       await openClient(clientId);
       if (view !== state.view) return;
-      if (!sold.package_ids.every((id) => cardFor(id))) await sleep(REFRESH_PAUSE_MS);
+      if (!cardFor(mine)) await sleep(REFRESH_PAUSE_MS);
     }
-    const fresh = state.packages.get(sold.package_ids[0]);
-    say("ok", `${who}: new ${pkg.name} sold${fresh ? `, ${fresh.remaining_label}` : ""}.`);
+    const fresh = state.packages.get(mine);
+    say("ok", `${who}: new ${pkg.name} sold${sharing(pkg)}${fresh ? `, ${fresh.remaining_label}` : ""}.`);
   }
 
   function openTopUp(packageId) {
