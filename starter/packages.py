@@ -76,6 +76,10 @@ class NotFound(PunchcardError):
     pass
 
 
+class Conflict(PunchcardError):
+    """A record with that id exists and differs from what was sent; str() names how."""
+
+
 class Refused(PunchcardError):
     """The package refused the message; `rule` names why (ZeroBalance, PackageExpired…)."""
 
