@@ -53,9 +53,10 @@ class DeskPackage(Model):
 class ClientOut(Model):
     client_id: str
     name: str
-    phone: str | None
+    phone: str | None = Field(description="E.164")
     email: str | None
-    sms_opt_out: bool
+    sms_opt_out: bool = Field(description="no SMS is sent to the client (a STOP, or staff)")
+    email_opt_out: bool = Field(default=False, description="no email is sent to the client")
 
 
 class LinkOut(Model):

@@ -38,6 +38,7 @@ from starter.api.schemas import (
     SaleOut,
     SharedHolder,
 )
+from starter.api.setup_schemas import ReviewItemOut
 from starter.desk_visits import complete_at_desk, desk_completion, desk_visit
 from starter.history_days import service_dates
 from starter.packages import SaleRequest
@@ -81,7 +82,7 @@ async def find_clients(
 ) -> list[ClientOut]:
     """Front-desk search: part of a name, or a phone typed in any format."""
     found = await deps.service.clients.find(q) if q.strip() else await deps.service.clients.list(50)
-    return [ClientOut(**c.model_dump(exclude={"email_opt_out"})) for c in found]
+    return [ClientOut(**c.model_dump()) for c in found]
 
 
 @router.get("/clients/{client_id}", tags=["clients"])
@@ -99,7 +100,7 @@ async def client_detail(client_id: str, deps: Deps, member: Staff) -> ClientDeta
     packages.sort(key=lambda p: (p.status != "active", p.expires_at or now + timedelta(days=9999)))
     links = await deps.links.for_client(client_id)
     return ClientDetail(
-        client=ClientOut(**client.model_dump(exclude={"email_opt_out"})),
+        client=ClientOut(**client.model_dump()),
         packages=packages,
         links=[LinkOut(platform=link.platform, external_id=link.external_id) for link in links],
     )
@@ -107,10 +108,9 @@ async def client_detail(client_id: str, deps: Deps, member: Staff) -> ClientDeta
 
 @router.put("/clients/{client_id}/links", tags=["clients"], status_code=200)
 async def link_client(client_id: str, body: LinkBody, deps: Deps, member: Staff) -> LinkOut:
-    """Tie a booking-platform client id (Boulevard URN, Mindbody id…) to this client."""
-    if await deps.service.clients.get(client_id) is None:
-        raise HTTPException(404, f"no client {client_id!r}")
-    await deps.links.link(
+    """Tie a booking-platform client id (Boulevard URN, Mindbody id…) to this client; an id
+    linked to another client moves to this one."""
+    await deps.clients.link(
         ClientLink(platform=body.platform, external_id=body.external_id, client_id=client_id)
     )
     return LinkOut(platform=body.platform, external_id=body.external_id)
@@ -359,9 +359,10 @@ async def review_items(
     deps: Deps,
     member: Staff,
     status: Literal["open", "assigned", "dismissed", "done", "all"] = "open",
-) -> list[dict[str, object]]:
+) -> list[ReviewItemOut]:
+    """Items waiting for staff (or settled, by `status`), oldest first."""
     items = await deps.review.list(None if status == "all" else status)
-    return [item.model_dump(mode="json") for item in items]
+    return [ReviewItemOut(**item.model_dump()) for item in items]
 
 
 @router.post("/review/{item_id}/assign", tags=["review"])
