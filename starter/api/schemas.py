@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Literal
 
-from pydantic import Field
+from pydantic import AwareDatetime, Field
 
 from workflows.models import Model, PackageKind, PackageStatus
 from workflows.visit_models import Platform
@@ -136,6 +136,34 @@ class ExtendBody(Model):
         le=date(2999, 12, 31), description="last day the package is good (spa's zone)"
     )
     reason: str = Text
+
+
+class ForfeitBody(Model):
+    reason: str = Text
+
+
+class BookBody(Model):
+    """A booking change the platform did not send (never consumes a session)."""
+
+    appointment_id: str = Field(min_length=1, max_length=120)
+    change: Literal["booked", "rescheduled", "confirmed", "checked_in", "cancelled"] = "booked"
+    scheduled_at: AwareDatetime | None = Field(
+        default=None, description="the appointment's time, with its UTC offset"
+    )
+    provider_id: str | None = Field(default=None, max_length=200)
+    rebooked_from: str | None = Field(
+        default=None, max_length=120, description="earlier appointment id of the same visit"
+    )
+    request_id: str | None = Field(
+        default=None, max_length=120, description="idempotency key: a retry sends the same"
+    )
+
+
+class ProviderOut(Model):
+    provider_id: str
+    name: str
+    role: str | None
+    active: bool
 
 
 class CancelBody(Model):

@@ -11,6 +11,7 @@ from fastapi import APIRouter, HTTPException, Query
 from pydantic import ValidationError
 from temporalio.exceptions import ApplicationError
 
+from activities.providers import ProviderRepository
 from activities.repository import BalanceRow, ClientLink, ServiceMapping
 from starter.api.deps import Deps, Manager, Staff
 from starter.api.desk_view import desk_package, history_line
@@ -18,6 +19,7 @@ from starter.api.schemas import (
     AddUnitsBody,
     AssignBody,
     AttendanceBody,
+    BookBody,
     CancelBody,
     CatalogBody,
     ClientDetail,
@@ -27,10 +29,12 @@ from starter.api.schemas import (
     DismissBody,
     ErrorBody,
     ExtendBody,
+    ForfeitBody,
     HistoryLine,
     LinkBody,
     LinkOut,
     Me,
+    ProviderOut,
     RenewalLinkOut,
     ResolveOut,
     ReverseBody,
@@ -47,9 +51,11 @@ from workflows import schedule
 from workflows.contracts import RenewalCheckoutInput
 from workflows.models import (
     AddUnitsRequest,
+    AppointmentNotice,
     AttendanceRequest,
     CancelRequest,
     ExtendRequest,
+    ForfeitRequest,
     PackageAnswer,
     PackageMessage,
     PackageStatus,
@@ -335,6 +341,42 @@ async def cancel(package_id: str, body: CancelBody, deps: Deps, member: Manager)
     )
 
 
+@router.post("/packages/{package_id}/forfeit", tags=["packages"])
+async def forfeit(package_id: str, body: ForfeitBody, deps: Deps, member: Manager) -> PackageAnswer:
+    """Close a package in expiry review (manager): what remains is forfeited as breakage."""
+    return await _send(
+        deps,
+        package_id,
+        ForfeitRequest(
+            key=f"desk-forfeit:{package_id}",
+            actor=member.staff_id,
+            source="desk",
+            reason=body.reason,
+        ),
+    )
+
+
+@router.post("/packages/{package_id}/book", tags=["packages"])
+async def book(package_id: str, body: BookBody, deps: Deps, member: Staff) -> PackageAnswer:
+    """Record a booking change (never consumes; a booking at zero alerts staff)."""
+    when = f"@{body.scheduled_at.isoformat()}" if body.scheduled_at else ""
+    key = body.request_id or f"{body.change}:{body.appointment_id}{when}"
+    return await _send(
+        deps,
+        package_id,
+        AppointmentNotice(
+            key=f"desk-{key}",
+            actor=member.staff_id,
+            source="desk",
+            appointment_id=body.appointment_id,
+            change=body.change,
+            scheduled_at=body.scheduled_at,
+            provider_id=body.provider_id,
+            rebooked_from=body.rebooked_from,
+        ),
+    )
+
+
 @router.post("/sales", tags=["packages"], status_code=201)
 async def sell(body: SaleBody, deps: Deps, member: Staff) -> SaleOut:
     """Sell a package type to a client (and the attendees of a shared purchase)."""
@@ -390,6 +432,12 @@ async def dismiss(item_id: str, body: DismissBody, deps: Deps, member: Manager) 
 
 
 # --- catalog ------------------------------------------------------------------------------
+
+
+@router.get("/providers", tags=["catalog"])
+async def providers(deps: Deps, member: Staff) -> list[ProviderOut]:
+    """The spa's providers (a visit's `provider_id`)."""
+    return [ProviderOut(**p.model_dump()) for p in await ProviderRepository(deps.pool).list()]
 
 
 @router.get("/catalog/services", tags=["catalog"])

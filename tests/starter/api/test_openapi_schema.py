@@ -55,6 +55,9 @@ def test_review_items_and_setup_endpoints_are_typed() -> None:
         "/api/staff/{staff_id}/token": {"post"},
         "/api/staff/{staff_id}/revoke": {"post"},
         "/api/alerts": {"get"},
+        "/api/providers": {"get"},
+        "/api/packages/{package_id}/book": {"post"},
+        "/api/packages/{package_id}/forfeit": {"post"},
     }
     for path, methods in expected.items():
         assert set(paths[path]) == methods, path

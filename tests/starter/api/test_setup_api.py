@@ -182,6 +182,25 @@ async def test_a_whole_spa_is_set_up_from_nothing_through_the_api(
             await http.post("/api/packages/p-ana-1/complete", json=visit, headers=desk), 200
         )
     assert answer["remaining"] == 0
+    # A booking at zero is recorded and alerts staff; forfeit is for packages in review.
+    booked = await expect(
+        await http.post(
+            "/api/packages/p-ana-1/book",
+            json={
+                "appointment_id": "appt-3",
+                "scheduled_at": f"{today + timedelta(days=7)}T14:30:00-05:00",
+            },
+            headers=desk,
+        ),
+        200,
+    )
+    assert booked["key"].startswith("desk-booked:appt-3@")
+    forfeit = {"reason": "client moved away"}
+    refused = await http.post("/api/packages/p-ana-1/forfeit", json=forfeit, headers=desk)
+    assert refused.status_code == 403
+    not_in_review = await http.post("/api/packages/p-ana-1/forfeit", json=forfeit, headers=manager)
+    assert not_in_review.status_code == 409
+    assert not_in_review.json()["detail"].startswith("refused (NotInReview): ")
 
     detail = await expect(await http.get("/api/clients/ana", headers=desk), 200)
     assert detail["links"] == [{"platform": "mindbody", "external_id": "100015531"}]
@@ -203,11 +222,12 @@ async def test_a_whole_spa_is_set_up_from_nothing_through_the_api(
         return list(await expect(await http.get("/api/alerts", headers=desk), 200))
 
     alerts = await eventually(
-        open_alerts, lambda rows: any(a["kind"] == "consumed_80" for a in rows)
+        open_alerts, lambda rows: {"consumed_80", "booking_at_zero"} <= {a["kind"] for a in rows}
     )
     (used,) = [a for a in alerts if a["kind"] == "consumed_80"]
     assert (used["client_id"], used["package_id"]) == ("ana", "p-ana-1")
     assert await expect(await http.get("/api/review", headers=desk), 200) == []
+    assert await expect(await http.get("/api/providers", headers=desk), 200) == []
 
 
 async def test_setup_is_refused_by_role_by_name_and_by_field(http: httpx.AsyncClient) -> None:
