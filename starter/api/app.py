@@ -41,7 +41,7 @@ from starter.api.routes import (
     webhooks,
 )
 from starter.api.schemas import Health
-from starter.packages import Conflict, NotFound, PunchcardError, Refused
+from starter.packages import Conflict, Invalid, NotFound, PunchcardError, Refused
 from starter.staff import BOOTSTRAP_MANAGER, StaffService
 from workers.settings import Settings
 from workers.telemetry import Telemetry, setup_telemetry
@@ -181,6 +181,8 @@ def create_app(
             status = 404
         elif isinstance(exc, Refused | Conflict):
             status = 409
+        elif isinstance(exc, Invalid):
+            status = 422
         else:
             status = 400
         return JSONResponse(status_code=status, content={"detail": str(exc)})

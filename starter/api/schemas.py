@@ -185,6 +185,18 @@ class SaleBody(Model):
         max_length=200,
         description="the Stripe payment, so a cancel can refund through Stripe",
     )
+    purchased_on: date | None = Field(
+        default=None,
+        ge=date(1970, 1, 1),
+        description="the day it was bought, in the spa's zone (default: now); a day before "
+        "today backdates the sale to that day's start and needs a manager",
+    )
+    expires_on: date | None = Field(
+        default=None,
+        le=date(2999, 12, 31),
+        description="the last good day, in the spa's zone (default: the type's months from "
+        "the purchase); never past",
+    )
 
 
 class RenewalLinkOut(Model):

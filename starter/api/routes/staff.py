@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from temporalio.exceptions import ApplicationError
 
 from activities.providers import ProviderRepository
-from activities.repository import BalanceRow, ClientLink, ServiceMapping
+from activities.repository import BalanceRow, ClientLink, Role, ServiceMapping
 from starter.api.deps import Deps, Manager, Staff
 from starter.api.desk_view import desk_package, history_line
 from starter.api.schemas import (
@@ -47,6 +47,7 @@ from starter.desk_visits import complete_at_desk, desk_completion, desk_visit
 from starter.history_days import service_dates
 from starter.packages import SaleRequest
 from starter.review import ReviewService
+from starter.sale_dates import sale_dates
 from workflows import schedule
 from workflows.contracts import RenewalCheckoutInput
 from workflows.models import (
@@ -379,7 +380,20 @@ async def book(package_id: str, body: BookBody, deps: Deps, member: Staff) -> Pa
 
 @router.post("/sales", tags=["packages"], status_code=201)
 async def sell(body: SaleBody, deps: Deps, member: Staff) -> SaleOut:
-    """Sell a package type to a client (and the attendees of a shared purchase)."""
+    """Sell a package type to a client (and the attendees of a shared purchase), today or,
+    for a manager, on a day in the past; with its own last good day if given."""
+    dates = sale_dates(
+        purchased_on=body.purchased_on,
+        expires_on=body.expires_on,
+        timezone=deps.settings.spa_timezone,
+        now=datetime.now(UTC),
+    )
+    if dates.backdated and member.role is not Role.MANAGER:
+        raise HTTPException(
+            403,
+            f"only a manager may sell with a purchase date in the past "
+            f"({member.staff_id} is front desk)",
+        )
     result = await deps.service.sell(
         SaleRequest(
             client_id=body.client_id,
@@ -388,6 +402,8 @@ async def sell(body: SaleBody, deps: Deps, member: Staff) -> SaleOut:
             purchase_id=body.purchase_id,
             payment_intent_id=body.payment_intent_id,
             sold_by=member.staff_id,
+            purchased_at=dates.purchased_at,
+            expires_at=dates.expires_at,
         )
     )
     return SaleOut(**result.model_dump())
