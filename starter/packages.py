@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, cast
 
 import asyncpg
@@ -32,7 +32,7 @@ from activities.repository import (
 )
 from workers.settings import Settings
 from workers.worker import build_sale_policy
-from workflows import visibility
+from workflows import schedule, visibility
 from workflows.ids import package_workflow_id
 from workflows.models import (
     AddUnitsRequest,
@@ -74,6 +74,19 @@ class PunchcardError(Exception):
 
 class NotFound(PunchcardError):
     pass
+
+
+class Invalid(PunchcardError):
+    """Input the rules refuse before anything starts; `field` names it (a 422 in the API)."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class Conflict(PunchcardError):
+    """A record with that id exists and differs from what was sent; str() names how."""
 
 
 class Refused(PunchcardError):
@@ -139,6 +152,14 @@ class PackageService:
         expires_at = request.expires_at or self._sales.expires_at(
             package_type, purchased_at, notices.timezone
         )
+        if expires_at <= max(purchased_at, datetime.now(UTC)):
+            last_day = schedule.good_through(expires_at, notices.timezone)
+            raise Invalid(
+                "expires_on",
+                f"the package would be good through {last_day.isoformat()}, which is "
+                + ("before its purchase" if expires_at <= purchased_at else "past")
+                + ": a sale cannot start expired",
+            )
         shares = _split_terms(terms, len(attendees))
         package_ids = (
             [purchase_id]

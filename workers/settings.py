@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     manager_email: str | None = None  # review items older than a day are escalated here
     review_escalate_hours: float = Field(default=24, gt=0)
     visit_idle_days: float = Field(default=30, gt=0)
+    # The first manager's token on a spa with none (setup through the API alone); see README.
+    bootstrap_manager_token: SecretStr | None = None
 
     # Boulevard webhooks. The signature scheme is unconfirmed (see README): configurable.
     boulevard_webhook_secret: SecretStr | None = None
@@ -127,6 +129,13 @@ class Settings(BaseSettings):
     worker_max_concurrent_activities: int = Field(default=50, ge=1)
     worker_max_concurrent_workflow_tasks: int = Field(default=20, ge=1)
     worker_graceful_shutdown_seconds: float = Field(default=10.0, ge=0)
+
+    @field_validator("bootstrap_manager_token")
+    @classmethod
+    def _long_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 24:
+            raise ValueError("use at least 24 random characters (e.g. `openssl rand -hex 24`)")
+        return value
 
     @field_validator("spa_timezone")
     @classmethod

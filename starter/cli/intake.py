@@ -18,14 +18,15 @@ from activities.repository import (
     Role,
     ServiceMapping,
     StaffMember,
-    StaffRepository,
 )
 from activities.repository.poll_locations import PollLocationRepository
 from starter.api.serve import run_api
 from starter.cli.render import table
 from starter.cli.runtime import CliError, database, default_actor, package_service, run, temporal
+from starter.clients import ClientService
 from starter.imports import import_csv
 from starter.review import ReviewService
+from starter.staff import StaffService
 from workers.schedules import ensure_poll_schedules
 from workers.settings import Settings
 from workflows.visit_models import ResolveReview
@@ -68,10 +69,10 @@ def register(app: typer.Typer) -> None:
 
         async def action(settings: Settings) -> None:
             async with database(settings) as pool:
-                token = await StaffRepository(pool).add(
+                issued = await StaffService(pool).add_or_rekey(
                     StaffMember(staff_id=staff_id, name=name or staff_id, role=role)
                 )
-            typer.echo(f"{staff_id} ({role.value}): token {token}")
+            typer.echo(f"{staff_id} ({role.value}): token {issued.token}")
             typer.echo("Send it as `Authorization: Bearer <token>`; it is not shown again.")
 
         run(action)
@@ -82,7 +83,7 @@ def register(app: typer.Typer) -> None:
 
         async def action(settings: Settings) -> None:
             async with database(settings) as pool:
-                members = await StaffRepository(pool).list()
+                members = await StaffService(pool).list()
             typer.echo(
                 table(
                     ["staff", "name", "role", "active"],
@@ -103,8 +104,7 @@ def register(app: typer.Typer) -> None:
 
         async def action(settings: Settings) -> None:
             async with database(settings) as pool:
-                if not await StaffRepository(pool).deactivate(staff_id):
-                    raise CliError(f"no staff member {staff_id!r}")
+                await StaffService(pool).revoke(staff_id)
             typer.echo(f"{staff_id}: token revoked")
 
         run(action)
@@ -120,10 +120,8 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter(f"platform must be one of {', '.join(PLATFORMS)}")
 
         async def action(settings: Settings) -> None:
-            async with package_service(settings) as service:
-                if await service.clients.get(client_id) is None:
-                    raise CliError(f"unknown client {client_id!r}")
-                await service.links.link(
+            async with database(settings) as pool:
+                await ClientService(pool).link(
                     ClientLink(platform=platform, external_id=external_id, client_id=client_id)
                 )
             typer.echo(f"{platform} client {external_id} → {client_id}")

@@ -12,13 +12,15 @@ from fastapi import APIRouter, HTTPException, Query
 from pydantic import ValidationError
 from temporalio.exceptions import ApplicationError
 
-from activities.repository import BalanceRow, ClientLink, ServiceMapping
+from activities.providers import ProviderRepository
+from activities.repository import BalanceRow, ClientLink, Role, ServiceMapping
 from starter.api.deps import Deps, Manager, Staff
 from starter.api.desk_view import desk_package, history_line
 from starter.api.schemas import (
     AddUnitsBody,
     AssignBody,
     AttendanceBody,
+    BookBody,
     CancelBody,
     CatalogBody,
     ClientDetail,
@@ -28,10 +30,12 @@ from starter.api.schemas import (
     DismissBody,
     ErrorBody,
     ExtendBody,
+    ForfeitBody,
     HistoryLine,
     LinkBody,
     LinkOut,
     Me,
+    ProviderOut,
     RenewalLinkOut,
     ResolveOut,
     ReverseBody,
@@ -39,17 +43,21 @@ from starter.api.schemas import (
     SaleOut,
     SharedHolder,
 )
+from starter.api.setup_schemas import ReviewItemOut
 from starter.desk_visits import complete_at_desk, desk_completion, desk_visit
 from starter.history_days import service_dates
 from starter.packages import SaleRequest
 from starter.review import ReviewService
+from starter.sale_dates import sale_dates
 from workflows import schedule
 from workflows.contracts import RenewalCheckoutInput
 from workflows.models import (
     AddUnitsRequest,
+    AppointmentNotice,
     AttendanceRequest,
     CancelRequest,
     ExtendRequest,
+    ForfeitRequest,
     PackageAnswer,
     PackageMessage,
     PackageStatus,
@@ -82,7 +90,7 @@ async def find_clients(
 ) -> list[ClientOut]:
     """Front-desk search: part of a name, or a phone typed in any format."""
     found = await deps.service.clients.find(q) if q.strip() else await deps.service.clients.list(50)
-    return [ClientOut(**c.model_dump(exclude={"email_opt_out"})) for c in found]
+    return [ClientOut(**c.model_dump()) for c in found]
 
 
 @router.get("/clients/{client_id}", tags=["clients"])
@@ -100,7 +108,7 @@ async def client_detail(client_id: str, deps: Deps, member: Staff) -> ClientDeta
     packages.sort(key=lambda p: (p.status != "active", p.expires_at or now + timedelta(days=9999)))
     links = await deps.links.for_client(client_id)
     return ClientDetail(
-        client=ClientOut(**client.model_dump(exclude={"email_opt_out"})),
+        client=ClientOut(**client.model_dump()),
         packages=packages,
         links=[LinkOut(platform=link.platform, external_id=link.external_id) for link in links],
     )
@@ -108,10 +116,9 @@ async def client_detail(client_id: str, deps: Deps, member: Staff) -> ClientDeta
 
 @router.put("/clients/{client_id}/links", tags=["clients"], status_code=200)
 async def link_client(client_id: str, body: LinkBody, deps: Deps, member: Staff) -> LinkOut:
-    """Tie a booking-platform client id (Boulevard URN, Mindbody id…) to this client."""
-    if await deps.service.clients.get(client_id) is None:
-        raise HTTPException(404, f"no client {client_id!r}")
-    await deps.links.link(
+    """Tie a booking-platform client id (Boulevard URN, Mindbody id…) to this client; an id
+    linked to another client moves to this one."""
+    await deps.clients.link(
         ClientLink(platform=body.platform, external_id=body.external_id, client_id=client_id)
     )
     return LinkOut(platform=body.platform, external_id=body.external_id)
@@ -350,9 +357,58 @@ async def cancel(package_id: str, body: CancelBody, deps: Deps, member: Manager)
     )
 
 
+@router.post("/packages/{package_id}/forfeit", tags=["packages"])
+async def forfeit(package_id: str, body: ForfeitBody, deps: Deps, member: Manager) -> PackageAnswer:
+    """Close a package in expiry review (manager): what remains is forfeited as breakage."""
+    return await _send(
+        deps,
+        package_id,
+        ForfeitRequest(
+            key=f"desk-forfeit:{package_id}",
+            actor=member.staff_id,
+            source="desk",
+            reason=body.reason,
+        ),
+    )
+
+
+@router.post("/packages/{package_id}/book", tags=["packages"])
+async def book(package_id: str, body: BookBody, deps: Deps, member: Staff) -> PackageAnswer:
+    """Record a booking change (never consumes; a booking at zero alerts staff)."""
+    when = f"@{body.scheduled_at.isoformat()}" if body.scheduled_at else ""
+    key = body.request_id or f"{body.change}:{body.appointment_id}{when}"
+    return await _send(
+        deps,
+        package_id,
+        AppointmentNotice(
+            key=f"desk-{key}",
+            actor=member.staff_id,
+            source="desk",
+            appointment_id=body.appointment_id,
+            change=body.change,
+            scheduled_at=body.scheduled_at,
+            provider_id=body.provider_id,
+            rebooked_from=body.rebooked_from,
+        ),
+    )
+
+
 @router.post("/sales", tags=["packages"], status_code=201)
 async def sell(body: SaleBody, deps: Deps, member: Staff) -> SaleOut:
-    """Sell a package type to a client (and the attendees of a shared purchase)."""
+    """Sell a package type to a client (and the attendees of a shared purchase), today or,
+    for a manager, on a day in the past; with its own last good day if given."""
+    dates = sale_dates(
+        purchased_on=body.purchased_on,
+        expires_on=body.expires_on,
+        timezone=deps.settings.spa_timezone,
+        now=datetime.now(UTC),
+    )
+    if dates.backdated and member.role is not Role.MANAGER:
+        raise HTTPException(
+            403,
+            f"only a manager may sell with a purchase date in the past "
+            f"({member.staff_id} is front desk)",
+        )
     result = await deps.service.sell(
         SaleRequest(
             client_id=body.client_id,
@@ -361,6 +417,8 @@ async def sell(body: SaleBody, deps: Deps, member: Staff) -> SaleOut:
             purchase_id=body.purchase_id,
             payment_intent_id=body.payment_intent_id,
             sold_by=member.staff_id,
+            purchased_at=dates.purchased_at,
+            expires_at=dates.expires_at,
         )
     )
     return SaleOut(**result.model_dump())
@@ -374,9 +432,10 @@ async def review_items(
     deps: Deps,
     member: Staff,
     status: Literal["open", "assigned", "dismissed", "done", "all"] = "open",
-) -> list[dict[str, object]]:
+) -> list[ReviewItemOut]:
+    """Items waiting for staff (or settled, by `status`), oldest first."""
     items = await deps.review.list(None if status == "all" else status)
-    return [item.model_dump(mode="json") for item in items]
+    return [ReviewItemOut(**item.model_dump()) for item in items]
 
 
 @router.post("/review/{item_id}/assign", tags=["review"])
@@ -404,6 +463,12 @@ async def dismiss(item_id: str, body: DismissBody, deps: Deps, member: Manager) 
 
 
 # --- catalog ------------------------------------------------------------------------------
+
+
+@router.get("/providers", tags=["catalog"])
+async def providers(deps: Deps, member: Staff) -> list[ProviderOut]:
+    """The spa's providers (a visit's `provider_id`)."""
+    return [ProviderOut(**p.model_dump()) for p in await ProviderRepository(deps.pool).list()]
 
 
 @router.get("/catalog/services", tags=["catalog"])
