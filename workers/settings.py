@@ -7,6 +7,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import phonenumbers
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -28,6 +29,8 @@ class Settings(BaseSettings):
     # The spa
     spa_name: str = "Punchcard Med Spa"
     spa_timezone: str = "America/New_York"
+    # ISO 3166 region of the spa: phones imported without a country code are read as its.
+    spa_country: str = "US"
     reminder_local_hour: int = Field(default=10, ge=0, le=23)
     default_expiry_months: int = Field(default=12, gt=0)
     renewal_url: str = "https://punchcard.invalid/renew/{package_id}"
@@ -147,6 +150,14 @@ class Settings(BaseSettings):
                 f"unknown time zone {value!r} (use an IANA name such as America/New_York)"
             ) from None
         return value
+
+    @field_validator("spa_country")
+    @classmethod
+    def _known_country(cls, value: str) -> str:
+        region = value.strip().upper()
+        if region not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"unknown country {value!r} (use a two-letter code such as US or CA)")
+        return region
 
     @field_validator("api_public_url")
     @classmethod

@@ -25,6 +25,7 @@ from activities.booking.zenoti import ZenotiApi, parse_status_map
 from activities.db import apply_migrations, create_pool
 from activities.effects import EffectActivities
 from activities.events import EventActivities, WebhookPublisher, parse_urls
+from activities.imports import ImportActivities
 from activities.intake import IntakeActivities, VisitGateway
 from activities.ledger import LedgerActivities
 from activities.messaging import MessagingActivities, SmtpMailer, TwilioSms
@@ -40,6 +41,7 @@ from workers.search_attributes import check_search_attributes
 from workers.settings import Settings
 from workers.shutdown import LocalActivityShutdownInterceptor, close_pool, running
 from workers.telemetry import Telemetry, setup_telemetry
+from workflows.imports import ImportWorkflow
 from workflows.models import NoticePolicy
 from workflows.package import PackageWorkflow
 from workflows.payment import PaymentWorkflow
@@ -57,6 +59,7 @@ WORKFLOWS: Sequence[type] = (
     ReviewEscalationWorkflow,
     PollLocationWorkflow,
     ReconciliationWorkflow,
+    ImportWorkflow,
 )
 
 
@@ -81,6 +84,7 @@ def activity_list(
     payments: PaymentIntakeActivities,
     reports: ReportActivities,
     stripe: PaymentActivities,
+    imports: ImportActivities,
 ) -> list[Any]:
     """The one registration list: every activity the workflows call."""
     return [
@@ -107,6 +111,8 @@ def activity_list(
         reports.build_reconciliation,
         reports.email_report,
         stripe.issue_refund,
+        imports.process_batch,
+        imports.finish,
     ]
 
 
@@ -271,6 +277,12 @@ async def build_worker(
                     ),
                     reports=build_reports(settings, pool),
                     stripe=stripe,
+                    imports=ImportActivities(
+                        pool=pool,
+                        client=client,
+                        sales=build_sale_policy(settings),
+                        task_queue=settings.task_queue,
+                    ),
                 ),
                 max_concurrent_activities=settings.worker_max_concurrent_activities,
                 max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,

@@ -217,3 +217,18 @@ REPORT_EMAIL = ActivityOptions(
         non_retryable_error_types=PERMANENT_ERRORS,
     ),
 )
+
+# A batch of import rows: every row is applied once (its outcome is written with its
+# effects, or its key claimed first), so retrying a batch is always safe. An outage is
+# waited out; a job that cannot go on (a bug) fails after a few hours and says so.
+IMPORT_BATCH = ActivityOptions(
+    start_to_close=timedelta(minutes=2),
+    schedule_to_close=timedelta(hours=6),
+    retry=RetryPolicy(
+        initial_interval=timedelta(seconds=1),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(minutes=1),
+        maximum_attempts=0,
+        non_retryable_error_types=[BAD_CONFIGURATION],
+    ),
+)

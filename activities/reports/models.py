@@ -125,6 +125,16 @@ class Cancellations(Model):
     restored: int = 0  # cancellations undone because Stripe refused the refund
 
 
+class Migrated(Model):
+    """Opening balances of packages brought in from the old system in the period: the
+    liability taken over when the spa moved in, which is not a sale."""
+
+    packages: int = 0
+    value_cents: int = 0  # their unused value: the liability brought in
+    sessions: int = 0  # sessions left on session packages
+    credit_cents: int = 0  # credit left on dollar packages
+
+
 class OpenBalances(Model):
     session_packages: int = 0
     sessions_remaining: int = 0
@@ -191,6 +201,7 @@ class ReconciliationReport(Model):
     consumption: Consumption
     expiries: Expiries
     cancellations: Cancellations
+    migrated: Migrated = Field(default_factory=Migrated)  # absent from older stored reports
     open: OpenBalances
     categories: list[CategoryValue]
     liability: Liability

@@ -65,6 +65,15 @@ def csv_rows(report: ReconciliationReport) -> list[tuple[str, str, Cell, Cell, C
         ("sold", "packages sold", s.packages, s.sessions, s.value_cents, ""),
         ("sold", "dollar credit sold (face value)", None, None, s.credit_cents, ""),
         ("sold", "top-ups", s.top_ups, s.top_up_sessions, s.top_up_value_cents, ""),
+        (
+            "brought in",
+            "opening balances imported (not sales)",
+            r.migrated.packages,
+            r.migrated.sessions,
+            r.migrated.value_cents,
+            "",
+        ),
+        ("brought in", "dollar credit imported", None, None, r.migrated.credit_cents, ""),
         ("consumed", "sessions redeemed", None, c.sessions_redeemed, None, ""),
         ("consumed", "sessions reversed", None, c.sessions_reversed, None, ""),
         ("consumed", "sessions consumed (net)", None, c.sessions_consumed, None, ""),
@@ -179,6 +188,15 @@ def reconciliation_text(report: ReconciliationReport) -> str:
         "",
         f"Packages sold: {s.packages} ({money(s.value_cents)}); top-ups: {s.top_ups} "
         f"(+{s.top_up_sessions} sessions, {money(s.top_up_value_cents)})",
+        *(
+            [
+                f"Brought in from the old system (opening balances, not sales): "
+                f"{_n(r.migrated.packages, 'package')}, {money(r.migrated.value_cents)} of "
+                "liability taken over"
+            ]
+            if r.migrated.packages
+            else []
+        ),
         f"Sessions consumed: {c.sessions_consumed} ({c.sessions_redeemed} redeemed, "
         f"{c.sessions_reversed} reversed); value consumed {money(c.consumed_value_cents)}; "
         f"forfeited by policy: {c.forfeit_sessions} ({money(c.forfeit_value_cents)})",
@@ -288,6 +306,11 @@ def headlines(report: ReconciliationReport) -> list[Headline]:
         if ended
         else _n(li.open_packages, "open package")
     )
+    if r.migrated.packages:
+        liability_detail += (
+            f"; {money(r.migrated.value_cents)} of it brought in from the old system "
+            "(opening balances)"
+        )
     items = [
         Headline(
             "liability",
@@ -502,8 +525,18 @@ def details(report: ReconciliationReport) -> list[tuple[str, list[tuple[str, str
                 money(a.value_cents),
             )
         )
+    m = r.migrated
+    brought = [
+        (
+            f"{_n(m.packages, 'package')} brought in with their opening balance",
+            money(m.value_cents),
+        ),
+        ("sessions left on them", f"{m.sessions:,}"),
+        ("dollar credit left on them", money(m.credit_cents)),
+    ]
     return [
         ("Sold", sold),
+        *([("Brought in (opening balances, not sales)", brought)] if m.packages else []),
         ("Used", used),
         ("Expired and cancelled", closed),
         ("Open balances now", balances),

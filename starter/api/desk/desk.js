@@ -935,6 +935,7 @@
 
   const KIND_LABELS = {
     sale: "Sale",
+    opening_balance: "Brought in (opening balance)",
     redemption: "Visit completed",
     reversal: "Reversed",
     no_show: "No-show",
