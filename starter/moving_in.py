@@ -70,11 +70,26 @@ class ImportStatus(Model):
         return self.status != "running"
 
 
+def parse_pairs(values: list[str] | None, what: str) -> dict[str, str]:
+    """ "field=Header" (or "Old name=code") values as a dict; `Invalid` names a bad one."""
+    pairs: dict[str, str] = {}
+    for value in values or []:
+        name, sep, other = value.partition("=")
+        if not sep or not name.strip() or not other.strip():
+            raise Invalid(what, f"{value!r} is not NAME=VALUE")
+        pairs[name.strip()] = other.strip()
+    return pairs
+
+
 class ImportService:
     def __init__(self, *, client: Client, pool: asyncpg.Pool, settings: Settings) -> None:
         self._client = client
         self._settings = settings
         self._store = ImportStore(pool)
+
+    @property
+    def task_queue(self) -> str:
+        return self._settings.task_queue
 
     async def submit(
         self,

@@ -29,6 +29,7 @@ from activities.repository import (
     StaffRepository,
 )
 from starter.clients import ClientService
+from starter.moving_in import ImportService
 from starter.package_types import PackageTypeService
 from starter.packages import PackageService
 from starter.staff import StaffService
@@ -52,6 +53,7 @@ class ApiDeps:
     clients: ClientService
     types: PackageTypeService
     team: StaffService
+    imports: ImportService
 
     @classmethod
     def build(
@@ -85,6 +87,7 @@ class ApiDeps:
             clients=ClientService(pool),
             types=PackageTypeService(pool),
             team=StaffService(pool),
+            imports=ImportService(client=client, pool=pool, settings=settings),
         )
 
 

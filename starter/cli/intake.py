@@ -1,17 +1,15 @@
 """Intake and the people who run it: the HTTP API, staff tokens, client links, the service
-catalog, the review queue, and CSV imports."""
+catalog and the review queue (CSV imports: `starter.cli.moving_in`)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from pathlib import Path
 from typing import Annotated
 
 import asyncpg
 import typer
 
-from activities.intake import VisitGateway
 from activities.repository import (
     ClientLink,
     ReviewQueue,
@@ -24,7 +22,6 @@ from starter.api.serve import run_api
 from starter.cli.render import table
 from starter.cli.runtime import CliError, database, default_actor, package_service, run, temporal
 from starter.clients import ClientService
-from starter.imports import import_csv
 from starter.review import ReviewService
 from starter.staff import StaffService
 from workers.schedules import ensure_poll_schedules
@@ -314,38 +311,6 @@ def register(app: typer.Typer) -> None:
                     raise CliError(f"no {platform} location {location_id!r}")
                 sync = await _sync_schedules(settings, pool)
             typer.echo(f"{platform} location {location_id}: {sync}")
-
-        run(action)
-
-    @app.command("import", rich_help_panel="Intake")
-    def import_file(
-        path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
-        platform: Annotated[
-            str, typer.Option(help="Platform of rows without a Platform column.")
-        ] = "csv",
-    ) -> None:
-        """Import a CSV export of completed appointments (twice changes nothing)."""
-
-        async def action(settings: Settings) -> None:
-            data = await asyncio.to_thread(path.read_bytes)
-            async with package_service(settings) as service:
-                client = await temporal(settings)
-                report = await import_csv(
-                    data,
-                    platform=platform,
-                    actor=default_actor(),
-                    timezone=settings.spa_timezone,
-                    links=service.links,
-                    gateway=VisitGateway(
-                        client, task_queue=settings.task_queue, idle_days=settings.visit_idle_days
-                    ),
-                )
-            typer.echo(
-                f"{report.rows} rows: {report.accepted} handed to their visits, "
-                f"{report.skipped} skipped, {len(report.errors)} with problems"
-            )
-            for problem in report.errors:
-                typer.echo(f"  line {problem.line}: {problem.message}")
 
         run(action)
 
