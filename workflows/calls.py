@@ -68,6 +68,7 @@ async def call(
             result_type=contract.result,
             start_to_close_timeout=options.start_to_close,
             schedule_to_close_timeout=options.schedule_to_close,
+            heartbeat_timeout=options.heartbeat,
             retry_policy=options.retry,
             summary=summary,
         )

@@ -50,7 +50,9 @@ class ImportActivities:
 
         async def one(pending: PendingRow) -> RowResult:
             async with gate:
-                return await self._apply(job, pending, now)
+                result = await self._apply(job, pending, now)
+            activity.heartbeat(pending.line)
+            return result
 
         results = await asyncio.gather(*(one(r) for r in rows))
         started = [r.ref for r in results if r.outcome == "created" and r.ref]

@@ -7,6 +7,9 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from activities.imports import ImportOptions
+from activities.reports.models import days_period
+from activities.reports.reconciliation import build_report
+from activities.reports.render import csv_rows, reconciliation_html, reconciliation_text
 from activities.repository import ClientLinkRepository, ClientRepository
 from starter.moving_in import ImportService, ImportStatus
 from starter.packages import Invalid
@@ -217,3 +220,30 @@ async def test_an_expired_package_can_be_kept_for_the_record(
     row = await spa.ledger.balance("imp-csv-exp-1")
     assert row is not None
     assert (row.status, row.remaining, row.unused_value_cents) == ("expired", 3, 0)
+
+
+async def test_the_reconciliation_shows_opening_balances_apart_from_sales(
+    spa: Spa, imports: ImportService
+) -> None:
+    await run(imports, "packages", packages_file("f"))
+    await spa.sell("duo2")
+    await spa.settled()
+
+    report = await build_report(spa.pool, days_period(today(), today(), TZ))
+
+    assert (report.sales.packages, report.sales.value_cents) == (1, 30_000)
+    assert report.migrated.model_dump() == {
+        "packages": 3,
+        "value_cents": 120_000 + 25_000 + 42_550,
+        "sessions": 4 + 2,
+        "credit_cents": 42_550,
+    }
+    assert report.liability.difference_cents == 0
+    assert report.liability.balance_cents == 30_000 + 120_000 + 25_000 + 42_550
+    rows = {(r[0], r[1]): r for r in csv_rows(report)}
+    assert rows[("brought in", "opening balances imported (not sales)")][2:5] == (3, 6, 187_550)
+    assert rows[("sold", "packages sold")][2] == 1
+    assert "Brought in from the old system (opening balances, not sales): 3 packages" in (
+        reconciliation_text(report)
+    )
+    assert 'data-testid="details-brought"' in reconciliation_html(report)
