@@ -46,11 +46,13 @@ class ImportActivities:
         if not rows:
             return im.BatchResult(processed=0, more=False)
         now = datetime.now(UTC)
+        # Clients one at a time, in file order: a row sees what the rows before it became.
         gate = asyncio.Semaphore(CONCURRENCY if job.kind == "packages" else 1)
+        seen: dict[str, int] = {}
 
         async def one(pending: PendingRow) -> RowResult:
             async with gate:
-                result = await self._apply(job, pending, now)
+                result = await self._apply(job, pending, now, seen)
             activity.heartbeat(pending.line)
             return result
 
@@ -62,9 +64,11 @@ class ImportActivities:
         activity.logger.info("import %s: %s rows applied", job.job_id, len(results))
         return im.BatchResult(processed=len(results), more=len(rows) == input.limit)
 
-    async def _apply(self, job: ImportJob, pending: PendingRow, now: datetime) -> RowResult:
+    async def _apply(
+        self, job: ImportJob, pending: PendingRow, now: datetime, seen: dict[str, int]
+    ) -> RowResult:
         if job.kind == "clients":
-            return await self._clients.apply(job, ClientRow.model_validate_json(pending.row))
+            return await self._clients.apply(job, ClientRow.model_validate_json(pending.row), seen)
         return await self._packages.apply(job, PackageRow.model_validate_json(pending.row), now=now)
 
     @activity.defn(name=im.FINISH_JOB.name)

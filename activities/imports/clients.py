@@ -62,8 +62,17 @@ class ClientImporter:
         self._clients = ClientRepository(pool)
         self._store = store
 
-    async def apply(self, job: ImportJob, row: ClientRow) -> RowResult:
-        """The row's outcome (created and updated rows are recorded with their writes)."""
+    async def apply(
+        self, job: ImportJob, row: ClientRow, seen: dict[str, int] | None = None
+    ) -> RowResult:
+        """The row's outcome (created and updated rows are recorded with their writes).
+        `seen`: the clients earlier rows of this batch became or matched, by line."""
+        result = await self._apply(job, row, seen or {})
+        if seen is not None and result.ref and result.outcome != "duplicate":
+            seen.setdefault(result.ref, row.line)
+        return result
+
+    async def _apply(self, job: ImportJob, row: ClientRow, seen: dict[str, int]) -> RowResult:
         linked = await self._pool.fetch(
             _LINKED,
             list(row.platform_ids),
@@ -86,10 +95,18 @@ class ClientImporter:
             if await self._clients.get(row.client_id) is not None:
                 matched = row.client_id
         if matched is None:
-            earlier = (await self._store.owners(KEY_KIND, [row.key()])).get(row.key())
-            if earlier is not None and await self._clients.get(earlier.target_id) is not None:
-                matched = earlier.target_id
+            held = (await self._store.owners(KEY_KIND, [row.key()])).get(row.key())
+            if held is not None and await self._clients.get(held.target_id) is not None:
+                matched = held.target_id
         if matched is not None:
+            earlier = seen.get(matched) or await self._store.line_for(job.job_id, matched)
+            if earlier is not None and earlier < row.line:
+                return _result(
+                    row,
+                    "duplicate",
+                    f"same client as line {earlier} ({matched}): not imported; one row per client",
+                    matched,
+                )
             return await self._same_client(job, row, matched, {str(r["platform"]) for r in linked})
         return await self._new_client(job, row)
 

@@ -163,6 +163,18 @@ class ImportStore:
         )
         return int(status.split()[-1])
 
+    async def line_for(self, job_id: str, ref: str) -> int | None:
+        """The first line of the job that became or matched `ref` (not a duplicate)."""
+        line: int | None = await self._pool.fetchval(
+            """
+            SELECT min(line) FROM import_rows
+            WHERE job_id = $1 AND ref = $2 AND outcome IN ('created', 'updated', 'skipped')
+            """,
+            job_id,
+            ref,
+        )
+        return line
+
     async def progress(self, job_id: str) -> JobProgress:
         rows = await self._pool.fetch(
             """

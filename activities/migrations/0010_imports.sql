@@ -29,6 +29,7 @@ CREATE TABLE import_rows (
     PRIMARY KEY (job_id, line)
 );
 CREATE INDEX import_rows_pending_idx ON import_rows (job_id, line) WHERE outcome IS NULL;
+CREATE INDEX import_rows_ref_idx ON import_rows (job_id, ref) WHERE ref IS NOT NULL;
 
 -- The old system's ids (or a row's fingerprint) and what each became: importing the same
 -- record again finds it here and changes nothing.

@@ -186,7 +186,8 @@ def e164(raw: str, country: str) -> str | None:
         number = phonenumbers.parse(raw, country)
     except phonenumbers.NumberParseException:
         return None
-    if not phonenumbers.is_possible_number(number):
+    reason = phonenumbers.is_possible_number_with_reason(number)
+    if reason != phonenumbers.ValidationResult.IS_POSSIBLE:  # too short, local-only, …
         return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 

@@ -10,7 +10,7 @@ from activities.imports import ImportOptions
 from activities.reports.models import days_period
 from activities.reports.reconciliation import build_report
 from activities.reports.render import csv_rows, reconciliation_html, reconciliation_text
-from activities.repository import ClientLinkRepository, ClientRepository
+from activities.repository import ClientLink, ClientLinkRepository, ClientRepository
 from starter.moving_in import ImportService, ImportStatus
 from starter.packages import Invalid
 from tests.workflows.conftest import Spa
@@ -247,3 +247,46 @@ async def test_the_reconciliation_shows_opening_balances_apart_from_sales(
         reconciliation_text(report)
     )
     assert 'data-testid="details-brought"' in reconciliation_html(report)
+
+
+async def test_a_client_matched_by_platform_id_is_updated_never_a_second_client(
+    spa: Spa, imports: ImportService
+) -> None:
+    links = ClientLinkRepository(spa.pool)
+    first = await run(imports, "clients", "Name,Phone,Mindbody ID\nHana Kim,2125550188,700\n")
+    hana = first.lines[0].ref
+    assert hana is not None
+
+    changed = await run(
+        imports,
+        "clients",
+        "Name,Phone,Email,Mindbody ID,Boulevard ID\n"
+        "Hana Kim-Lee,,hana@example.com,700,blvd-hana\n"
+        "Ivy Chen,,ana@example.com,701,\n"
+        "Jo Park,,,701,blvd-hana\n",
+    )
+
+    assert outcomes(changed) == {2: "updated", 3: "duplicate", 4: "duplicate"}
+    said = messages(changed)
+    assert said[2] == f"client {hana}: name, email changed; linked boulevard blvd-hana"
+    assert "same email as client c-ana (Ana Test)" in said[3]
+    assert "same boulevard id blvd-hana as line 2" in said[4]
+    record = await ClientRepository(spa.pool).get(hana)
+    assert record is not None
+    assert (record.name, record.phone, record.email) == (
+        "Hana Kim-Lee",
+        "+12125550188",  # a blank cell never clears what is stored
+        "hana@example.com",
+    )
+    assert await links.resolve("boulevard", "blvd-hana") == hana
+    assert await spa.pool.fetchval("SELECT count(*) FROM clients") == 4  # ana, ben, cara, hana
+
+    split = await run(
+        imports, "clients", "Name,Mindbody ID,Boulevard ID\nHana,700,blvd-x\nX,702,blvd-hana\n"
+    )
+    assert outcomes(split) == {2: "updated", 3: "duplicate"}
+    assert messages(split)[3] == f"same client as line 2 ({hana}): not imported; one row per client"
+    await links.link(ClientLink(platform="mindbody", external_id="703", client_id="c-ben"))
+    conflict = await run(imports, "clients", "Name,Mindbody ID,Boulevard ID\nWho,703,blvd-hana\n")
+    assert outcomes(conflict) == {2: "refused"}
+    assert "its ids belong to different clients" in messages(conflict)[2]
