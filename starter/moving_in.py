@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 import asyncpg
 from pydantic import Field
 from temporalio.client import Client
+from temporalio.service import RPCError
 
 from activities.imports import (
     OUTCOMES,
@@ -142,15 +143,23 @@ class ImportService:
             finished_at=None,
         )
         await self._store.create_job(job, rows)
-        await self._client.start_workflow(
-            ImportWorkflow.run,
-            ImportInput(job_id=job.job_id, batch_size=batch_size),
-            id=import_workflow_id(job.job_id),
-            task_queue=self._settings.task_queue,
-            static_summary=f"import {kind} ({format}{', dry run' if dry_run else ''}): "
-            f"{len(rows)} rows",
-        )
+        try:
+            await self._client.start_workflow(
+                ImportWorkflow.run,
+                ImportInput(job_id=job.job_id, batch_size=batch_size),
+                id=import_workflow_id(job.job_id),
+                task_queue=self._settings.task_queue,
+                static_summary=f"import {kind} ({format}{', dry run' if dry_run else ''}): "
+                f"{len(rows)} rows",
+            )
+        except RPCError as err:  # Temporal away: the job says so instead of running forever
+            await self._store.finish(job.job_id, "failed", f"not started: {err.message}"[:500])
+            raise
         return await self.status(job.job_id, lines=False)
+
+    async def recent(self, limit: int = 20) -> list[ImportStatus]:
+        """The latest jobs, newest first, without their lines."""
+        return [await self.status(j.job_id, lines=False) for j in await self._store.recent(limit)]
 
     async def status(
         self, job_id: str, *, lines: bool = True, problems_only: bool = False, offset: int = 0

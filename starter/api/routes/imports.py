@@ -150,6 +150,16 @@ async def import_packages(
     )
 
 
+@router.get("", responses=ERRORS)
+async def import_jobs(
+    deps: Deps,
+    member: Manager,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> list[ImportStatus]:
+    """The latest import jobs, newest first: status and counts, without their lines."""
+    return await deps.imports.recent(limit)
+
+
 @router.get("/{job_id}", responses=ERRORS)
 async def import_job(
     deps: Deps,

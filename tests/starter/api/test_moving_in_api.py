@@ -127,6 +127,14 @@ async def test_a_spa_moves_in_through_the_api_and_a_webhook_redeems_what_came_in
     assert report["liability"]["difference_cents"] == 0
     assert report["liability"]["balance_cents"] == 55_000
 
+    jobs = (await api.http.get("/api/imports", headers=api.manager)).json()
+    assert [(j["kind"], j["dry_run"], j["status"]) for j in jobs] == [
+        ("packages", False, "done"),
+        ("packages", True, "done"),
+        ("clients", False, "done"),
+    ]
+    assert all(j["lines"] == [] for j in jobs)
+
 
 async def test_an_unknown_job_is_a_404_and_a_bad_column_mapping_a_422(api: Api) -> None:
     missing = await api.http.get("/api/imports/cli_nope", headers=api.manager)
