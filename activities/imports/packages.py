@@ -47,6 +47,7 @@ from workflows.models import OpeningBalance, PackageInput, PackageKind, PackageT
 from workflows.package import PackageWorkflow
 
 KEY_KIND = "package"
+TYPES_FOR_SECONDS = 5.0
 _SAFE_ID = re.compile(r"[A-Za-z0-9._-]{1,80}")
 
 _BY_NAME = "SELECT client_id FROM clients WHERE lower(name) = lower($1) LIMIT 2"
@@ -88,6 +89,7 @@ class PackageImporter:
         self._task_queue = task_queue
         self._links = ClientLinkRepository(pool)
         self._types = PackageTypeRepository(pool)
+        self._types_read: tuple[float, list[PackageTypeRecord]] | None = None
 
     async def apply(self, job: ImportJob, row: PackageRow, *, now: datetime) -> RowResult:
         key, package_id = row.key(), package_id_for(row)
@@ -213,6 +215,13 @@ class PackageImporter:
             parts.append("no expiry in the file: the type's")
         return _Plan(package_input=package_input, message="; ".join(parts + row.notes))
 
+    async def _catalogue(self) -> list[PackageTypeRecord]:
+        """The package types, read at most every few seconds (a batch reads them once)."""
+        now = asyncio.get_running_loop().time()
+        if self._types_read is None or now - self._types_read[0] > TYPES_FOR_SECONDS:
+            self._types_read = (now, await self._types.list())
+        return self._types_read[1]
+
     async def _client_for(self, row: PackageRow, format: str) -> str:
         """A Punchcard id, the file's platform id (any platform's for a generic file), an
         email or a phone, then a name that exactly one client has."""
@@ -244,13 +253,14 @@ class PackageImporter:
 
     async def _type_for(self, row: PackageRow, options: ImportOptions) -> PackageTypeRecord:
         wanted = options.type_map.get(row.type_ref, row.type_ref)
-        found = await self._types.get(wanted)
-        if found is not None:
-            return found
+        types = await self._catalogue()
+        exact = [t for t in types if t.type_code == wanted]
+        if exact:
+            return exact[0]
         folded = " ".join(wanted.split()).casefold()
         matches = [
             t
-            for t in await self._types.list()
+            for t in types
             if folded in (t.type_code.casefold(), " ".join(t.name.split()).casefold())
         ]
         if len(matches) == 1:

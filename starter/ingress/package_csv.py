@@ -16,6 +16,7 @@ purchase id (or, without one, every value of it) is a `duplicate` of that line.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 
 from pydantic import Field
@@ -126,6 +127,7 @@ PACKAGE_ALIASES: dict[str, dict[str, Sequence[str]]] = {
     },
 }
 FIELDS = sorted(_COMMON)
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
 SOURCES = {"generic": "csv", "mindbody": "mindbody", "boulevard": "boulevard"}
 
 
@@ -199,6 +201,8 @@ def _row(
     client = text.get("client") or text.get("client_name") or ""
     if not client:
         raise CellError("no client")
+    if source == "boulevard" and _UUID.fullmatch(client):  # as Boulevard's webhooks name it
+        client = f"urn:blvd:Client:{client.lower()}"
     if not text.get("type"):
         raise CellError("no package type")
     remaining = whole_number(

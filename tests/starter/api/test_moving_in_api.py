@@ -67,7 +67,7 @@ async def test_a_spa_moves_in_through_the_api_and_a_webhook_redeems_what_came_in
     packages = (
         "Client ID,Package Type,Purchase Date,Expiry Date,Sessions Bought,Sessions Remaining,"
         "Price Paid,Purchase ID\n"
-        f"urn:blvd:Client:{DANA_BLVD},laser6,{day(-150)},{day(120)},6,3,1650,blvd-v1\n"
+        f"{DANA_BLVD.upper()},laser6,{day(-150)},{day(120)},6,3,1650,blvd-v1\n"
         f"urn:blvd:Client:{DANA_BLVD},laser6,{day(-150)},{day(-1)},6,2,1650,blvd-v2\n"
     )
     dry = await api.http.post(
