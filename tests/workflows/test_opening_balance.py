@@ -84,6 +84,9 @@ async def test_reminders_from_the_real_expiry_then_breakage_of_what_came_in(
 
 async def test_a_redemption_counts_down_from_the_opening_balance(spa: Spa) -> None:
     pkg = await bring_in(spa, expires_in=timedelta(days=200), notices=short_notices())
+    handle = spa.service._client.get_workflow_handle(package_workflow_id(pkg))
+    indexed = (await handle.describe()).typed_search_attributes
+    assert (indexed.get(visibility.REMAINING), indexed.get(visibility.STATUS)) == (3, "active")
 
     answer = await spa.service.send(pkg, RedeemRequest(key="v1", appointment_id="a1"))
 
