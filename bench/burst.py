@@ -208,6 +208,15 @@ async def set_up(service: PackageService, pool: asyncpg.Pool, plan: Plan) -> flo
     return plan.packages / seconds
 
 
+async def disk_bytes(pool: asyncpg.Pool, stack: UpStack) -> dict[str, float]:
+    """Punchcard's database and the dev server's SQLite file (with its log), in bytes."""
+    temporal = stack.data_dir / "temporal"
+    return {
+        "postgres": float(await pool.fetchval("SELECT pg_database_size(current_database())")),
+        "temporal_sqlite": float(sum(p.stat().st_size for p in temporal.glob("temporal.db*"))),
+    }
+
+
 async def packages_in_ledger(pool: asyncpg.Pool) -> int:
     return int(await pool.fetchval("SELECT count(*) FROM packages"))
 
@@ -375,6 +384,7 @@ class Audit:
     ledger_latency_s: list[float]
     slowest: list[dict[str, Any]]
     other_texts: int
+    disk_kb_per_appointment: dict[str, float] = field(default_factory=dict)
 
 
 async def audit(
@@ -515,6 +525,7 @@ async def measure(stack: UpStack, fake: TwilioFake, plan: Plan, args: argparse.N
         service = PackageService(client=client, pool=pool, settings=stack.settings)
         sales_per_s = await set_up(service, pool, plan)
         schedule = plan.schedule(uuid.uuid4().hex[:8])
+        disk_before = await disk_bytes(pool, stack)
         async with httpx.AsyncClient() as http:
             server_url = await probe.server_metrics_url(http, stack.temporal_pid)
             server_before = await probe.scrape(http, server_url) if server_url else None
@@ -536,6 +547,11 @@ async def measure(stack: UpStack, fake: TwilioFake, plan: Plan, args: argparse.N
                 server = probe.persistence(server_before, server_after, window, plan.appointments)
             procs = probe.cpu_between(procs_before, probe.sample_all(stack.pids()), window)
         checked = await audit(pool, fake, plan, schedule, burst)
+        disk_after = await disk_bytes(pool, stack)
+        checked.disk_kb_per_appointment = {
+            k: round((disk_after[k] - disk_before[k]) / 1024 / plan.appointments, 1)
+            for k in disk_after
+        }
         if args.explain:
             await explain(client, checked.slowest[: args.explain], burst)
         if settled.stalled_after_s is not None:
@@ -688,6 +704,7 @@ def report(
             "other_texts": checked.other_texts,
         },
         "slowest_confirmations": checked.slowest,
+        "disk_kb_per_appointment": checked.disk_kb_per_appointment,
         "worker": {**worker_figures(worker[0], worker[1]), "slots": worker[2]},
         "server_persistence_per_appointment": worker[3],
         "processes": procs,
