@@ -170,9 +170,6 @@ async def touch(
         "p50_ms": round(percentile(ms, 50), 1),
         "p99_ms": round(percentile(ms, 99), 1),
         "cache_misses": after.total(miss) - before.total(miss),
-        "replay_mean_ms": probe.histogram_mean_ms(
-            before, after, "temporal_workflow_task_replay_latency"
-        ),
     }
 
 
