@@ -131,6 +131,14 @@ class Settings(BaseSettings):
     # Worker
     worker_max_concurrent_activities: int = Field(default=50, ge=1)
     worker_max_concurrent_workflow_tasks: int = Field(default=20, ge=1)
+    # Workflows kept in memory between tasks (the sticky cache; the SDK's default). Bounds
+    # the worker's memory whatever the number of open packages; one evicted is replayed
+    # from its history on its next task.
+    worker_max_cached_workflows: int = Field(default=1000, ge=0)
+    # Pollers of workflow tasks (the SDK's defaults), and the share of them on the shared
+    # queue, where every new workflow's first task waits (the rest poll the sticky queue).
+    worker_workflow_task_polls: int = Field(default=5, ge=2)
+    worker_nonsticky_poll_ratio: float = Field(default=0.2, gt=0, le=1)
     worker_graceful_shutdown_seconds: float = Field(default=10.0, ge=0)
 
     @field_validator("bootstrap_manager_token")

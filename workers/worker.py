@@ -286,6 +286,9 @@ async def build_worker(
                 ),
                 max_concurrent_activities=settings.worker_max_concurrent_activities,
                 max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
+                max_cached_workflows=settings.worker_max_cached_workflows,
+                max_concurrent_workflow_task_polls=settings.worker_workflow_task_polls,
+                nonsticky_to_sticky_poll_ratio=settings.worker_nonsticky_poll_ratio,
                 graceful_shutdown_timeout=graceful,
                 interceptors=[LocalActivityShutdownInterceptor(graceful)],
             )
