@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup lint browser bench bench-reports clean
+.PHONY: run test setup lint browser bench bench-reports bench-burst bench-scale clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Punchcard needs Python 3.11 or newer")'
@@ -51,6 +51,15 @@ bench: setup
 # The reconciliation and the overrun audit on a generated ledger of a million rows.
 bench-reports: setup
 	$(BIN)/python -m bench.reports $(ARGS)
+
+# Signed Boulevard completions at 40/s from 8 senders into `punchcard up` (its own ports and
+# temporary data directory), SMS through the Twilio stand-in: acks, ledger, confirmations.
+bench-burst: setup
+	$(BIN)/python -m bench.burst $(ARGS)
+
+# 10,000 open packages on `punchcard up`: memory, cache and sale rate at 1k and 10k.
+bench-scale: setup
+	$(BIN)/python -m bench.scale $(ARGS)
 
 clean:
 	rm -rf $(VENV) .punchcard

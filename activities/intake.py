@@ -26,6 +26,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.booking.mindbody import MindbodyApi
+from activities.booking.mindbody_appointments import visit_from_appointment
 from activities.failures import classified
 from activities.messaging.email import SmtpMailer
 from activities.repository import (
@@ -284,8 +285,6 @@ class IntakeActivities:
                     type="BadConfiguration",
                     non_retryable=True,
                 )
-            from starter.ingress.mindbody import visit_from_appointment
-
             found = await self._find_mindbody(event, input.known_date)
             if found is None:
                 raise _not_found(event)

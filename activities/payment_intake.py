@@ -27,14 +27,13 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 import workflows.payment_models as pm
-from activities import sales
 from activities.repository import (
     ClientRepository,
     PackageTypeRecord,
     PackageTypeRepository,
     ReviewQueue,
 )
-from workers.settings import Settings
+from activities.sales import SalePolicy
 from workflows.ids import package_workflow_id, stripe_package_id
 from workflows.models import PackageAnswer, PackageInput, PaymentRef
 from workflows.texts import money
@@ -98,10 +97,14 @@ def _mismatch(event: pm.StripePaymentEvent, price: _Price) -> pm.PrepareSaleResu
 
 
 class PaymentIntakeActivities:
-    def __init__(self, *, pool: asyncpg.Pool, client: Client, settings: Settings) -> None:
+    def __init__(
+        self, *, pool: asyncpg.Pool, client: Client, sales: SalePolicy, currency: str
+    ) -> None:
+        """`currency` is the one Stripe payments must be in (a list price has no other)."""
         self._pool = pool
         self._client = client
-        self._settings = settings
+        self._sales = sales
+        self._currency = currency.lower()
         self._clients = ClientRepository(pool)
         self._types = PackageTypeRepository(pool)
         self._review = ReviewQueue(pool)
@@ -136,16 +139,14 @@ class PaymentIntakeActivities:
         if mismatch is not None:
             return mismatch
         terms = package_type.terms().model_copy(update={"price_cents": event.amount_cents})
-        notices = sales.notice_policy(self._settings)
+        notices = self._sales.notices
         purchased_at = event.created.astimezone(UTC)
         package = PackageInput(
             package_id=stripe_package_id(event.payment_intent_id),
             client_id=client_id,
             terms=terms,
             purchased_at=purchased_at,
-            expires_at=sales.expiry_for(
-                package_type, purchased_at, self._settings, notices.timezone
-            ),
+            expires_at=self._sales.expires_at(package_type, purchased_at, notices.timezone),
             sold_by="stripe",
             payment=PaymentRef(
                 payment_intent_id=event.payment_intent_id,
@@ -175,7 +176,7 @@ class PaymentIntakeActivities:
             )
         return _Price(
             cents=package_type.price_cents,
-            currency=self._settings.stripe_currency.lower(),
+            currency=self._currency,
             source=f"package type {package_type.type_code}",
         )
 

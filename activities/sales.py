@@ -1,30 +1,33 @@
-"""What every sale needs from configuration: the notice policy and the expiry instant.
+"""What every sale takes from configuration: the notice policy and the expiry instant.
 
 Shared by staff sales (starter.packages) and Stripe purchases (activities.payment_intake),
-so a package sold at the desk and one bought online are told and expired alike.
+so a package sold at the desk and one bought online are told and expired alike. The entry
+points build the `SalePolicy` from their settings (`workers.worker.build_sale_policy`):
+activities never read settings themselves.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from activities.repository.package_types import PackageTypeRecord
-from workers.settings import Settings
 from workflows import schedule
 from workflows.models import NoticePolicy
 
 
-def notice_policy(settings: Settings) -> NoticePolicy:
-    return NoticePolicy(
-        spa_name=settings.spa_name,
-        timezone=settings.spa_timezone,
-        local_hour=settings.reminder_local_hour,
-        renewal_url=settings.renewal_url,
-    )
+class SalePolicy(BaseModel):
+    """The spa's terms for a new package: how it is told, and when it expires by default."""
 
+    model_config = ConfigDict(frozen=True)
 
-def expiry_for(
-    package_type: PackageTypeRecord, purchased_at: datetime, settings: Settings, timezone: str
-) -> datetime:
-    months = package_type.expiry_months or settings.default_expiry_months
-    return schedule.expiry_instant(purchased_at, months, timezone)
+    notices: NoticePolicy
+    default_expiry_months: int = Field(gt=0)
+
+    def expires_at(
+        self, package_type: PackageTypeRecord, purchased_at: datetime, timezone: str
+    ) -> datetime:
+        """The type's own expiry, else the spa default, counted in `timezone`."""
+        months = package_type.expiry_months or self.default_expiry_months
+        return schedule.expiry_instant(purchased_at, months, timezone)

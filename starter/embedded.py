@@ -73,9 +73,14 @@ async def run_stack(settings: Settings, options: StackOptions, *, out: Out) -> N
     running = read_stack(data_dir)
     if running is not None:
         raise StackError(f"`punchcard up` is already running on {data_dir} (pid {running.pid})")
-    hint = "is another `punchcard up` or Temporal server running? Set PUNCHCARD_TEMPORAL_ADDRESS / PUNCHCARD_TEMPORAL_UI_PORT to use other ports"
+    hint = (
+        "is another `punchcard up` or Temporal server running? Use other ports with "
+        "`up --temporal-port N --ui-port N --api-port N` (or PUNCHCARD_TEMPORAL_ADDRESS / "
+        "PUNCHCARD_TEMPORAL_UI_PORT / PUNCHCARD_API_PORT)"
+    )
     ensure_port_free("127.0.0.1", port, "Temporal gRPC", hint)
     ensure_port_free("127.0.0.1", settings.temporal_ui_port, "Temporal UI", hint)
+    ensure_port_free(_bind_host(settings.api_host), settings.api_port, "API", hint)
     data_dir.mkdir(parents=True, exist_ok=True)
     settings, key_source = _with_encryption(settings, data_dir)
 
@@ -127,6 +132,11 @@ def _with_encryption(settings: Settings, data_dir: Path) -> tuple[Settings, str]
     except CodecError as err:
         raise StackError(f"codec keys ({source}): {err}") from None
     return settings, source
+
+
+def _bind_host(host: str) -> str:
+    """Where to probe the API's port: its own address (a name resolves at bind)."""
+    return "0.0.0.0" if host in ("0.0.0.0", "::") else host
 
 
 def codec_endpoint(settings: Settings) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, cast
 
 import asyncpg
@@ -23,7 +23,6 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities import sales
 from activities.repository import (
     ClientLinkRepository,
     ClientRepository,
@@ -32,7 +31,8 @@ from activities.repository import (
     ServiceCatalog,
 )
 from workers.settings import Settings
-from workflows import visibility
+from workers.worker import build_sale_policy
+from workflows import schedule, visibility
 from workflows.ids import package_workflow_id
 from workflows.models import (
     AddUnitsRequest,
@@ -76,6 +76,19 @@ class NotFound(PunchcardError):
     pass
 
 
+class Invalid(PunchcardError):
+    """Input the rules refuse before anything starts; `field` names it (a 422 in the API)."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class Conflict(PunchcardError):
+    """A record with that id exists and differs from what was sent; str() names how."""
+
+
 class Refused(PunchcardError):
     """The package refused the message; `rule` names why (ZeroBalance, PackageExpired…)."""
 
@@ -111,6 +124,7 @@ class PackageService:
     def __init__(self, *, client: Client, pool: asyncpg.Pool, settings: Settings) -> None:
         self._client = client
         self._settings = settings
+        self._sales = build_sale_policy(settings)
         self.clients = ClientRepository(pool)
         self.types = PackageTypeRepository(pool)
         self.ledger = LedgerReader(pool)
@@ -118,7 +132,7 @@ class PackageService:
         self.catalog = ServiceCatalog(pool)
 
     def notice_policy(self) -> NoticePolicy:
-        return sales.notice_policy(self._settings)
+        return self._sales.notices
 
     async def sell(self, request: SaleRequest) -> SaleResult:
         """Start one package workflow per attendee; selling the same purchase twice is a no-op."""
@@ -135,9 +149,17 @@ class PackageService:
         purchase_id = request.purchase_id or f"pkg_{uuid.uuid4().hex[:12]}"
         purchased_at = request.purchased_at or datetime.now().astimezone()
         notices = request.notices or self.notice_policy()
-        expires_at = request.expires_at or sales.expiry_for(
-            package_type, purchased_at, self._settings, notices.timezone
+        expires_at = request.expires_at or self._sales.expires_at(
+            package_type, purchased_at, notices.timezone
         )
+        if expires_at <= max(purchased_at, datetime.now(UTC)):
+            last_day = schedule.good_through(expires_at, notices.timezone)
+            raise Invalid(
+                "expires_on",
+                f"the package would be good through {last_day.isoformat()}, which is "
+                + ("before its purchase" if expires_at <= purchased_at else "past")
+                + ": a sale cannot start expired",
+            )
         shares = _split_terms(terms, len(attendees))
         package_ids = (
             [purchase_id]

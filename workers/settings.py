@@ -7,6 +7,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import phonenumbers
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -28,6 +29,8 @@ class Settings(BaseSettings):
     # The spa
     spa_name: str = "Punchcard Med Spa"
     spa_timezone: str = "America/New_York"
+    # ISO 3166 region of the spa: phones imported without a country code are read as its.
+    spa_country: str = "US"
     reminder_local_hour: int = Field(default=10, ge=0, le=23)
     default_expiry_months: int = Field(default=12, gt=0)
     renewal_url: str = "https://punchcard.invalid/renew/{package_id}"
@@ -55,6 +58,8 @@ class Settings(BaseSettings):
     manager_email: str | None = None  # review items older than a day are escalated here
     review_escalate_hours: float = Field(default=24, gt=0)
     visit_idle_days: float = Field(default=30, gt=0)
+    # The first manager's token on a spa with none (setup through the API alone); see README.
+    bootstrap_manager_token: SecretStr | None = None
 
     # Boulevard webhooks. The signature scheme is unconfirmed (see README): configurable.
     boulevard_webhook_secret: SecretStr | None = None
@@ -126,7 +131,22 @@ class Settings(BaseSettings):
     # Worker
     worker_max_concurrent_activities: int = Field(default=50, ge=1)
     worker_max_concurrent_workflow_tasks: int = Field(default=20, ge=1)
+    # Workflows kept in memory between tasks (the sticky cache; the SDK's default). Bounds
+    # the worker's memory whatever the number of open packages; one evicted is replayed
+    # from its history on its next task.
+    worker_max_cached_workflows: int = Field(default=1000, ge=0)
+    # Pollers of workflow tasks (the SDK's defaults), and the share of them on the shared
+    # queue, where every new workflow's first task waits (the rest poll the sticky queue).
+    worker_workflow_task_polls: int = Field(default=5, ge=2)
+    worker_nonsticky_poll_ratio: float = Field(default=0.2, gt=0, le=1)
     worker_graceful_shutdown_seconds: float = Field(default=10.0, ge=0)
+
+    @field_validator("bootstrap_manager_token")
+    @classmethod
+    def _long_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 24:
+            raise ValueError("use at least 24 random characters (e.g. `openssl rand -hex 24`)")
+        return value
 
     @field_validator("spa_timezone")
     @classmethod
@@ -138,6 +158,14 @@ class Settings(BaseSettings):
                 f"unknown time zone {value!r} (use an IANA name such as America/New_York)"
             ) from None
         return value
+
+    @field_validator("spa_country")
+    @classmethod
+    def _known_country(cls, value: str) -> str:
+        region = value.strip().upper()
+        if region not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"unknown country {value!r} (use a two-letter code such as US or CA)")
+        return region
 
     @field_validator("api_public_url")
     @classmethod

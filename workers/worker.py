@@ -25,6 +25,7 @@ from activities.booking.zenoti import ZenotiApi, parse_status_map
 from activities.db import apply_migrations, create_pool
 from activities.effects import EffectActivities
 from activities.events import EventActivities, WebhookPublisher, parse_urls
+from activities.imports import ImportActivities
 from activities.intake import IntakeActivities, VisitGateway
 from activities.ledger import LedgerActivities
 from activities.messaging import MessagingActivities, SmtpMailer, TwilioSms
@@ -32,6 +33,7 @@ from activities.payment_intake import PaymentIntakeActivities
 from activities.payments import PaymentActivities, StripeApi
 from activities.polling import PollingActivities
 from activities.reports import ReportActivities
+from activities.sales import SalePolicy
 from activities.writeback import build_sync_activities
 from workers.codec import codec_from_settings, data_converter_for
 from workers.schedules import ensure_schedules
@@ -39,6 +41,8 @@ from workers.search_attributes import check_search_attributes
 from workers.settings import Settings
 from workers.shutdown import LocalActivityShutdownInterceptor, close_pool, running
 from workers.telemetry import Telemetry, setup_telemetry
+from workflows.imports import ImportWorkflow
+from workflows.models import NoticePolicy
 from workflows.package import PackageWorkflow
 from workflows.payment import PaymentWorkflow
 from workflows.poll import PollLocationWorkflow
@@ -55,6 +59,7 @@ WORKFLOWS: Sequence[type] = (
     ReviewEscalationWorkflow,
     PollLocationWorkflow,
     ReconciliationWorkflow,
+    ImportWorkflow,
 )
 
 
@@ -79,6 +84,7 @@ def activity_list(
     payments: PaymentIntakeActivities,
     reports: ReportActivities,
     stripe: PaymentActivities,
+    imports: ImportActivities,
 ) -> list[Any]:
     """The one registration list: every activity the workflows call."""
     return [
@@ -105,6 +111,8 @@ def activity_list(
         reports.build_reconciliation,
         reports.email_report,
         stripe.issue_refund,
+        imports.process_batch,
+        imports.finish,
     ]
 
 
@@ -179,6 +187,19 @@ def build_mailer(settings: Settings) -> SmtpMailer | None:
     )
 
 
+def build_sale_policy(settings: Settings) -> SalePolicy:
+    """The spa's terms for a new package, for staff sales and Stripe purchases alike."""
+    return SalePolicy(
+        notices=NoticePolicy(
+            spa_name=settings.spa_name,
+            timezone=settings.spa_timezone,
+            local_hour=settings.reminder_local_hour,
+            renewal_url=settings.renewal_url,
+        ),
+        default_expiry_months=settings.default_expiry_months,
+    )
+
+
 def build_reports(settings: Settings, pool: asyncpg.Pool) -> ReportActivities:
     """The reconciliation goes to the manager (else the staff address)."""
     return ReportActivities(
@@ -248,12 +269,26 @@ async def build_worker(
                     effects=effects,
                     intake=intake,
                     polling=PollingActivities(pool, build_zenoti(settings, http)),
-                    payments=PaymentIntakeActivities(pool=pool, client=client, settings=settings),
+                    payments=PaymentIntakeActivities(
+                        pool=pool,
+                        client=client,
+                        sales=build_sale_policy(settings),
+                        currency=settings.stripe_currency,
+                    ),
                     reports=build_reports(settings, pool),
                     stripe=stripe,
+                    imports=ImportActivities(
+                        pool=pool,
+                        client=client,
+                        sales=build_sale_policy(settings),
+                        task_queue=settings.task_queue,
+                    ),
                 ),
                 max_concurrent_activities=settings.worker_max_concurrent_activities,
                 max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
+                max_cached_workflows=settings.worker_max_cached_workflows,
+                max_concurrent_workflow_task_polls=settings.worker_workflow_task_polls,
+                nonsticky_to_sticky_poll_ratio=settings.worker_nonsticky_poll_ratio,
                 graceful_shutdown_timeout=graceful,
                 interceptors=[LocalActivityShutdownInterceptor(graceful)],
             )

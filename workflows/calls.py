@@ -27,8 +27,10 @@ class Contract(Generic[ArgT, ResultT]):
     """One activity: `name` as registered, `arg` and `result` types, how it is retried.
 
     `local` runs it in the worker that runs the workflow task (a marker in history, no
-    server round trip): for short work that touches only Punchcard's own database or
-    Temporal, never a provider that may be slow.
+    server round trip), holding that workflow task open while it runs: for short work
+    that touches only Punchcard's own database, never a provider that may be slow nor
+    anything that waits on another workflow's task (that task may need the slot this one
+    holds).
     """
 
     name: str
@@ -68,6 +70,7 @@ async def call(
             result_type=contract.result,
             start_to_close_timeout=options.start_to_close,
             schedule_to_close_timeout=options.schedule_to_close,
+            heartbeat_timeout=options.heartbeat,
             retry_policy=options.retry,
             summary=summary,
         )

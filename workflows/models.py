@@ -55,6 +55,9 @@ class EntryKind(StrEnum):
     PACE_ALERT = "pace_alert"
     REFUND = "refund"  # money back through Stripe (ours or the dashboard's)
     REFUND_FAILED = "refund_failed"  # Stripe refused: the cancellation is undone
+    # A package brought in from the old system with what it had left: liability taken
+    # over, not a sale (finance reads the two apart).
+    OPENING_BALANCE = "opening_balance"
 
 
 class PackageTerms(Model):
@@ -374,6 +377,23 @@ class PaymentRef(Model):
     amount_cents: int | None = None
 
 
+class OpeningBalance(Model):
+    """What a package brought in from the old system had left when it moved in.
+
+    The package opens with an `opening_balance` entry instead of a sale: `remaining` units
+    worth `value_cents` (the unused value of the price paid), dated when it was brought in.
+    The terms carry what was bought and paid in the old system.
+    """
+
+    remaining: int = Field(ge=0, description="sessions, or cents of credit, left")
+    value_cents: int = Field(ge=0, description="what the remaining units are worth")
+    source: str = Field(default="import", min_length=1, max_length=40)
+    source_id: str | None = Field(default=None, max_length=200, description="old purchase id")
+    expired: bool = Field(
+        default=False, description="brought in as already expired: kept for the record only"
+    )
+
+
 class PackageInput(Model):
     """Start (or continue-as-new) input of one package workflow."""
 
@@ -392,6 +412,8 @@ class PackageInput(Model):
     notices: NoticePolicy = Field(default_factory=NoticePolicy)
     max_messages_per_run: int = Field(default=400, ge=2, le=1500)
     carried: PackageState | None = None
+    # Brought in by an import instead of sold (None for every sale: old histories decode).
+    opening: OpeningBalance | None = None
 
 
 class PackageView(Model):

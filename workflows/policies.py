@@ -31,6 +31,9 @@ class ActivityOptions:
     start_to_close: timedelta
     schedule_to_close: timedelta | None = None
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    # For long activities that heartbeat: a worker that died is noticed after this, not
+    # after the whole start_to_close.
+    heartbeat: timedelta | None = None
 
 
 LEDGER = ActivityOptions(
@@ -215,5 +218,21 @@ REPORT_EMAIL = ActivityOptions(
         maximum_interval=timedelta(minutes=10),
         maximum_attempts=0,
         non_retryable_error_types=PERMANENT_ERRORS,
+    ),
+)
+
+# A batch of import rows: every row is applied once (its outcome is written with its
+# effects, or its key claimed first), so retrying a batch is always safe. An outage is
+# waited out; a job that cannot go on (a bug) fails after a few hours and says so.
+IMPORT_BATCH = ActivityOptions(
+    start_to_close=timedelta(minutes=2),
+    heartbeat=timedelta(seconds=20),  # a batch heartbeats per row: a dead worker's is redone soon
+    schedule_to_close=timedelta(hours=6),
+    retry=RetryPolicy(
+        initial_interval=timedelta(seconds=1),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(minutes=1),
+        maximum_attempts=0,
+        non_retryable_error_types=[BAD_CONFIGURATION],
     ),
 )

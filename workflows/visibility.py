@@ -137,10 +137,16 @@ def index(
 
 
 def index_at_sale(input: PackageInput) -> PackageIndex:
+    """As the package starts: sold whole, or brought in with what it had left."""
+    opening = input.opening
     return index(
         input,
-        status=PackageStatus.ACTIVE,
-        remaining=input.terms.units,
+        status=(
+            PackageStatus.EXPIRED
+            if opening is not None and opening.expired
+            else PackageStatus.ACTIVE
+        ),
+        remaining=input.terms.units if opening is None else opening.remaining,
         expires_at=input.expires_at,
     )
 
@@ -177,6 +183,14 @@ def details(input: PackageInput) -> str:
         f" by {input.sold_by}",
         f"**Expiry** {_through(day)} ({input.notices.timezone})",
     ]
+    if input.opening is not None:
+        opening = input.opening
+        lines.append(
+            f"**Brought in** from {opening.source}"
+            + (f" purchase {opening.source_id}" if opening.source_id else "")
+            + f" with {_amount(terms.kind, opening.remaining)} left"
+            + (" (already expired)" if opening.expired else "")
+        )
     if input.parent_purchase_id:
         lines.append(f"**Purchase** {input.parent_purchase_id}")
     if input.renews_package_id:

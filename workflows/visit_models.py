@@ -327,9 +327,13 @@ class EscalateResult(Model):
 
 # --- activity contracts ----------------------------------------------------------------
 #
-# Everything a visit does touches only Punchcard's own database or Temporal (the package
-# update), so it runs as local activities: a marker each in the visit's history, no
-# server round trip. Enriching a Mindbody event calls Mindbody: a regular activity.
+# Routing touches only Punchcard's own database, so it runs as local activities: a marker
+# each in the visit's history, no server round trip. Enriching a Mindbody event calls
+# Mindbody: a regular activity. Handing over to the package is a regular activity too: it
+# waits for the package's update, which needs a workflow task slot on a worker; as a local
+# activity it held the visit's own workflow task (and its slot) open for that wait, so a
+# burst of visits filled every slot and no package task could start (bench/burst.py
+# stalled at 1,099 of 2,000; tests/workflows/test_visit_slots.py).
 
 FIND_CANDIDATES = Contract(
     name="intake.find_candidates",
@@ -343,7 +347,6 @@ DELIVER_TO_PACKAGE = Contract(
     arg=PackageDelivery,
     result=DeliveryAnswer,
     options=policies.INTAKE,
-    local=True,
 )
 OPEN_REVIEW_ITEM = Contract(
     name="intake.open_review_item",

@@ -18,6 +18,7 @@ from activities.messaging.email import Attachment, SmtpMailer
 from activities.reports.models import Period, ReconciliationReport, last_full_week
 from activities.reports.reconciliation import build_report
 from activities.reports.render import (
+    headline_liability_cents,
     money,
     reconciliation_csv,
     reconciliation_html,
@@ -82,7 +83,7 @@ class ReportActivities:
             report_id=input.report_id,
             period_start=period.start,
             period_end=period.end,
-            liability_cents=report.liability.balance_cents,
+            liability_cents=headline_liability_cents(report),
             ledger_difference_cents=report.liability.difference_cents,
             files=files,
         )
@@ -114,7 +115,7 @@ class ReportActivities:
         await self._mailer.send(
             self._manager_email,
             f"{self._spa_name}: reconciliation {report.period.label()}, liability "
-            f"{money(report.liability.balance_cents)}",
+            f"{money(headline_liability_cents(report))}",
             reconciliation_text(report),
             f"report/{input.report_id}",
             html=stored.html,

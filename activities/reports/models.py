@@ -125,6 +125,16 @@ class Cancellations(Model):
     restored: int = 0  # cancellations undone because Stripe refused the refund
 
 
+class Migrated(Model):
+    """Opening balances of packages brought in from the old system in the period: the
+    liability taken over when the spa moved in, which is not a sale."""
+
+    packages: int = 0
+    value_cents: int = 0  # their unused value: the liability brought in
+    sessions: int = 0  # sessions left on session packages
+    credit_cents: int = 0  # credit left on dollar packages
+
+
 class OpenBalances(Model):
     session_packages: int = 0
     sessions_remaining: int = 0
@@ -145,6 +155,11 @@ class Liability(Model):
     balance_cents: int = Field(description="sum of unused value over open packages")
     ledger_cents: int = Field(description="the same, recomputed from the ledger's value flows")
     difference_cents: int = Field(description="balance_cents - ledger_cents: 0 when they agree")
+    at_end_cents: int | None = Field(
+        default=None,
+        description="the ledger's liability at the period's end (exclusive); the headline of "
+        "a period already over, so its change from the start adds up with the period's flows",
+    )
 
 
 class ReviewBacklog(Model):
@@ -186,6 +201,7 @@ class ReconciliationReport(Model):
     consumption: Consumption
     expiries: Expiries
     cancellations: Cancellations
+    migrated: Migrated = Field(default_factory=Migrated)  # absent from older stored reports
     open: OpenBalances
     categories: list[CategoryValue]
     liability: Liability

@@ -11,7 +11,9 @@ Where each figure comes from:
   ledger (index-only over `ledger_value_flow_idx`), which must equal the balance table;
 - the review queue and the latest stored overrun audit;
 - the **previous period** of the same length (sold, consumed, breakage, refused visits) and
-  the ledger's liability at this period's start: the headline's change from last period.
+  the ledger's liability at this period's start and end: a period already over is headed
+  by its end figure, so the change from its start is exactly what the period sold, used,
+  expired and cancelled (today's balance, later entries included, is a detail line).
 
 Everything is read in one REPEATABLE READ read-only transaction, so the balance table and
 the ledger are seen at the same instant (both are written in one transaction per entry).
@@ -29,6 +31,7 @@ from activities.reports.models import (
     Consumption,
     Expiries,
     Liability,
+    Migrated,
     OpenBalances,
     OverrunAudit,
     Overruns,
@@ -45,7 +48,15 @@ from workflows.models import EntryKind
 # none, and expiry_review only states the unused value without moving it. A refund moves value only when it withdrew units (a
 # dashboard refund on an open package); a refund of an already cancelled package pays
 # out the refund due that the cancellation entry already took off.
-INFLOWS = (EntryKind.SALE, EntryKind.TOP_UP, EntryKind.REVERSAL, EntryKind.REFUND_FAILED)
+# An opening balance (a package brought in from the old system) is an inflow like a sale,
+# so the cross-check agrees, but it is reported apart: liability taken over, not sold.
+INFLOWS = (
+    EntryKind.SALE,
+    EntryKind.OPENING_BALANCE,
+    EntryKind.TOP_UP,
+    EntryKind.REVERSAL,
+    EntryKind.REFUND_FAILED,
+)
 OUTFLOWS = (
     EntryKind.REDEMPTION,
     EntryKind.NO_SHOW,
@@ -127,7 +138,9 @@ async def build_report(
         )
         before_refused = await conn.fetch(_REFUSED, before.start, before.end)
         at_start = await conn.fetchval(_LEDGER_LIABILITY, inflows, outflows, period.start)
+        at_end = await conn.fetchval(_LEDGER_LIABILITY, inflows, outflows, period.end)
     sales, consumption, expiries, cancellations = _period_figures(flows)
+    migrated = _migrated(flows)
     categories, balances = _open_figures(open_rows)
     by_rule = _refused_by_rule(refused_rows)
     before_sales, before_consumption, before_expiries, _ = _period_figures(before_flows)
@@ -147,9 +160,10 @@ async def build_report(
         consumption=consumption,
         expiries=expiries,
         cancellations=cancellations,
+        migrated=migrated,
         open=balances,
         categories=categories,
-        liability=_liability(balances, categories, int(ledger_cents)),
+        liability=_liability(balances, categories, int(ledger_cents), at_end=int(at_end)),
         review=ReviewBacklog(
             open_items=sum(int(r["items"]) for r in review_rows),
             oldest_at=min(oldest) if oldest else None,
@@ -176,7 +190,7 @@ def _refused_by_rule(rows: list[asyncpg.Record]) -> dict[str, int]:
 
 
 def _liability(
-    balances: OpenBalances, categories: list[CategoryValue], ledger_cents: int
+    balances: OpenBalances, categories: list[CategoryValue], ledger_cents: int, *, at_end: int
 ) -> Liability:
     balance_cents = sum(c.unused_value_cents for c in categories)
     return Liability(
@@ -184,6 +198,7 @@ def _liability(
         balance_cents=balance_cents,
         ledger_cents=ledger_cents,
         difference_cents=balance_cents - ledger_cents,
+        at_end_cents=at_end,
     )
 
 
@@ -237,6 +252,19 @@ def _period_figures(
         restored=both(EntryKind.REFUND_FAILED, "moving"),
     )
     return sales, consumption, expiries, cancellations
+
+
+def _migrated(rows: list[asyncpg.Record]) -> Migrated:
+    """Opening balances brought in during the period, by package kind."""
+    kind = EntryKind.OPENING_BALANCE.value
+    got = {r["package_kind"]: r for r in rows if r["kind"] == kind}
+    sessions, dollars = got.get("sessions"), got.get("dollars")
+    return Migrated(
+        packages=sum(int(r["entries"]) for r in got.values()),
+        value_cents=sum(int(r["value_cents"]) for r in got.values()),
+        sessions=0 if sessions is None else int(sessions["units"]),
+        credit_cents=0 if dollars is None else int(dollars["units"]),
+    )
 
 
 def _open_figures(rows: list[asyncpg.Record]) -> tuple[list[CategoryValue], OpenBalances]:

@@ -65,6 +65,15 @@ def csv_rows(report: ReconciliationReport) -> list[tuple[str, str, Cell, Cell, C
         ("sold", "packages sold", s.packages, s.sessions, s.value_cents, ""),
         ("sold", "dollar credit sold (face value)", None, None, s.credit_cents, ""),
         ("sold", "top-ups", s.top_ups, s.top_up_sessions, s.top_up_value_cents, ""),
+        (
+            "brought in",
+            "opening balances imported (not sales)",
+            r.migrated.packages,
+            r.migrated.sessions,
+            r.migrated.value_cents,
+            "",
+        ),
+        ("brought in", "dollar credit imported", None, None, r.migrated.credit_cents, ""),
         ("consumed", "sessions redeemed", None, c.sessions_redeemed, None, ""),
         ("consumed", "sessions reversed", None, c.sessions_reversed, None, ""),
         ("consumed", "sessions consumed (net)", None, c.sessions_consumed, None, ""),
@@ -179,6 +188,15 @@ def reconciliation_text(report: ReconciliationReport) -> str:
         "",
         f"Packages sold: {s.packages} ({money(s.value_cents)}); top-ups: {s.top_ups} "
         f"(+{s.top_up_sessions} sessions, {money(s.top_up_value_cents)})",
+        *(
+            [
+                f"Brought in from the old system (opening balances, not sales): "
+                f"{_n(r.migrated.packages, 'package')}, {money(r.migrated.value_cents)} of "
+                "liability taken over"
+            ]
+            if r.migrated.packages
+            else []
+        ),
         f"Sessions consumed: {c.sessions_consumed} ({c.sessions_redeemed} redeemed, "
         f"{c.sessions_reversed} reversed); value consumed {money(c.consumed_value_cents)}; "
         f"forfeited by policy: {c.forfeit_sessions} ({money(c.forfeit_value_cents)})",
@@ -186,7 +204,7 @@ def reconciliation_text(report: ReconciliationReport) -> str:
         f"breakage {money(e.breakage_cents)}",
         f"Sessions remaining now: {o.sessions_remaining} on {o.session_packages} open packages; "
         f"dollar credit remaining {money(o.credit_remaining_cents)}",
-        f"Total package liability (deferred revenue): {money(li.balance_cents)} on "
+        f"Total package liability today (deferred revenue): {money(li.balance_cents)} on "
         f"{li.open_packages} open packages; from the ledger {money(li.ledger_cents)}: "
         f"{agreement(r)}",
         f"Unused value by category: {cats or 'none'}",
@@ -248,6 +266,21 @@ class Headline:
     vs: str
 
 
+def _ended(report: ReconciliationReport) -> bool:
+    return report.period.end <= report.generated_at
+
+
+def headline_liability_cents(report: ReconciliationReport) -> int:
+    """The liability a report leads with (page, email subject, CLI).
+
+    A period already over is headed by the ledger's figure at its end, so the change from
+    its start adds up with what it sold, used and expired; today's balance, with later
+    entries in, is a detail. A running period is headed by today's balance.
+    """
+    at_end = report.liability.at_end_cents
+    return at_end if at_end is not None and _ended(report) else report.liability.balance_cents
+
+
 def headlines(report: ReconciliationReport) -> list[Headline]:
     """Liability, sold, consumed, breakage, overruns: the figures read first, each with its
     change from the previous period of the same length."""
@@ -263,13 +296,28 @@ def headlines(report: ReconciliationReport) -> list[Headline]:
     if c.credit_redeemed_cents:
         used.append(f"{money(c.credit_redeemed_cents)} of credit")
     refused = ov.refused_visits
+    li = r.liability
+    liability = headline_liability_cents(r)
+    ended = li.at_end_cents is not None and _ended(r)
+    last = r.period.last_day
+    liability_detail = (
+        f"at the end of {last:%a}, {last:%b} {last.day}; today {money(li.balance_cents)} on "
+        + _n(li.open_packages, "open package")
+        if ended
+        else _n(li.open_packages, "open package")
+    )
+    if r.migrated.packages:
+        liability_detail += (
+            f"; {money(r.migrated.value_cents)} of it brought in from the old system "
+            "(opening balances)"
+        )
     items = [
         Headline(
             "liability",
             "Package liability (deferred revenue)",
-            money(r.liability.balance_cents),
-            _n(r.liability.open_packages, "open package"),
-            change(r.liability.balance_cents, p.liability_cents) if p else ("", _MUTED),
+            money(liability),
+            liability_detail,
+            change(liability, p.liability_cents) if p else ("", _MUTED),
             f"{since}, when it was {money(p.liability_cents)}" if p else "",
         ),
         Headline(
@@ -477,8 +525,18 @@ def details(report: ReconciliationReport) -> list[tuple[str, list[tuple[str, str
                 money(a.value_cents),
             )
         )
+    m = r.migrated
+    brought = [
+        (
+            f"{_n(m.packages, 'package')} brought in with their opening balance",
+            money(m.value_cents),
+        ),
+        ("sessions left on them", f"{m.sessions:,}"),
+        ("dollar credit left on them", money(m.credit_cents)),
+    ]
     return [
         ("Sold", sold),
+        *([("Brought in (opening balances, not sales)", brought)] if m.packages else []),
         ("Used", used),
         ("Expired and cancelled", closed),
         ("Open balances now", balances),
@@ -527,7 +585,7 @@ balances as of {_nowrap(when(r.generated_at, tz))}.</p>
 (balances {escape(money(li.balance_cents))}, ledger {escape(money(li.ledger_cents))}).</p>
 <h2 {h2}>Unused value by category</h2>
 {category_chart(r)}
-{_table(categories, ("Category", "Open", "Left", "Unused value"), testid="categories")}
+{_table(categories, ("Category", "Open", "Left", "Unused value"), testid="categories") if r.categories else ""}
 <p style="font-size:13px;color:{_MUTED}">A package type covering several categories counts
 under its first one.</p>
 <h2 {h2}>Details</h2>

@@ -60,6 +60,23 @@ class ClientRepository:
         assert row is not None  # INSERT … RETURNING always yields the row
         return ClientRecord.model_validate(dict(row))
 
+    async def insert(self, client: ClientRecord) -> bool:
+        """Create a client only if the id is free; True when this call created it."""
+        created = await self._pool.fetchval(
+            f"""
+            INSERT INTO clients ({_CLIENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)
+            ON CONFLICT (client_id) DO NOTHING
+            RETURNING client_id
+            """,
+            client.client_id,
+            client.name,
+            client.phone,
+            client.email,
+            client.sms_opt_out,
+            client.email_opt_out,
+        )
+        return created is not None
+
     async def get(self, client_id: str) -> ClientRecord | None:
         row = await self._pool.fetchrow(
             f"SELECT {_CLIENT_COLUMNS} FROM clients WHERE client_id = $1", client_id

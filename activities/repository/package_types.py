@@ -95,6 +95,32 @@ class PackageTypeRepository:
             t.match_priority,
         )
 
+    async def insert(self, package_type: PackageTypeRecord) -> bool:
+        """Create a type only if the code is free; True when this call created it."""
+        t = package_type
+        created = await self._pool.fetchval(
+            f"""
+            INSERT INTO package_types ({_TYPE_COLUMNS})
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+            ON CONFLICT (type_code) DO NOTHING
+            RETURNING type_code
+            """,
+            t.type_code,
+            t.name,
+            t.kind.value,
+            t.units,
+            t.price_cents,
+            t.expiry_months,
+            t.categories,
+            t.no_show_forfeits,
+            t.late_cancel_forfeits,
+            t.vip_rollover_max,
+            t.min_interval_days,
+            t.enforce_zero_balance,
+            t.match_priority,
+        )
+        return created is not None
+
     async def get(self, type_code: str) -> PackageTypeRecord | None:
         row = await self._pool.fetchrow(
             f"SELECT {_TYPE_COLUMNS} FROM package_types WHERE type_code = $1", type_code

@@ -27,9 +27,22 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities.db import apply_migrations, create_pool
 from starter.api.deps import ApiDeps, Deps
 from starter.api.door import RequestLimits
-from starter.api.routes import codec, desk, docs, imports, reports, staff, webhooks
+from starter.api.routes import (
+    alerts,
+    clients,
+    codec,
+    desk,
+    docs,
+    imports,
+    package_types,
+    reports,
+    staff,
+    team,
+    webhooks,
+)
 from starter.api.schemas import Health
-from starter.packages import NotFound, PunchcardError, Refused
+from starter.packages import Conflict, Invalid, NotFound, PunchcardError, Refused
+from starter.staff import BOOTSTRAP_MANAGER, StaffService
 from workers.settings import Settings
 from workers.telemetry import Telemetry, setup_telemetry
 from workers.worker import connect_temporal
@@ -50,9 +63,26 @@ def unavailable(detail: str) -> JSONResponse:
 
 DESCRIPTION = """Punchcard's staff API, provider webhooks and the front-desk page (/desk).
 
-Staff endpoints take `Authorization: Bearer <token>` (create one with
-`punchcard staff add`). Front desk reads, sells and records visits; a manager also
-extends, cancels, tops up and resolves the review queue."""
+Staff endpoints take `Authorization: Bearer <token>` (`POST /api/staff` as a manager, or
+`punchcard staff add`; the first manager from the CLI or PUNCHCARD_BOOTSTRAP_MANAGER_TOKEN).
+Front desk reads, sells, records visits and keeps clients' details; a manager also
+extends, cancels, tops up, resolves the review queue, opts clients back in to SMS and
+changes the setup: package types, staff and their tokens."""
+
+
+async def _bootstrap_manager(settings: Settings, pool: asyncpg.Pool) -> None:
+    """With PUNCHCARD_BOOTSTRAP_MANAGER_TOKEN set and no active manager, create `owner`
+    with that token, so a spa can be set up through the API alone."""
+    if settings.bootstrap_manager_token is None:
+        return
+    token = settings.bootstrap_manager_token.get_secret_value()
+    if await StaffService(pool).bootstrap(token):
+        log.warning(
+            "created manager %r from PUNCHCARD_BOOTSTRAP_MANAGER_TOKEN: give them a new "
+            "token (POST /api/staff/%s/token) once the spa is set up",
+            BOOTSTRAP_MANAGER.staff_id,
+            BOOTSTRAP_MANAGER.staff_id,
+        )
 
 
 def create_app(
@@ -77,6 +107,7 @@ def create_app(
         try:
             if own_pool:
                 await apply_migrations(the_pool)
+            await _bootstrap_manager(settings, the_pool)
             the_client = client or await connect_temporal(settings, telemetry=the_telemetry)
             async with httpx.AsyncClient(timeout=httpx.Timeout(20.0, connect=5.0)) as http:
                 app.state.deps = ApiDeps.build(settings, the_client, the_pool, http)
@@ -96,8 +127,13 @@ def create_app(
         redoc_url=None,
     )
     app.include_router(staff.router)
+    app.include_router(clients.router)
+    app.include_router(package_types.router)
+    app.include_router(team.router)
+    app.include_router(alerts.router)
     app.include_router(imports.router)
     app.include_router(reports.router)
+    app.include_router(reports.page_router)
     app.include_router(webhooks.router)
     app.include_router(desk.router)
     app.include_router(codec.router)
@@ -142,7 +178,14 @@ def create_app(
 
     @app.exception_handler(PunchcardError)
     async def punchcard_error(request: Request, exc: PunchcardError) -> Response:
-        status = 404 if isinstance(exc, NotFound) else 409 if isinstance(exc, Refused) else 400
+        if isinstance(exc, NotFound):
+            status = 404
+        elif isinstance(exc, Refused | Conflict):
+            status = 409
+        elif isinstance(exc, Invalid):
+            status = 422
+        else:
+            status = 400
         return JSONResponse(status_code=status, content={"detail": str(exc)})
 
     @app.exception_handler(RPCError)

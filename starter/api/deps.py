@@ -1,8 +1,9 @@
 """What every route needs (connections, repositories, the package service) and who is asking.
 
 Staff authenticate with `Authorization: Bearer <token>`; tokens are per person and carry a
-role. Front desk reads, sells and records visits; only a manager extends, cancels,
-refunds, tops up and resolves the review queue.
+role. Front desk reads, sells, records visits and keeps clients' details; only a manager
+extends, cancels, refunds, tops up, resolves the review queue, opts a client back in to
+SMS and changes the setup (package types, staff and their tokens).
 """
 
 from __future__ import annotations
@@ -27,7 +28,11 @@ from activities.repository import (
     StaffMember,
     StaffRepository,
 )
+from starter.clients import ClientService
+from starter.moving_in import ImportService
+from starter.package_types import PackageTypeService
 from starter.packages import PackageService
+from starter.staff import StaffService
 from workers.settings import Settings
 from workers.worker import build_stripe
 
@@ -45,6 +50,10 @@ class ApiDeps:
     inbound: InboundEventLog
     staff: StaffRepository
     payments: PaymentActivities
+    clients: ClientService
+    types: PackageTypeService
+    team: StaffService
+    imports: ImportService
 
     @classmethod
     def build(
@@ -75,6 +84,10 @@ class ApiDeps:
                 success_url=settings.stripe_success_url,
                 cancel_url=settings.stripe_cancel_url,
             ),
+            clients=ClientService(pool),
+            types=PackageTypeService(pool),
+            team=StaffService(pool),
+            imports=ImportService(client=client, pool=pool, settings=settings),
         )
 
 

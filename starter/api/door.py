@@ -67,6 +67,11 @@ RULES: tuple[BodyRule, ...] = (
         prefix="/api/reports/overruns", max_bytes=20 * MIB, content_types=CSV, untyped_ok=True
     ),
     BodyRule(prefix="/codec", max_bytes=8 * MIB, content_types=JSON, check_json=True),
+    BodyRule(
+        prefix="/reports/",
+        max_bytes=4 * KIB,
+        content_types=("application/x-www-form-urlencoded",),
+    ),
     BodyRule(prefix="/api/", max_bytes=256 * KIB, content_types=JSON, check_json=True),
 )
 DEFAULT_RULE = BodyRule(prefix="/", max_bytes=64 * KIB)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Literal
 
-from pydantic import Field
+from pydantic import AwareDatetime, Field
 
 from workflows.models import Model, PackageKind, PackageStatus
 from workflows.visit_models import Platform
@@ -53,9 +53,10 @@ class DeskPackage(Model):
 class ClientOut(Model):
     client_id: str
     name: str
-    phone: str | None
+    phone: str | None = Field(description="E.164")
     email: str | None
-    sms_opt_out: bool
+    sms_opt_out: bool = Field(description="no SMS is sent to the client (a STOP, or staff)")
+    email_opt_out: bool = Field(default=False, description="no email is sent to the client")
 
 
 class LinkOut(Model):
@@ -137,6 +138,34 @@ class ExtendBody(Model):
     reason: str = Text
 
 
+class ForfeitBody(Model):
+    reason: str = Text
+
+
+class BookBody(Model):
+    """A booking change the platform did not send (never consumes a session)."""
+
+    appointment_id: str = Field(min_length=1, max_length=120)
+    change: Literal["booked", "rescheduled", "confirmed", "checked_in", "cancelled"] = "booked"
+    scheduled_at: AwareDatetime | None = Field(
+        default=None, description="the appointment's time, with its UTC offset"
+    )
+    provider_id: str | None = Field(default=None, max_length=200)
+    rebooked_from: str | None = Field(
+        default=None, max_length=120, description="earlier appointment id of the same visit"
+    )
+    request_id: str | None = Field(
+        default=None, max_length=120, description="idempotency key: a retry sends the same"
+    )
+
+
+class ProviderOut(Model):
+    provider_id: str
+    name: str
+    role: str | None
+    active: bool
+
+
 class CancelBody(Model):
     reason: str = Text
     issue_refund: bool = Field(
@@ -155,6 +184,18 @@ class SaleBody(Model):
         min_length=4,
         max_length=200,
         description="the Stripe payment, so a cancel can refund through Stripe",
+    )
+    purchased_on: date | None = Field(
+        default=None,
+        ge=date(1970, 1, 1),
+        description="the day it was bought, in the spa's zone (default: now); a day before "
+        "today backdates the sale to that day's start and needs a manager",
+    )
+    expires_on: date | None = Field(
+        default=None,
+        le=date(2999, 12, 31),
+        description="the last good day, in the spa's zone (default: the type's months from "
+        "the purchase); never past",
     )
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from starter.cli import catalog, intake, ops, reports, sales, staff, views
+from starter.cli import catalog, intake, moving_in, ops, reports, sales, staff, views
 from starter.cli.codec import codec_app
 from starter.cli.usage import PunchcardGroup
 from starter.cli.webhooks import webhook_app
@@ -29,6 +29,7 @@ def build_app() -> typer.Typer:
     staff.register(app)
     views.register(app)
     intake.register(app)
+    moving_in.register(app)
     reports.register(app)
     app.add_typer(webhook_app, name="webhook", rich_help_panel="Intake")
     app.add_typer(codec_app, name="codec", rich_help_panel="Run")

@@ -11,10 +11,11 @@ from activities.repository import (
     ClientRecord,
     ClientRepository,
     PackageTypeRecord,
-    PackageTypeRepository,
 )
 from starter.cli.render import parse_dollars, table
 from starter.cli.runtime import CliError, database, run
+from starter.clients import ClientService
+from starter.package_types import PackageTypeService
 from workers.settings import Settings
 from workflows import texts
 from workflows.models import PackageKind
@@ -50,7 +51,7 @@ def client_add(
     async def action(settings: Settings) -> None:
         record = ClientRecord(client_id=client_id, name=name, phone=phone, email=email)
         async with database(settings) as pool:
-            stored = await ClientRepository(pool).upsert(record)
+            stored = (await ClientService(pool).save(record)).record
         typer.echo(
             f"client {stored.client_id}: {stored.name} · {stored.phone or 'no phone'} · {stored.email or 'no email'}"
         )
@@ -61,8 +62,7 @@ def client_add(
 def _set_opt_out(client_id: str, opted_out: bool) -> None:
     async def action(settings: Settings) -> None:
         async with database(settings) as pool:
-            if not await ClientRepository(pool).set_sms_opt_out(client_id, opted_out):
-                raise CliError(f"no client {client_id!r}")
+            await ClientService(pool).set_sms_opt_out(client_id, opted_out)
         typer.echo(f"client {client_id}: SMS {'off (opted out)' if opted_out else 'on'}")
 
     run(action)
@@ -134,7 +134,7 @@ def type_add(
             enforce_zero_balance=enforce,
         )
         async with database(settings) as pool:
-            await PackageTypeRepository(pool).upsert(record)
+            await PackageTypeService(pool).save(record)
         typer.echo(
             f"package type {code}: {name} · {texts.amount(kind, amount)} for {texts.money(record.price_cents)}"
         )
@@ -184,7 +184,7 @@ def register(app: typer.Typer) -> None:
 
         async def action(settings: Settings) -> None:
             async with database(settings) as pool:
-                rows = await PackageTypeRepository(pool).list()
+                rows = await PackageTypeService(pool).list()
             if not rows:
                 typer.echo("no package types yet: add one with `punchcard type add`")
                 return

@@ -1,31 +1,29 @@
 """Intake and the people who run it: the HTTP API, staff tokens, client links, the service
-catalog, the review queue, and CSV imports."""
+catalog and the review queue (CSV imports: `starter.cli.moving_in`)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from pathlib import Path
 from typing import Annotated
 
 import asyncpg
 import typer
 
-from activities.intake import VisitGateway
 from activities.repository import (
     ClientLink,
     ReviewQueue,
     Role,
     ServiceMapping,
     StaffMember,
-    StaffRepository,
 )
 from activities.repository.poll_locations import PollLocationRepository
 from starter.api.serve import run_api
 from starter.cli.render import table
 from starter.cli.runtime import CliError, database, default_actor, package_service, run, temporal
-from starter.imports import import_csv
+from starter.clients import ClientService
 from starter.review import ReviewService
+from starter.staff import StaffService
 from workers.schedules import ensure_poll_schedules
 from workers.settings import Settings
 from workflows.visit_models import ResolveReview
@@ -68,10 +66,10 @@ def register(app: typer.Typer) -> None:
 
         async def action(settings: Settings) -> None:
             async with database(settings) as pool:
-                token = await StaffRepository(pool).add(
+                issued = await StaffService(pool).add_or_rekey(
                     StaffMember(staff_id=staff_id, name=name or staff_id, role=role)
                 )
-            typer.echo(f"{staff_id} ({role.value}): token {token}")
+            typer.echo(f"{staff_id} ({role.value}): token {issued.token}")
             typer.echo("Send it as `Authorization: Bearer <token>`; it is not shown again.")
 
         run(action)
@@ -82,7 +80,7 @@ def register(app: typer.Typer) -> None:
 
         async def action(settings: Settings) -> None:
             async with database(settings) as pool:
-                members = await StaffRepository(pool).list()
+                members = await StaffService(pool).list()
             typer.echo(
                 table(
                     ["staff", "name", "role", "active"],
@@ -103,8 +101,7 @@ def register(app: typer.Typer) -> None:
 
         async def action(settings: Settings) -> None:
             async with database(settings) as pool:
-                if not await StaffRepository(pool).deactivate(staff_id):
-                    raise CliError(f"no staff member {staff_id!r}")
+                await StaffService(pool).revoke(staff_id)
             typer.echo(f"{staff_id}: token revoked")
 
         run(action)
@@ -120,10 +117,8 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter(f"platform must be one of {', '.join(PLATFORMS)}")
 
         async def action(settings: Settings) -> None:
-            async with package_service(settings) as service:
-                if await service.clients.get(client_id) is None:
-                    raise CliError(f"unknown client {client_id!r}")
-                await service.links.link(
+            async with database(settings) as pool:
+                await ClientService(pool).link(
                     ClientLink(platform=platform, external_id=external_id, client_id=client_id)
                 )
             typer.echo(f"{platform} client {external_id} → {client_id}")
@@ -316,38 +311,6 @@ def register(app: typer.Typer) -> None:
                     raise CliError(f"no {platform} location {location_id!r}")
                 sync = await _sync_schedules(settings, pool)
             typer.echo(f"{platform} location {location_id}: {sync}")
-
-        run(action)
-
-    @app.command("import", rich_help_panel="Intake")
-    def import_file(
-        path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
-        platform: Annotated[
-            str, typer.Option(help="Platform of rows without a Platform column.")
-        ] = "csv",
-    ) -> None:
-        """Import a CSV export of completed appointments (twice changes nothing)."""
-
-        async def action(settings: Settings) -> None:
-            data = await asyncio.to_thread(path.read_bytes)
-            async with package_service(settings) as service:
-                client = await temporal(settings)
-                report = await import_csv(
-                    data,
-                    platform=platform,
-                    actor=default_actor(),
-                    timezone=settings.spa_timezone,
-                    links=service.links,
-                    gateway=VisitGateway(
-                        client, task_queue=settings.task_queue, idle_days=settings.visit_idle_days
-                    ),
-                )
-            typer.echo(
-                f"{report.rows} rows: {report.accepted} handed to their visits, "
-                f"{report.skipped} skipped, {len(report.errors)} with problems"
-            )
-            for problem in report.errors:
-                typer.echo(f"  line {problem.line}: {problem.message}")
 
         run(action)
 

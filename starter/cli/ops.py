@@ -37,12 +37,33 @@ def register(app: typer.Typer) -> None:
                 help="Where Temporal's SQLite file and PostgreSQL live (default: PUNCHCARD_DATA_DIR)."
             ),
         ] = None,
+        temporal_port: Annotated[
+            int | None,
+            typer.Option(
+                min=1,
+                max=65535,
+                help="Temporal's gRPC port (default: the port of PUNCHCARD_TEMPORAL_ADDRESS).",
+            ),
+        ] = None,
+        ui_port: Annotated[
+            int | None,
+            typer.Option(
+                min=1, max=65535, help="Temporal Web UI port (default: PUNCHCARD_TEMPORAL_UI_PORT)."
+            ),
+        ] = None,
+        api_port: Annotated[
+            int | None,
+            typer.Option(
+                min=1, max=65535, help="The HTTP API's port (default: PUNCHCARD_API_PORT)."
+            ),
+        ] = None,
     ) -> None:
         """Run everything on this machine: Temporal dev server, PostgreSQL, worker, demo."""
         _logging(logging.WARNING)
 
         async def action(settings: Settings) -> None:
             configure_logging(settings, level=logging.WARNING, punchcard_level=logging.WARNING)
+            settings = with_ports(settings, temporal=temporal_port, ui=ui_port, api=api_port)
             options = StackOptions(data_dir=data_dir or settings.data_dir, demo=not no_demo)
             await run_stack(settings, options, out=typer.echo)
 
@@ -93,3 +114,20 @@ def register(app: typer.Typer) -> None:
             )
 
         run(action)
+
+
+def with_ports(
+    settings: Settings, *, temporal: int | None, ui: int | None, api: int | None
+) -> Settings:
+    """`up`'s port flags over the environment: a second stack beside the first (another
+    checkout, a benchmark) needs only flags. Other terminals find Temporal's address in
+    DATA/run/stack.json."""
+    update: dict[str, object] = {}
+    if temporal is not None:
+        host, _, _ = settings.temporal_address.rpartition(":")
+        update["temporal_address"] = f"{host or 'localhost'}:{temporal}"
+    if ui is not None:
+        update["temporal_ui_port"] = ui
+    if api is not None:
+        update["api_port"] = api
+    return settings.model_copy(update=update) if update else settings

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Annotated
 
 import typer
@@ -12,7 +12,8 @@ from starter.cli import options as opt
 from starter.cli.render import balance, last_day, parse_day, parse_dollars, table
 from starter.cli.runtime import CliError, default_actor, package_service, run
 from starter.cli.staff import send
-from starter.packages import SaleRequest
+from starter.packages import Invalid, SaleRequest
+from starter.sale_dates import sale_dates
 from workers.settings import Settings
 from workflows import schedule, texts
 from workflows.models import (
@@ -40,20 +41,47 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option(help="Idempotency key of the sale (the POS receipt id); default: new."),
         ] = None,
+        purchased: Annotated[
+            str | None,
+            typer.Option(help="Day it was bought, YYYY-MM-DD (default: now; past backdates)."),
+        ] = None,
+        expires: Annotated[
+            str | None,
+            typer.Option(help="Last good day, YYYY-MM-DD (default: the type's months)."),
+        ] = None,
         actor: opt.Actor = None,
     ) -> None:
-        """Sell a package: one package per attendee, linked by the purchase id."""
+        """Sell a package: one package per attendee, linked by the purchase id.
+
+        A package bought earlier (moving in from another system) keeps its real dates:
+        `--purchased 2026-04-12 --expires 2027-04-11`.
+        """
 
         async def action(settings: Settings) -> None:
-            request = SaleRequest(
-                client_id=client,
-                type_code=type_code,
-                shared_with=with_ or [],
-                purchase_id=purchase_id,
-                sold_by=actor or default_actor(),
-            )
             async with package_service(settings) as service:
-                result = await service.sell(request)
+                try:
+                    dates = sale_dates(
+                        purchased_on=None
+                        if purchased is None
+                        else parse_day(purchased, "--purchased"),
+                        expires_on=None if expires is None else parse_day(expires, "--expires"),
+                        timezone=settings.spa_timezone,
+                        now=datetime.now(UTC),
+                    )
+                    result = await service.sell(
+                        SaleRequest(
+                            client_id=client,
+                            type_code=type_code,
+                            shared_with=with_ or [],
+                            purchase_id=purchase_id,
+                            sold_by=actor or default_actor(),
+                            purchased_at=dates.purchased_at,
+                            expires_at=dates.expires_at,
+                        )
+                    )
+                except Invalid as err:  # named by the API's fields: say the flag instead
+                    flag = {"purchased_on": "--purchased", "expires_on": "--expires"}[err.field]
+                    raise CliError(f"{flag}: {err.reason}") from None
                 rows: list[BalanceRow] = []
                 for package_id in result.package_ids:
                     if not await service.wait_recorded(package_id, timeout=RECORD_WAIT):

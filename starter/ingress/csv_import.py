@@ -24,19 +24,31 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, ValidationError
 
+from starter.ingress.csv_table import (
+    CONTROL as _CONTROL,
+)
+from starter.ingress.csv_table import (
+    TIME_FORMATS as _TIME_FORMATS,
+)
+from starter.ingress.csv_table import (
+    CellError,
+    amount_cents,
+    decode,
+    dialect,
+    first_parsed,
+    parse_datetime,
+    squash,
+)
 from workflows.models import Model
 from workflows.visit_models import Platform, VisitChange, VisitEvent
-
-T = TypeVar("T")
 
 MAX_ID_LENGTH = 120  # inside the event key "csv:<platform>:<id>:<change>", at most 150
 MAX_FIELD_LENGTH = 150  # VisitEvent's id limit, for client, service and staff ids
@@ -78,12 +90,11 @@ class CsvParse(Model):
     skipped: list[RowSkipped] = Field(default_factory=list)
 
 
-class _Bad(ValueError):
+class _Bad(CellError):
     """One row's problem, in words for the person who made the export."""
 
 
-def _squash(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "", text.lower())
+_squash = squash
 
 
 # Field -> header aliases, compared squashed ("Appointment ID" == "appointment_id").
@@ -143,15 +154,7 @@ _PLATFORMS = {
     "csv": Platform.CSV,
 }
 
-_TIME_FORMATS = ("%H:%M", "%H:%M:%S", "%I:%M %p", "%I:%M:%S %p", "%I:%M%p", "%I %p", "%I%p")
-_TEXT_DATE_FORMATS = ("%b %d, %Y", "%B %d, %Y", "%d %b %Y", "%d %B %Y", "%a, %b %d, %Y")
 _PHONE = re.compile(r"^\+?[\d\s().-]{7,}$")
-_CURRENCY = re.compile(r"[$€£\s]|usd|cad|aud|eur|gbp", re.IGNORECASE)
-# Plain notation: digits, optionally grouped by commas in threes, up to two decimals.
-_PLAIN_AMOUNT = re.compile(r"(?:\d+|\d{1,3}(?:,\d{3})+)(?:\.\d+)?|\.\d+")
-# What a cell may not hold: C0 controls but tab and line breaks (quoted cells carry
-# those), DEL and the C1 controls.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _ID_FIELDS = frozenset({"client_id", "service_key", "staff"})
 
 
@@ -228,7 +231,7 @@ def parse_csv(
             _check_cells(cells, header, columns)
             amount_column = _name(header, columns, "amount")
             row = _row(cells, line, platform, zone, day_first, present, actor, amount_column)
-        except _Bad as bad:
+        except CellError as bad:
             result.errors.append(RowError(line=line, message=str(bad)))
             continue
         except ValidationError as err:  # a value the visit model refuses (control chars…)
@@ -250,29 +253,8 @@ def parse_csv(
     return result
 
 
-def _decode(data: bytes | str) -> str:
-    if isinstance(data, str):
-        return data.removeprefix("\ufeff")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return data.decode("cp1252", errors="replace")
-
-
-class _Semicolon(csv.excel):
-    delimiter = ";"
-
-
-def _dialect(text: str) -> type[csv.Dialect]:
-    """Comma, or the semicolon / tab some spreadsheet locales write instead."""
-    first = text.lstrip("\r\n").split("\n", 1)[0]
-    dialects: dict[str, type[csv.Dialect]] = {
-        ",": csv.excel,
-        ";": _Semicolon,
-        "\t": csv.excel_tab,
-    }
-    best = max(dialects, key=first.count)
-    return dialects[best] if first.count(best) else csv.excel
+_decode = decode
+_dialect = dialect
 
 
 def _columns(header: Sequence[str]) -> dict[str, int]:
@@ -458,70 +440,11 @@ def _when(
     return local.date(), local
 
 
-def _parse_datetime(text: str, day_first: bool) -> date | datetime | None:
-    text = re.sub(r"\s+", " ", text.strip())
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        pass
-    else:
-        return parsed if re.search(r"\d[T ]\d", text) else parsed.date()
-    first, second = ("%d", "%m") if day_first else ("%m", "%d")
-    numeric = [f"{first}{sep}{second}{sep}{year}" for sep in "/-." for year in ("%Y", "%y")]
-    for formats in (numeric, list(_TEXT_DATE_FORMATS)):
-        head, _, rest = _split_clock(text)
-        found = _first(head, formats, lambda t, f: datetime.strptime(t, f).date())
-        if found is None:
-            continue
-        if not rest:
-            return found
-        clock = _first(rest, _TIME_FORMATS, lambda t, f: datetime.strptime(t, f).time())
-        if clock is None:
-            return None
-        return datetime.combine(found, clock)
-    return None
-
-
-def _split_clock(text: str) -> tuple[str, str, str]:
-    """ "05/01/2026 10:30 AM" -> ("05/01/2026", " ", "10:30 AM")."""
-    match = re.search(r"\s(\d{1,2}(:\d{2}){0,2}\s?([AaPp][Mm])?)$", text)
-    if match is None or (":" not in match.group(1) and not match.group(3)):
-        return text, "", ""
-    return text[: match.start()].rstrip(", "), " ", match.group(1)
-
-
-def _first(text: str, formats: Sequence[str], parse: Callable[[str, str], T]) -> T | None:
-    for fmt in formats:
-        try:
-            return parse(text, fmt)
-        except ValueError:
-            continue
-    return None
+_parse_datetime = parse_datetime
+_first = first_parsed
 
 
 def _amount(text: str, column: str) -> int | None:
-    """Cents from "$1,250.00", "150", "150.5"; None when blank or zero.
-
-    Raises:
-        _Bad: anything but a plain non-negative amount of at most two decimals and at
-            most MAX_AMOUNT; the message names the column and quotes the cell.
-    """
-    if not text:
-        return None
-    where = f"column {column!r}: amount {text!r}"
-    cleaned = _CURRENCY.sub("", text)
-    if cleaned.startswith(("(", "-")) or cleaned.endswith(")"):
-        raise _Bad(f"{where} is negative")
-    if not _PLAIN_AMOUNT.fullmatch(cleaned):
-        if re.fullmatch(r"\d+,\d{1,2}", cleaned):
-            raise _Bad(
-                f"{where} has a decimal comma: write it with a point ({cleaned.replace(',', '.')})"
-            )
-        raise _Bad(f"{where} is not a plain amount (digits, an optional point and two decimals)")
-    value = Decimal(cleaned.replace(",", ""))
-    cents = value * 100
-    if cents != cents.to_integral_value():
-        raise _Bad(f"{where} has more than two decimals")
-    if value > MAX_AMOUNT:
-        raise _Bad(f"{where} is over the limit of {MAX_AMOUNT:,.2f}")
-    return int(cents) or None
+    """Cents from "$1,250.00", "150", "150.5"; None when blank or zero (see
+    `csv_table.amount_cents` for what is refused)."""
+    return amount_cents(text, column, maximum=MAX_AMOUNT) or None

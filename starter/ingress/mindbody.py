@@ -5,7 +5,8 @@ The signature is `sha256=` + base64(HMAC-SHA256(messageSignatureKey as UTF-8, ra
 
 Sources disagree on how much `appointmentBooking.cancelled` carries: some say only
 `siteId` and `appointmentId`. Such an event becomes a visit with change UNKNOWN, and the
-intake re-fetches the appointment from the Public API (`visit_from_appointment`).
+intake re-fetches the appointment from the Public API and completes the visit from it
+(`activities.booking.mindbody_appointments`, whose status tables this module reads too).
 
 Errors, all `WebhookRejected`:
 
@@ -21,11 +22,16 @@ import hashlib
 import hmac
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import BeforeValidator, Field, StrictBool
 from pydantic_core import PydanticCustomError
 
+from activities.booking.mindbody_appointments import (
+    FINAL_STATUSES,
+    OPEN_STATUSES,
+    PROGRESS_STATUSES,
+)
 from starter.ingress import base, limits
 from starter.ingress.base import ParsedDelivery, WebhookRejected
 from workflows.visit_models import Platform, VisitChange, VisitEvent
@@ -39,16 +45,6 @@ UPDATED = "appointmentBooking.updated"
 CANCELLED = "appointmentBooking.cancelled"
 ACTED_ON = frozenset({CREATED, UPDATED, CANCELLED})
 
-# Public API `Status` enum (§4.3) plus "Scheduled", which one integrator reports webhooks
-# send instead. Keys lower-cased: matching ignores case.
-_FINAL = {
-    "completed": VisitChange.COMPLETED,
-    "noshow": VisitChange.NO_SHOW,
-    "latecancelled": VisitChange.LATE_CANCEL,
-    "cancelled": VisitChange.CANCELLED,
-}
-_PROGRESS = {"confirmed": VisitChange.CONFIRMED, "arrived": VisitChange.ARRIVED}
-_OPEN = frozenset({"booked", "scheduled", "requested", "none"})
 _CANCELLED_AS = {"noshow": VisitChange.NO_SHOW, "latecancelled": VisitChange.LATE_CANCEL}
 
 
@@ -166,57 +162,12 @@ def _change(event_id: str, data: _Booking) -> VisitChange:
     if event_id == CANCELLED:
         # The event says cancelled; the status only tells which kind.
         return _CANCELLED_AS.get(status, VisitChange.CANCELLED)
-    if status in _FINAL:
-        return _FINAL[status]
+    if status in FINAL_STATUSES:
+        return FINAL_STATUSES[status]
     if data.has_arrived:
         return VisitChange.ARRIVED
-    if status in _PROGRESS:
-        return _PROGRESS[status]
-    if status in _OPEN:
+    if status in PROGRESS_STATUSES:
+        return PROGRESS_STATUSES[status]
+    if status in OPEN_STATUSES:
         return VisitChange.BOOKED if event_id == CREATED else VisitChange.UPDATED
     return VisitChange.UNKNOWN  # a status nobody documented: re-fetch rather than guess
-
-
-def _fetched_change(status: str) -> VisitChange | None:
-    """A Public API status as a change; None for a status nobody documented."""
-    key = status.lower()
-    if key in _FINAL:
-        return _FINAL[key]
-    if key in _PROGRESS:
-        return _PROGRESS[key]
-    return VisitChange.UPDATED if key in _OPEN else None
-
-
-def visit_from_appointment(event: VisitEvent, appointment: Mapping[str, Any]) -> VisitEvent:
-    """Complete `event` from a Public API v6 `Appointment` fetched after the webhook.
-
-    The fetched appointment is the current truth for who, what, when and with whom; the
-    change is taken from its `Status` only when the webhook could not say (UNKNOWN).
-
-    Raises:
-        ValueError: the appointment is another one, or a field has an impossible value.
-    """
-    fetched_id = appointment.get("Id")
-    if fetched_id is not None and str(fetched_id) != event.appointment_id:
-        raise ValueError(
-            f"fetched appointment {fetched_id} is not appointment {event.appointment_id}"
-        )
-    updates: dict[str, Any] = {}
-    status = appointment.get("Status")
-    change = _fetched_change(status) if isinstance(status, str) else None
-    if event.change is VisitChange.UNKNOWN and change is not None:
-        updates["change"] = change
-    for wire, name in (("ClientId", "external_client_id"), ("SessionTypeId", "service_key")):
-        if appointment.get(wire) is not None:
-            updates[name] = str(appointment[wire])
-    if appointment.get("StaffId") is not None:
-        updates["provider_id"] = str(appointment["StaffId"])
-    start = appointment.get("StartDateTime")
-    if start is not None:
-        try:
-            scheduled = datetime.fromisoformat(str(start))  # site-local, usually no offset
-        except ValueError:
-            raise ValueError(f"StartDateTime {start!r} is not an ISO date-time") from None
-        updates["scheduled_at"] = scheduled
-        updates["service_date"] = scheduled.date()
-    return VisitEvent.model_validate(event.model_dump() | updates)

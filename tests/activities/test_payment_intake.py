@@ -15,6 +15,7 @@ from activities.payment_intake import AMOUNT_MISMATCH, PaymentIntakeActivities
 from activities.repository import ClientRepository, PackageTypeRepository
 from tests.workflows.conftest import ANA, BEN, TWO
 from workers.settings import Settings
+from workers.worker import build_sale_policy
 from workflows.payment_models import PrepareSaleResult, StripePaymentEvent
 
 RAISED = TWO.model_copy(update={"price_cents": 35_000})  # the list price went up since
@@ -39,7 +40,12 @@ async def intake(pool: asyncpg.Pool, client: Client, settings: Settings) -> Paym
         SESSION,
         "https://checkout.stripe.com/c/pay/" + SESSION,
     )
-    return PaymentIntakeActivities(pool=pool, client=client, settings=settings)
+    return PaymentIntakeActivities(
+        pool=pool,
+        client=client,
+        sales=build_sale_policy(settings),
+        currency=settings.stripe_currency,
+    )
 
 
 def paid(**fields: Any) -> StripePaymentEvent:

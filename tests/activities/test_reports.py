@@ -36,6 +36,7 @@ from activities.reports.models import (
     ReviewBacklog,
     Sales,
 )
+from activities.reports.render import headlines
 from tests.activities.report_data import NY, WEEK_END, WEEK_START, ny, seed_week
 from tests.fakes.smtp import SmtpFake
 from workflows.reconcile_models import BuildReportInput, EmailReportInput
@@ -124,6 +125,18 @@ async def test_every_figure_of_a_known_week(pool: asyncpg.Pool, week: Period) ->
     assert (p.expiries.breakage_cents, p.refused_visits) == (0, 1)
     assert p.liability_cents == 135_000
 
+    # The week is over when the report is made: its headline is the ledger's liability at
+    # the week's end, which the visit of the next Monday (p1, $300) has not touched, so the
+    # change adds up with the week's flows: +$3,300 sold +$200 topped up -$550 used
+    # -$100 forfeited -$600 expired -$400 cancelled = +$1,850.
+    assert li.at_end_cents == 320_000 == p.liability_cents + 185_000
+    [liability, *_] = headlines(report)
+    assert (liability.figure, liability.delta[0]) == ("$3,200.00", "up $1,850.00")
+    assert liability.detail == "at the end of Sun, Mar 8; today $2,900.00 on 5 open packages"
+    # While the period runs, the headline is today's balance.
+    running = await build_report(pool, week, now=ny(2026, 3, 6, 12))
+    assert headlines(running)[0].figure == "$2,900.00"
+
 
 async def test_liability_equals_the_sum_over_open_packages_and_a_drift_is_shown(
     pool: asyncpg.Pool, week: Period
@@ -182,7 +195,7 @@ async def test_html_is_self_contained_with_one_bar_per_category(
     assert [b[0] for b in bars] == ["injectables", "laser", "facial", "uncategorised"]
     widths = [int(b[1]) for b in bars]
     assert widths[0] == 100 and widths == sorted(widths, reverse=True) and widths[-1] == 4
-    assert re.search(r'id="liability">\$2,900.00</div>', page)
+    assert re.search(r'id="liability">\$3,200.00</div>', page)  # at the week's end
     assert "Glow &lt;Spa&gt;" in page  # text is escaped
     # What mail clients render: no scripts, no stylesheet, no SVG, nothing fetched.
     assert not re.search(r"<script|<link|<style|<svg|src=|https?://", page)
@@ -199,7 +212,7 @@ async def test_build_activity_stores_the_report_and_writes_files(
         reports.build_reconciliation, BuildReportInput(report_id="weekly-1", as_of=AFTER)
     )
     assert (ref.period_start, ref.period_end) == (WEEK_START, WEEK_END)
-    assert (ref.liability_cents, ref.ledger_difference_cents) == (290_000, 0)
+    assert (ref.liability_cents, ref.ledger_difference_cents) == (320_000, 0)  # at the end
     assert sorted(Path(f).name for f in ref.files) == [
         "reconciliation-2026-03-02-to-2026-03-08.csv",
         "reconciliation-2026-03-02-to-2026-03-08.html",
@@ -207,7 +220,7 @@ async def test_build_activity_stores_the_report_and_writes_files(
     stored = await ReportStore(pool).get("weekly-1")
     assert stored is not None and stored.kind == "reconciliation"
     assert Path(ref.files[0]).read_bytes().decode() == stored.csv  # noqa: ASYNC240
-    assert 'id="liability">$2,900.00<' in (stored.html or "")
+    assert 'id="liability">$3,200.00<' in (stored.html or "")
 
     # No mail server configured: recorded as such, not an error.
     result = await ActivityEnvironment().run(
@@ -234,11 +247,12 @@ async def test_email_goes_to_the_manager_once_with_csv_and_html(
     )
     [mail] = smtp.sent_to("owner@example.com")
     assert " ".join(str(mail["Subject"]).split()) == (
-        "Punchcard: reconciliation 2026-03-02 to 2026-03-08, liability $2,900.00"
+        "Punchcard: reconciliation 2026-03-02 to 2026-03-08, liability $3,200.00"
     )
     parts = {part.get_content_type(): part for part in mail.walk()}
     text = parts["text/plain"].get_payload(decode=True).decode()  # type: ignore[union-attr]
-    assert "Total package liability (deferred revenue): $2,900.00" in text
+    assert "Package liability (deferred revenue): $3,200.00 (up $1,850.00" in text
+    assert "Total package liability today (deferred revenue): $2,900.00" in text
     html_parts = [p for p in mail.walk() if p.get_content_type() == "text/html"]
     assert len(html_parts) == 2  # the body, and the page as a file
     attached = {p.get_filename(): p for p in mail.walk() if p.get_filename()}

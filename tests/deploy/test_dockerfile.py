@@ -8,7 +8,6 @@ is not root, nothing secret is baked in. Each checker also runs on a broken copy
 
 from __future__ import annotations
 
-import ast
 import fnmatch
 import importlib.metadata
 import io
@@ -27,6 +26,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from starter.cli import build_app
+from tests.imports import imports, project_packages, project_sources
 from workers.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -273,26 +273,6 @@ def runtime_distributions(requirements: list[str]) -> set[str]:
     return {key.partition("[")[0] for key in seen}
 
 
-def runtime_imports(source: str) -> set[str]:
-    """Dotted modules a source file imports at run time (not under TYPE_CHECKING)."""
-    found: set[str] = set()
-
-    def visit(node: ast.AST) -> None:
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            for statement in node.orelse:
-                visit(statement)
-            return
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            found.add(node.module)
-        for child in ast.iter_child_nodes(node):
-            visit(child)
-
-    visit(ast.parse(source))
-    return found
-
-
 def module_providers() -> dict[str, set[str]]:
     """Installed module and package paths ("opentelemetry.sdk.trace") -> distributions.
 
@@ -316,14 +296,12 @@ def module_providers() -> dict[str, set[str]]:
 def undeclared_imports(sources: dict[str, str]) -> list[str]:
     """Imports the image could not satisfy: modules no declared dependency provides."""
     project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
-    first_party = {
-        p.rstrip("*") for p in project["tool"]["setuptools"]["packages"]["find"]["include"]
-    }
+    first_party = set(project_packages())
     installed = runtime_distributions(project["project"]["dependencies"])
     providers = module_providers()
     problems = set()
     for path, source in sources.items():
-        for module in runtime_imports(source):
+        for module in {i.module for i in imports(source, path) if not i.type_checking}:
             top = module.split(".")[0]
             if top in sys.stdlib_module_names or top in first_party or top == "__future__":
                 continue
@@ -332,16 +310,6 @@ def undeclared_imports(sources: dict[str, str]) -> list[str]:
                 which = ", ".join(sorted(dists)) or "not installed here"
                 problems.add(f"{path} imports {module} ({which}): not in [project] dependencies")
     return sorted(problems)
-
-
-def project_sources() -> dict[str, str]:
-    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
-    packages = [p.rstrip("*") for p in project["tool"]["setuptools"]["packages"]["find"]["include"]]
-    return {
-        str(path.relative_to(REPO)): path.read_text(encoding="utf-8")
-        for package in packages
-        for path in sorted((REPO / package).rglob("*.py"))
-    }
 
 
 def test_every_runtime_import_is_a_declared_dependency() -> None:

@@ -25,11 +25,13 @@ from typer.testing import CliRunner, Result
 
 from activities.providers import ProviderRepository
 from starter.cli import build_app
+from starter.cli.render import last_day
 from starter.demo import CLIENTS, SALES, load_demo
 from starter.packages import PackageService
 from starter.stackfile import StackInfo, with_running_stack, write_stack
 from tests.conftest import TEST_CODEC_KEYS
 from workers.settings import Settings
+from workflows import schedule
 
 
 def env_for(settings: Settings, data_dir: Path) -> dict[str, str | None]:
@@ -205,6 +207,30 @@ async def test_dollar_package(spa: Cli) -> None:
     line = one_line_error(await spa("complete", "p-credit", "-a", "a2", "--amount", "1000"))
     assert line.startswith("refused (AmountAboveBalance): ")
     assert one_line_error(await spa("complete", "p-credit", "-a", "a3", "--amount", "1.234"))
+
+
+async def test_a_package_moved_in_keeps_its_real_days(spa: Cli, settings: Settings) -> None:
+    today = datetime.now(ZoneInfo(settings.spa_timezone)).date()
+    bought, last = today - timedelta(days=200), today + timedelta(days=45)
+    sold = await spa.ok(
+        "sell", "ana", "laser6", "--purchase-id", "p-old",
+        "--purchased", str(bought), "--expires", str(last),
+    )  # fmt: skip
+    row = next(line for line in sold.splitlines() if line.startswith("p-old"))
+    assert row.endswith(
+        last_day(schedule.ends_after(last, settings.spa_timezone), settings.spa_timezone)
+    )
+    history = await spa.ok("history", "p-old")
+    assert history.splitlines()[3].split()[1] == f"{bought}*"  # the sale, on its own day
+
+    later = str(today + timedelta(days=1))
+    assert one_line_error(await spa("sell", "ana", "laser6", "--purchased", later)) == (
+        f"--purchased: {later} is after today ({today})"
+    )
+    long_ago = today - timedelta(days=800)
+    assert one_line_error(
+        await spa("sell", "ana", "laser6", "--purchased", str(long_ago))
+    ).startswith("--expires: the package would be good through ")
 
 
 async def test_unknown_things_are_one_line(spa: Cli) -> None:

@@ -24,7 +24,15 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
-from playwright.async_api import Browser, ConsoleMessage, Locator, Page, async_playwright, expect
+from playwright.async_api import (
+    Browser,
+    ConsoleMessage,
+    Locator,
+    Page,
+    Route,
+    async_playwright,
+    expect,
+)
 from temporalio.client import Client
 
 from activities.repository import (
@@ -92,7 +100,13 @@ class _Server(uvicorn.Server):
 
 @pytest.fixture
 async def api_url(settings: Settings, client: Client, pool: asyncpg.Pool) -> AsyncIterator[str]:
-    app = create_app(settings, client=client, pool=pool)
+    async with serving(create_app(settings, client=client, pool=pool)) as url:
+        yield url
+
+
+@contextlib.asynccontextmanager
+async def serving(app: FastAPI) -> AsyncIterator[str]:
+    """The app under uvicorn on a free port, for as long as the block runs."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = int(sock.getsockname()[1])
@@ -100,12 +114,12 @@ async def api_url(settings: Settings, client: Client, pool: asyncpg.Pool) -> Asy
         app, log_level="warning", lifespan="on", ws="none", http="h11", access_log=False
     )
     server = _Server(config)
-    serving = asyncio.create_task(server.serve(sockets=[sock]))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         deadline = asyncio.get_running_loop().time() + 20
         while not server.started:
-            if serving.done():
-                serving.result()
+            if task.done():
+                task.result()
                 raise AssertionError("the API stopped before it started")
             if asyncio.get_running_loop().time() > deadline:
                 raise AssertionError("the API did not start within 20s")
@@ -113,7 +127,7 @@ async def api_url(settings: Settings, client: Client, pool: asyncpg.Pool) -> Asy
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
-        await serving
+        await task
         sock.close()
 
 
@@ -273,7 +287,9 @@ async def test_front_desk_completes_reverses_and_stops_at_zero(
         await complete.click()
         await question.get_by_test_id("ask-yes").click()
         await expect(remaining).to_have_text("5 sessions left", timeout=WAIT_MS)
-        await expect(status).to_have_text("Ana Test: session recorded, 5 sessions left")
+        await expect(status).to_have_text(
+            "Ana Test: session recorded on Laser hair removal, 6 sessions, 5 sessions left"
+        )
         await expect(question).to_be_hidden()
         await expect(complete).to_be_enabled()
         assert await eventually(redemptions, lambda n: n == 1) == 1
@@ -291,7 +307,9 @@ async def test_front_desk_completes_reverses_and_stops_at_zero(
         await expect(remaining).to_have_text("5 sessions left")
         await same_day.get_by_test_id("same-day-confirm").dblclick()
         await expect(remaining).to_have_text("4 sessions left", timeout=WAIT_MS)
-        await expect(status).to_have_text("Ana Test: session recorded, 4 sessions left")
+        await expect(status).to_have_text(
+            "Ana Test: session recorded on Laser hair removal, 6 sessions, 4 sessions left"
+        )
         await expect(same_day).to_be_hidden()
         await expect(complete).to_be_enabled()
         # Both double-clicks sent one request each, and every request sent was answered.
@@ -547,6 +565,236 @@ async def test_desk_fits_phone_and_tablet_with_history_shared_and_collect_action
         await expect(collect).to_be_hidden()
         assert await eventually(lambda: spa.ledger.count_entries(credit, "top_up"), bool) == 1
         assert problems == []
+    finally:
+        await page.close()
+
+
+class Held:
+    """Requests of the page held back until released: a search or an action answered late.
+
+    `hold(part)` holds the next request whose URL contains `part`; `seen(part)` waits until
+    the page has sent it; `release(page, part)` lets it through and returns once its answer
+    is in the page and the page's script has run on it (see `settled`).
+    """
+
+    def __init__(self) -> None:
+        self._release: dict[str, asyncio.Event] = {}
+        self._seen: dict[str, asyncio.Event] = {}
+
+    def hold(self, part: str) -> None:
+        self._release[part] = asyncio.Event()
+        self._seen[part] = asyncio.Event()
+
+    async def route(self, route: Route) -> None:
+        for part, release in list(self._release.items()):
+            if part in route.request.url and not self._seen[part].is_set():
+                self._seen[part].set()
+                await release.wait()
+                break
+        await route.continue_()
+
+    async def seen(self, part: str) -> None:
+        await asyncio.wait_for(self._seen[part].wait(), WAIT_MS / 1000)
+
+    async def release(self, page: Page, part: str) -> None:
+        async with page.expect_request_finished(lambda r: part in r.url, timeout=WAIT_MS):
+            self._release.pop(part).set()
+        await settled(page)
+
+
+async def settled(page: Page) -> None:
+    """The page's queued tasks have run: an answer already received has been acted on (its
+    body was read before this round trip was asked for), so what it did, or did not do, shows."""
+    await page.evaluate("() => new Promise((r) => setTimeout(() => setTimeout(r)))")
+
+
+@pytest.mark.timeout(240)
+async def test_no_answer_lands_under_another_client(
+    chromium: Path,
+    seeded: Spa,
+    settings: Settings,
+    pool: asyncpg.Pool,
+    api_url: str,
+    browser: Browser,
+) -> None:
+    """Whatever answers late — a search, the client chosen first, a completion — nothing of
+    one client shows under another, and a completion is told with the name of its client.
+    Signing out leaves nothing of the last client for the next person at the desk."""
+    spa = seeded
+    [laser] = await spa.sell("laser6", ANA.client_id)
+    [duo] = await spa.sell("duo2", BEN.client_id)
+    [cara_laser] = await spa.sell("laser6", CARA.client_id)
+    await eventually(lambda: spa.ledger.balance(cara_laser), lambda r: r is not None)
+    staff = StaffRepository(pool)
+    token = await staff.add(
+        StaffMember(staff_id="desk-dora", name="Dora Desk", role=Role.FRONT_DESK)
+    )
+    other = await staff.add(
+        StaffMember(staff_id="desk-eli", name="Eli Evening", role=Role.FRONT_DESK)
+    )
+    page = await browser.new_page(viewport={"width": 1280, "height": 900})
+    held = Held()
+    await page.route("**/api/**", held.route)
+    problems: list[str] = []
+    page.on("pageerror", lambda err: problems.append(str(err)))
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    status = page.get_by_test_id("status")
+    name = page.get_by_test_id("client-name")
+    ana_cards = page.locator('[data-testid="package-card"][data-client-id="c-ana"]')
+    try:
+        await page.goto(f"{api_url}/desk")
+        await page.get_by_test_id("token-input").fill(token)
+        await page.get_by_test_id("signin-button").click()
+        await expect(page.get_by_test_id("whoami-name")).to_contain_text("Dora Desk")
+
+        # A search answered after the next one: its client never shows.
+        held.hold("/api/clients?q=ana")
+        await page.get_by_test_id("search-input").fill("ana")
+        await page.get_by_test_id("search-button").click()
+        await held.seen("/api/clients?q=ana")
+        await find(page, "Ben", "Ben Test")
+        await held.release(page, "/api/clients?q=ana")
+        await expect(name).to_have_text("Ben Test")
+        await expect(ana_cards).to_have_count(0)
+
+        # Two clients found; the first one chosen answers after the second: the second stays.
+        await page.get_by_test_id("search-input").fill("test")
+        await page.get_by_test_id("search-button").click()
+        await expect(page.get_by_test_id("result")).to_have_count(3, timeout=WAIT_MS)
+        held.hold("/api/clients/c-ana")
+        await page.locator('[data-testid="result"][data-client-id="c-ana"]').click()
+        await held.seen("/api/clients/c-ana")
+        await page.locator('[data-testid="result"][data-client-id="c-cara"]').click()
+        await expect(name).to_have_text("Cara Test", timeout=WAIT_MS)
+        await held.release(page, "/api/clients/c-ana")
+        await expect(name).to_have_text("Cara Test")
+        await expect(ana_cards).to_have_count(0)
+        await expect(card(page, cara_laser)).to_have_count(1)
+        await expect(page.locator("[data-testid=result].chosen")).to_have_attribute(
+            "data-client-id", "c-cara"
+        )
+
+        # Ana's completion answers while Ben is on screen: it is told as Ana's, Ben's card
+        # is left as it was, and no card of Ana's comes back.
+        await find(page, "ana", "Ana Test")
+        held.hold(f"/api/packages/{laser}/complete")
+        await card(page, laser).get_by_test_id("complete").click()
+        await card(page, laser).get_by_test_id("ask-yes").click()
+        await held.seen(f"/api/packages/{laser}/complete")
+        await find(page, "Ben", "Ben Test")
+        await held.release(page, f"/api/packages/{laser}/complete")
+        await expect(status).to_have_text(
+            "Ana Test: session recorded on Laser hair removal, 6 sessions, 5 sessions left",
+            timeout=WAIT_MS,
+        )
+        await expect(name).to_have_text("Ben Test")
+        await expect(ana_cards).to_have_count(0)
+        await expect(card(page, duo).get_by_test_id("remaining")).to_have_text("2 sessions left")
+        await expect(card(page, duo)).to_have_attribute("aria-busy", "false")
+        assert await spa.ledger.count_entries(duo, "redemption") == 0
+        await page.screenshot(path=str(ARTIFACTS / "late-answer-1280.png"), full_page=True)
+
+        # Signing out and in again (another person at the desk): no client left on screen.
+        await find(page, "ana", "Ana Test")
+        await page.get_by_test_id("signout").click()
+        await page.get_by_test_id("token-input").fill(other)
+        await page.get_by_test_id("signin-button").click()
+        await expect(page.get_by_test_id("whoami-name")).to_contain_text("Eli Evening")
+        await expect(page.get_by_test_id("client-view")).to_be_hidden()
+        await expect(page.get_by_test_id("package-card")).to_have_count(0)
+        await expect(page.get_by_test_id("result")).to_have_count(0)
+        await expect(page.get_by_test_id("search-input")).to_have_value("")
+        assert problems == []
+    finally:
+        await page.screenshot(path=str(ARTIFACTS / "signed-in-again-1280.png"), full_page=True)
+        await page.close()
+
+
+@pytest.mark.timeout(180)
+async def test_no_renewal_link_without_a_payment_page(
+    chromium: Path,
+    seeded: Spa,
+    settings: Settings,
+    client: Client,
+    pool: asyncpg.Pool,
+    browser: Browser,
+) -> None:
+    """Out of the box (no Stripe, the placeholder renewal page under `.invalid`) the desk
+    says there is no payment page and offers Sell, instead of a link that cannot open."""
+    spa = seeded
+    today = datetime.now(ZoneInfo(settings.spa_timezone)).date()
+    [empty] = await spa.sell("duo2", BEN.client_id)
+    await redeem_earlier(spa, empty, "ben-1", today - timedelta(days=4))
+    await redeem_earlier(spa, empty, "ben-2", today - timedelta(days=3))
+    await wait_remaining(spa, empty, 0)
+    token = await StaffRepository(pool).add(
+        StaffMember(staff_id="desk-dora", name="Dora Desk", role=Role.FRONT_DESK)
+    )
+    shipped = settings.model_copy(
+        update={"renewal_url": Settings.model_fields["renewal_url"].default}
+    )
+    async with serving(create_app(shipped, client=client, pool=pool)) as url:
+        page = await browser.new_page(viewport={"width": 390, "height": 844})
+        try:
+            await page.goto(f"{url}/desk")
+            await page.get_by_test_id("token-input").fill(token)
+            await page.get_by_test_id("signin-button").click()
+            await find(page, "Ben", "Ben Test")
+            collect = card(page, empty).get_by_test_id("collect-actions")
+            await collect.get_by_test_id("renewal-link").click()
+            await expect(page.get_by_test_id("status")).to_contain_text(
+                "No renewal link: no payment page is set up", timeout=WAIT_MS
+            )
+            await expect(page.get_by_test_id("status")).to_contain_text("sell the package")
+            await expect(collect.get_by_test_id("renewal-link-box")).to_be_hidden()
+            await expect(collect.get_by_test_id("sell")).to_be_enabled()
+            await page.screenshot(path=str(ARTIFACTS / "no-payment-page-390.png"), full_page=True)
+        finally:
+            await page.close()
+
+
+async def test_selling_a_shared_package_again_sells_it_to_everyone_who_shares_it(
+    chromium: Path,
+    seeded: Spa,
+    settings: Settings,
+    pool: asyncpg.Pool,
+    api_url: str,
+    browser: Browser,
+) -> None:
+    """A couples package on its last session, sold again at the desk: both partners get
+    their share of the new purchase, as they did of the first (not one of them all of it)."""
+    spa = seeded
+    today = datetime.now(ZoneInfo(settings.spa_timezone)).date()
+    [anas, _bens] = await spa.sell("couples4", ANA.client_id, shared_with=[BEN.client_id])
+    await redeem_earlier(spa, anas, "ana-couples-1", today - timedelta(days=2))
+    await wait_remaining(spa, anas, 1)
+    token = await StaffRepository(pool).add(
+        StaffMember(staff_id="desk-dee", name="Dee Desk", role=Role.FRONT_DESK)
+    )
+    page = await browser.new_page(viewport={"width": 390, "height": 844})
+    try:
+        await page.goto(f"{api_url}/desk")
+        await page.get_by_test_id("token-input").fill(token)
+        await page.get_by_test_id("signin-button").click()
+        await find(page, "Ana", "Ana Test")
+        shared = card(page, anas)
+        await shared.get_by_test_id("collect-actions").get_by_test_id("sell").click()
+        await expect(shared.get_by_test_id("ask-text")).to_have_text(
+            "Sell a new Couples facial 4-pack to Ana Test (+1 555-555-0101), shared with Ben Test? "
+            "Take the payment first."
+        )
+        await shared.get_by_test_id("ask-yes").click()
+        await expect(page.get_by_test_id("status")).to_have_text(
+            "Ana Test: new Couples facial 4-pack sold, shared with Ben Test, 2 sessions left.",
+            timeout=WAIT_MS,
+        )
+        # Each partner now holds the old share and a new one of 2 sessions (4 split in two).
+        ana_left = [b.remaining for b in await spa.ledger.balances_for_client(ANA.client_id)]
+        bens_rows = await eventually(
+            lambda: spa.ledger.balances_for_client(BEN.client_id), lambda rows: len(rows) == 2
+        )
+        ben_left = [b.remaining for b in bens_rows]
+        assert (sorted(ana_left), sorted(ben_left)) == ([1, 2], [2, 2])
     finally:
         await page.close()
 

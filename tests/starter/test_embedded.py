@@ -1,6 +1,6 @@
 """`punchcard up` as a person runs it: a real process with its own Temporal and PostgreSQL.
 
-Start it on a fresh data directory (non-default ports), see the UI answer and the demo
+Start it on a fresh data directory (non-default ports, given as flags), see the UI answer and the demo
 listed by the CLI, stop it with SIGINT, start it again on the same directory and find
 the same balances. Runs as whatever user runs the suite (root included).
 """
@@ -64,25 +64,28 @@ class Stack:
         self.data_dir = data_dir
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("PUNCHCARD_")}
         self.env |= {
-            "PUNCHCARD_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
-            "PUNCHCARD_TEMPORAL_UI_PORT": str(free_port()),
-            "PUNCHCARD_API_PORT": str(free_port()),
             "PUNCHCARD_BOULEVARD_WEBHOOK_SECRET": "blvd-dev-secret",
             "PUNCHCARD_DATA_DIR": str(data_dir),
         }
+        # As flags of `up` only: the CLI in "another terminal" finds Temporal by stack.json.
+        self.ports = {"temporal": free_port(), "ui": free_port(), "api": free_port()}
         self.process: subprocess.Popen[str] | None = None
 
     @property
     def api_url(self) -> str:
-        return f"http://127.0.0.1:{self.env['PUNCHCARD_API_PORT']}"
+        return f"http://127.0.0.1:{self.ports['api']}"
 
     @property
     def ui_url(self) -> str:
-        return f"http://127.0.0.1:{self.env['PUNCHCARD_TEMPORAL_UI_PORT']}/"
+        return f"http://127.0.0.1:{self.ports['ui']}/"
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [PUNCHCARD, "up", "--data-dir", str(self.data_dir)],
+            [
+                *(PUNCHCARD, "up", "--data-dir", str(self.data_dir)),
+                *("--temporal-port", str(self.ports["temporal"])),
+                *("--ui-port", str(self.ports["ui"]), "--api-port", str(self.ports["api"])),
+            ],
             env=self.env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -91,7 +94,7 @@ class Stack:
 
     def temporal(self, *args: str) -> str:
         """The temporal CLI against this stack's server (a line per search attribute…)."""
-        address = self.env["PUNCHCARD_TEMPORAL_ADDRESS"]
+        address = f"127.0.0.1:{self.ports['temporal']}"
         done = subprocess.run(
             [TEMPORAL, *args, "--address", address],
             capture_output=True,
@@ -219,7 +222,7 @@ def test_up_serves_stops_and_resumes(stack: Stack) -> None:
 
     # The UI has the codec endpoint preset; ops can list packages by client.
     ui_settings = httpx.get(f"{stack.ui_url}api/v1/settings", timeout=5).json()
-    codec = f"http://localhost:{stack.env['PUNCHCARD_API_PORT']}/codec"
+    codec = f"http://localhost:{stack.ports['api']}/codec"
     assert ui_settings["Codec"]["Endpoint"] == codec
     registered = stack.temporal("operator", "search-attribute", "list")
     for key in visibility.ALL_KEYS:

@@ -72,7 +72,7 @@ async def test_reconciliation_page_headline_first_fits_a_phone(
                 for key in ("liability", "sold", "consumed", "breakage", "overruns")
             }
             assert figures == {
-                "liability": "$2,900.00",
+                "liability": "$3,200.00",  # at the week's end: Monday's visit is next week's
                 "sold": "$3,500.00",  # $3,300.00 of packages and a $200.00 top-up
                 "consumed": "$550.00",
                 "breakage": "$600.00",
@@ -83,7 +83,7 @@ async def test_reconciliation_page_headline_first_fits_a_phone(
                 for key in figures
             }
             assert changes == {
-                "liability": "up $1,550.00 since Mon, Mar 2, when it was $1,350.00",
+                "liability": "up $1,850.00 since Mon, Mar 2, when it was $1,350.00",
                 "sold": "up $3,500.00 from $0.00 the previous week",
                 "consumed": "up $550.00 from $0.00 the previous week",
                 "breakage": "up $600.00 from $0.00 the previous week",
@@ -125,3 +125,52 @@ async def test_reconciliation_page_headline_first_fits_a_phone(
             await page.screenshot(path=str(ARTIFACTS / f"custom-{size}.png"), full_page=True)
         finally:
             await context.close()
+
+
+@pytest.mark.timeout(180)
+async def test_a_manager_opens_last_weeks_report_from_the_desk_on_a_phone(
+    chromium: Path,  # noqa: F811
+    pool: asyncpg.Pool,
+    api_url: str,  # noqa: F811
+    browser: Browser,  # noqa: F811
+) -> None:
+    """The report API wants a token in a header, which a browser tab cannot send: the desk
+    opens last week's page for a manager (front desk has no such link), and it fits."""
+    staff = StaffRepository(pool)
+    manager = await staff.add(StaffMember(staff_id="mgr-max", name="Max", role=Role.MANAGER))
+    desk = await staff.add(StaffMember(staff_id="desk-di", name="Di", role=Role.FRONT_DESK))
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    context = await browser.new_context(viewport={"width": 390, "height": 844})
+    page = await context.new_page()
+    try:
+        await page.goto(f"{api_url}/desk")
+        await page.get_by_test_id("token-input").fill(desk)
+        await page.get_by_test_id("signin-button").click()
+        await expect(page.get_by_test_id("whoami-name")).to_contain_text("Di")
+        await expect(page.get_by_test_id("report-link")).to_be_hidden()
+        await page.get_by_test_id("signout").click()
+        await page.get_by_test_id("token-input").fill(manager)
+        await page.get_by_test_id("signin-button").click()
+        await expect(page.get_by_test_id("whoami-name")).to_contain_text("Max")
+        async with context.expect_page(timeout=WAIT_MS) as opened:
+            await page.get_by_test_id("report-link").click()
+        report = await opened.value
+        await expect(report.locator("#period")).to_contain_text("Week of", timeout=WAIT_MS)
+        await expect(report.locator("#liability")).to_be_visible()
+        # A spa with nothing open yet: said in words, no table of headers over no rows.
+        await expect(report.get_by_text("No open packages: nothing unused.")).to_be_visible()
+        await expect(report.get_by_test_id("categories")).to_have_count(0)
+        await expect(page.get_by_test_id("status")).to_have_text(
+            "Last week's reconciliation report opens in a new tab."
+        )
+        # Its own page: the token is not in its address, and front desk is refused it.
+        assert report.url == f"{api_url}/reports/reconciliation"
+        refused = await page.request.post(f"{api_url}/reports/reconciliation", form={"token": desk})
+        assert refused.status == 403
+        assert "Only a manager" in await refused.text()
+        await fits(report, 390)
+        await fits(page, 390)
+        await report.screenshot(path=str(ARTIFACTS / "from-desk-phone.png"), full_page=True)
+        await page.screenshot(path=str(ARTIFACTS / "desk-manager-phone.png"))
+    finally:
+        await context.close()

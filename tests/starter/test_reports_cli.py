@@ -58,7 +58,7 @@ async def test_reconcile_prints_the_summary_and_writes_csv_and_html(
     assert "Week" not in printed  # two days are not a week
     assert "Package liability (deferred revenue): $1,500.00" in printed
     assert "Packages sold: 1 ($1,800.00)" in printed
-    assert "Total package liability (deferred revenue): $1,500.00" in printed
+    assert "Total package liability today (deferred revenue): $1,500.00" in printed
     assert "from the ledger $1,500.00: agrees" in printed
     stem = f"reconciliation-{first}-to-{last}"
     written = out / f"{stem}.csv"

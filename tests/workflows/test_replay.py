@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,12 +30,14 @@ from temporalio.workflow import NondeterminismError
 
 from activities.intake import VisitGateway
 from activities.repository import ReviewQueue, ServiceMapping
+from starter.moving_in import ImportService
 from starter.packages import SaleRequest
 from starter.review import ReviewService
 from tests.conftest import codec_for_tests, eventually
 from tests.fakes.stripe import StripeFake
 from tests.workflows.conftest import ANA, BEN, Spa, short_notices
 from workers.settings import Settings
+from workflows import visibility
 from workflows.converter import make_data_converter
 from workflows.ids import (
     PAYMENT_PREFIX,
@@ -43,12 +46,15 @@ from workflows.ids import (
     payment_workflow_id,
     stripe_package_id,
 )
+from workflows.import_models import IMPORT_PREFIX, import_workflow_id
+from workflows.imports import ImportWorkflow
 from workflows.models import (
     AddUnitsRequest,
     AppointmentNotice,
     AttendanceRequest,
     CancelRequest,
     ExtendRequest,
+    OpeningBalance,
     PackageInput,
     PackageOutcome,
     RedeemRequest,
@@ -72,6 +78,8 @@ EXPECTED_LIFECYCLES = {
     "visit_review",
     "renewal",
     "refund",
+    "opening_balance",
+    "import_job",
 }
 
 
@@ -98,7 +106,7 @@ def settings(settings: Settings, stripe: StripeFake) -> Settings:
 
 def replayer() -> Replayer:
     return Replayer(
-        workflows=[PackageWorkflow, VisitWorkflow, PaymentWorkflow],
+        workflows=[PackageWorkflow, VisitWorkflow, PaymentWorkflow, ImportWorkflow],
         data_converter=make_data_converter(codec_for_tests()),
     )
 
@@ -234,6 +242,53 @@ async def _refund(spa: Spa, stripe: StripeFake) -> list[str]:
     return [pkg]
 
 
+async def _opening_balance(spa: Spa) -> list[str]:
+    """A package brought in with 3 of 6 left: a visit, the reminders still due, expiry."""
+    laser = await spa.service.types.get("laser6")
+    assert laser is not None
+    now = datetime.now(UTC)
+    package_input = PackageInput(
+        package_id=f"imp-replay-{uuid.uuid4().hex[:8]}",
+        client_id=ANA.client_id,
+        terms=laser.terms().model_copy(update={"price_cents": 165_000}),
+        purchased_at=now - timedelta(days=120),
+        expires_at=now + timedelta(seconds=6),
+        sold_by="mgr",
+        notices=short_notices(20, 4, 2),
+        opening=OpeningBalance(
+            remaining=3, value_cents=82_500, source="mindbody", source_id="84123"
+        ),
+    )
+    pkg = package_input.package_id
+    await spa.service._client.start_workflow(
+        PackageWorkflow.run,
+        package_input,
+        id=package_workflow_id(pkg),
+        task_queue=spa.service._settings.task_queue,
+        search_attributes=visibility.index_at_sale(package_input).at_start(),
+    )
+    await spa.service.send(pkg, RedeemRequest(key="k1", appointment_id="a1"))
+    await spa.outcome(pkg)
+    return [pkg]
+
+
+async def _import_job(spa: Spa) -> list[str]:
+    """An import job of two packages (one refused), in batches of one."""
+    imports = ImportService(
+        client=spa.service._client, pool=spa.pool, settings=spa.service._settings
+    )
+    run = uuid.uuid4().hex[:8]
+    text = (
+        "Client ID,Package Type,Expiry Date,Sessions Remaining,Purchase ID\n"
+        f"{ANA.client_id},laser6,2099-01-01,4,{run}-1\n"
+        f"c-nobody,laser6,2099-01-01,4,{run}-2\n"
+    )
+    job = await imports.submit("packages", text.encode(), actor="mgr", batch_size=1)
+    done = await imports.wait(job.job_id, timeout=30)
+    assert done.status == "done" and done.counts["created"] == 1
+    return [import_workflow_id(job.job_id)]
+
+
 async def _couples(spa: Spa) -> list[str]:
     pkgs = await spa.sell("couples4", ANA.client_id, shared_with=[BEN.client_id])
     await spa.service.send(pkgs[1], RedeemRequest(key="k1", appointment_id="a1"))
@@ -340,6 +395,8 @@ SCENARIOS: dict[str, Scenario] = {
     "continue_as_new": _spa_only(_continue_as_new),
     "renewal": _spa_only(_renewal),
     "refund": _refund,
+    "opening_balance": _spa_only(_opening_balance),
+    "import_job": _spa_only(_import_job),
 }
 
 
@@ -351,7 +408,7 @@ async def test_fresh_histories_replay(spa: Spa, stripe: StripeFake, name: str) -
     for n, package_id in enumerate(package_ids):
         workflow_id = (
             package_id
-            if package_id.startswith((VISIT_PREFIX, PAYMENT_PREFIX))
+            if package_id.startswith((VISIT_PREFIX, PAYMENT_PREFIX, IMPORT_PREFIX))
             else package_workflow_id(package_id)
         )
         handle = spa.service._client.get_workflow_handle(workflow_id)

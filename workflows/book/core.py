@@ -31,6 +31,7 @@ MAX_KEPT_ENTRIES = 1000  # older entries live in the Postgres ledger
 # Which entries subscribers hear about (outbound webhooks).
 EVENT_TYPES: dict[EntryKind, LifecycleEventType] = {
     EntryKind.SALE: "package.created",
+    EntryKind.OPENING_BALANCE: "package.created",
     EntryKind.REDEMPTION: "package.redeemed",
     EntryKind.REVERSAL: "package.reversed",
     EntryKind.REMINDER: "package.expiring",
@@ -41,6 +42,7 @@ EVENT_TYPES: dict[EntryKind, LifecycleEventType] = {
 SYNCED_KINDS = frozenset(
     {
         EntryKind.SALE,
+        EntryKind.OPENING_BALANCE,
         EntryKind.EXTENSION,
         EntryKind.CANCELLATION,
         EntryKind.EXPIRY,

@@ -7,6 +7,7 @@ from datetime import datetime
 from workflows import texts
 from workflows.book.alerts import check_pace
 from workflows.book.core import PackageBook, Refused, sentence
+from workflows.book.opening import open_migrated
 from workflows.book.timers import forfeit_remaining, skip_reminders_past
 from workflows.models import (
     CLOSED_STATUSES,
@@ -33,6 +34,8 @@ def open_book(input: PackageInput, *, started_at: datetime | None = None) -> Pac
     """
     if input.carried is not None:
         return PackageBook(input, input.carried)
+    if input.opening is not None:  # brought in by an import: opens with what was left
+        return open_migrated(input, input.opening, started_at or input.purchased_at)
     terms = input.terms
     book = PackageBook(
         input,

@@ -22,6 +22,7 @@
     whoami: byTestId("whoami"),
     whoamiName: byTestId("whoami-name"),
     signout: byTestId("signout"),
+    reportLink: byTestId("report-link"),
     desk: byTestId("desk"),
     searchForm: byTestId("search-form"),
     searchInput: byTestId("search-input"),
@@ -50,7 +51,8 @@
     sales: new Map(), // package_id -> purchase id of a sale not yet answered
     client: null, // { name, phone } of the client on screen: every toast names them
     me: null,
-    view: 0, // bumped by every search: an answer for an older view is dropped
+    view: 0, // bumped whenever the panel is cleared: an answer for an older view is dropped
+    viewClient: null, // the client the current view was opened for (null: none chosen yet)
   };
 
   // --- talking to the API -----------------------------------------------------------
@@ -146,8 +148,12 @@
 
   function signedOut(message) {
     sessionStorage.removeItem(TOKEN_KEY);
-    state.clientId = null;
-    state.packages.clear();
+    // The next person to sign in at this desk must not find the last client on screen.
+    clearClient();
+    el.results.replaceChildren();
+    el.searchInput.value = "";
+    state.me = null;
+    el.reportLink.hidden = true;
     showSignIn();
     say(message ? "error" : "idle", message || "Signed out.");
   }
@@ -169,6 +175,7 @@
     el.whoami.hidden = false;
     state.me = me;
     el.whoamiName.textContent = `${me.name} · ${me.role.replace("_", " ")}`;
+    el.reportLink.hidden = me.role !== "manager";
     el.tokenInput.value = "";
     say("idle", `Signed in as ${me.name}. Find a client by name or phone.`);
     el.searchInput.focus();
@@ -186,12 +193,37 @@
 
   el.signout.addEventListener("click", () => signedOut(""));
 
+  // --- the manager's report -------------------------------------------------------
+
+  // Last week's reconciliation, the page the Monday email carries, in a tab of its own.
+  // A tab cannot send the token in a header: it is posted in a form (never put in the
+  // address, where history would keep it), and the server answers with the page.
+  function openReport() {
+    const form = document.createElement("form");
+    form.method = "post";
+    form.action = "/reports/reconciliation";
+    form.target = "_blank";
+    form.hidden = true;
+    const token = document.createElement("input");
+    token.type = "hidden";
+    token.name = "token";
+    token.value = sessionStorage.getItem(TOKEN_KEY) || "";
+    form.append(token);
+    document.body.append(form);
+    form.submit();
+    form.remove();
+    say("info", "Last week's reconciliation report opens in a new tab.");
+  }
+
+  el.reportLink.addEventListener("click", () => openReport());
+
   // --- search ---------------------------------------------------------------------
 
   // Nothing of the previous client may stay on screen under a new search: a card left
   // over would let staff complete the wrong person's visit.
   function clearClient() {
     state.view += 1;
+    state.viewClient = null;
     state.clientId = null;
     state.packages.clear();
     state.sameDay.clear();
@@ -263,6 +295,13 @@
   // --- client view ----------------------------------------------------------------
 
   async function openClient(clientId) {
+    // Another client (a second result clicked before the first answered): a new view, so
+    // the first one's late answer is dropped instead of replacing the one chosen last.
+    if (state.viewClient !== clientId) {
+      clearClient();
+      state.viewClient = clientId;
+      markChosen(clientId);
+    }
     const view = state.view;
     let detail;
     try {
@@ -271,20 +310,8 @@
       if (view === state.view) fail("Could not open the client", err);
       return;
     }
-    if (view !== state.view) return; // a new search cleared the panel meanwhile
-    const switching = state.clientId !== clientId;
+    if (view !== state.view) return; // a new search or another client meanwhile
     state.clientId = clientId;
-    if (switching) {
-      state.historyOpen.clear();
-      state.asks.clear();
-      state.links.clear();
-      state.topUpOpen.clear();
-      el.cards.replaceChildren();
-      el.closedCards.replaceChildren();
-    }
-    for (const li of el.results.querySelectorAll('[data-testid="result"]')) {
-      li.classList.toggle("chosen", li.dataset.clientId === clientId);
-    }
     const client = detail.client;
     state.client = { name: client.name, phone: client.phone };
     el.clientView.hidden = false;
@@ -314,6 +341,12 @@
     }
     el.noPackages.hidden = open > 0;
     el.closed.hidden = closed === 0;
+  }
+
+  function markChosen(clientId) {
+    for (const li of el.results.querySelectorAll('[data-testid="result"]')) {
+      li.classList.toggle("chosen", li.dataset.clientId === clientId);
+    }
   }
 
   el.clientRefresh.addEventListener("click", () => {
@@ -580,7 +613,7 @@
     if (busy && button && label) button.textContent = label;
   }
 
-  async function refreshPackage(packageId, answer) {
+  async function readPackage(packageId, answer) {
     // Until the package row catches up with the answer, a read may show the old count.
     let pkg = null;
     for (let i = 0; i < REFRESH_TRIES; i += 1) {
@@ -588,6 +621,13 @@
       if (!answer || (pkg.remaining === answer.remaining && pkg.status === answer.status)) break;
       await sleep(REFRESH_PAUSE_MS);
     }
+    return pkg;
+  }
+
+  async function refreshPackage(packageId, answer) {
+    const pkg = await readPackage(packageId, answer);
+    // Only a card on screen is redrawn: a package of a client no longer shown stays off it.
+    if (!cardFor(packageId)) return pkg;
     showPackage(pkg);
     if (state.historyOpen.has(packageId)) await loadHistory(packageId, answer ? answer.entry_seq : null);
     return pkg;
@@ -596,10 +636,14 @@
   // One action on one package: one request id per click (kept only while the answer is
   // unknown, so a retry after a lost connection cannot count twice), every button of the
   // card disabled until the answer is in and the card shows it.
-  // `done(answer, pkg)` says what happened in staff words, naming the client, from the
-  // card as refreshed (the answer's own message is written for the client's text).
+  // `done(answer, pkg, before, who)` says what happened in staff words, naming the client
+  // the action was for (`who`, taken when it was asked: another client may be on screen by
+  // the time the answer comes), from the package as read afterwards (the answer's own
+  // message is written for the client's text).
   async function act(packageId, action, body, { button, busyLabel, failed, pendingKey, done }) {
     if (state.busy.has(packageId)) return { answer: null, error: null };
+    const who = whoName();
+    const before = state.packages.get(packageId);
     const label = button ? button.textContent : "";
     setBusy(packageId, true, button, busyLabel);
     try {
@@ -609,7 +653,7 @@
       } catch (err) {
         const unanswered = err instanceof ApiError && err.status === 0;
         if (pendingKey && !unanswered) state.pending.delete(pendingKey);
-        fail(failed, err);
+        fail(`${failed} for ${who}`, err);
         if (err instanceof ApiError && err.status >= 400 && err.status !== 401) {
           // Refused: the card may be stale (another desk took the last session).
           try {
@@ -618,19 +662,18 @@
             // the refusal already shows; the card keeps what it had
           }
         }
-        return { answer: null, error: err };
+        return { answer: null, error: err, who };
       }
       if (pendingKey) state.pending.delete(pendingKey);
       state.sameDay.delete(packageId);
-      const before = state.packages.get(packageId);
-      say("ok", done ? `${whoName()}: recorded — updating the card…` : answer.message);
+      say("ok", `${who}: recorded — updating…`);
       try {
         const pkg = await refreshPackage(packageId, answer);
-        say("ok", done ? done(answer, pkg, before) : answer.message);
+        say("ok", done(answer, pkg, before, who));
       } catch (err) {
-        fail(`${whoName()}: recorded — but the card could not refresh, press Refresh`, err);
+        fail(`${who}: recorded — but the package could not be read again, press Refresh`, err);
       }
-      return { answer, error: null };
+      return { answer, error: null, who };
     } finally {
       if (button && button.textContent === busyLabel) button.textContent = label;
       setBusy(packageId, false);
@@ -663,10 +706,10 @@
     );
   }
 
-  function completedText(answer, pkg, before) {
+  function completedText(answer, pkg, before, who) {
     const taken = before ? before.remaining - pkg.remaining : 0;
-    const what = pkg.kind === "dollars" ? `${money(taken)} recorded on ${pkg.name}` : "session recorded";
-    return `${whoName()}: ${what}, ${pkg.remaining_label}`;
+    const what = pkg.kind === "dollars" ? `${money(taken)} recorded on ${pkg.name}` : `session recorded on ${pkg.name}`;
+    return `${who}: ${what}, ${pkg.remaining_label}`;
   }
 
   async function confirmComplete(packageId, body, button) {
@@ -675,7 +718,7 @@
     if (!pkg || !card) return;
     const pendingKey = `complete:${packageId}`;
     state.pending.set(pendingKey, body.request_id);
-    const { answer, error } = await act(packageId, "complete", body, {
+    const { answer, error, who } = await act(packageId, "complete", body, {
       button,
       busyLabel: "Completing…",
       failed: "Not completed",
@@ -684,12 +727,17 @@
     });
     if (answer && pkg.kind === "dollars") byTestId("amount-input", card).value = "";
     if (error instanceof ApiError && error.status === 409 && error.message.includes("(SameDayRedemption)")) {
+      const current = cardFor(packageId);
+      if (!current) {
+        // Another client is on screen now: the question belongs on this client's card.
+        say("error", `Not completed: ${who}'s ${pkg.name} already had a visit completed today. Find ${who} again to record a second visit.`);
+        return;
+      }
       // Same request id on confirm: however often "yes" is pressed, it counts once.
       state.sameDay.set(packageId, body);
-      const current = cardFor(packageId);
-      if (current) byTestId("same-day", current).hidden = false;
+      byTestId("same-day", current).hidden = false;
       applyButtons(packageId);
-      say("error", `Not completed: ${whoName()}'s ${pkg.name} already had a visit completed today. If this is a second visit today, press “Yes, second visit today”.`);
+      say("error", `Not completed: ${who}'s ${pkg.name} already had a visit completed today. If this is a second visit today, press “Yes, second visit today”.`);
     }
   }
 
@@ -726,9 +774,9 @@
       busyLabel: "Recording…",
       failed: "No-show not recorded",
       pendingKey,
-      done: (answer, pkg, before) => {
+      done: (answer, pkg, before, who) => {
         const forfeited = before && pkg.remaining < before.remaining;
-        return `${whoName()}: no-show recorded on ${pkg.name}, ${
+        return `${who}: no-show recorded on ${pkg.name}, ${
           forfeited ? "a session forfeited by the package's policy" : "no session taken"
         } — ${pkg.remaining_label}`;
       },
@@ -780,12 +828,18 @@
     say("ok", `Renewal link for ${whoName()} copied.`);
   }
 
+  function sharing(pkg) {
+    const others = (pkg.shared_with || []).map((holder) => holder.name);
+    return others.length ? `, shared with ${others.join(" and ")}` : "";
+  }
+
   function askSell(packageId) {
     const pkg = state.packages.get(packageId);
     if (!pkg || state.busy.has(packageId)) return;
+    // A shared purchase is sold again to everyone who shares it, each with their share.
     ask(
       packageId,
-      `Sell a new ${pkg.name} to ${whoFull()}? Take the payment first.`,
+      `Sell a new ${pkg.name} to ${whoFull()}${sharing(pkg)}? Take the payment first.`,
       "Yes, sell",
       (button) => sell(packageId, button),
     );
@@ -796,30 +850,42 @@
     const clientId = state.clientId;
     if (!pkg || !clientId || state.busy.has(packageId)) return;
     const view = state.view;
+    const who = whoName();
     // One purchase id per sale asked for: a retry after a lost answer sells once.
     const purchaseId = state.sales.get(packageId) || `desk-${newRequestId()}`;
     state.sales.set(packageId, purchaseId);
     setBusy(packageId, true, button, "Selling…");
     let sold;
     try {
-      sold = await api("POST", "/api/sales", { client_id: clientId, type_code: pkg.type_code, purchase_id: purchaseId });
+      sold = await api("POST", "/api/sales", {
+        client_id: clientId,
+        type_code: pkg.type_code,
+        shared_with: (pkg.shared_with || []).map((holder) => holder.client_id),
+        purchase_id: purchaseId,
+      });
     } catch (err) {
       if (!(err instanceof ApiError && err.status === 0)) state.sales.delete(packageId);
-      if (view === state.view) fail("Not sold", err);
+      fail(`Not sold to ${who}`, err);
       return;
     } finally {
       setBusy(packageId, false);
     }
     state.sales.delete(packageId);
-    if (view !== state.view) return;
+    if (view !== state.view) {
+      // Another client is on screen: say it, naming whose sale it was, and leave the panel.
+      say("ok", `${who}: new ${pkg.name} sold.`);
+      return;
+    }
     // The new package's row is written once its workflow starts: wait to show it.
-    for (let i = 0; i < REFRESH_TRIES && !sold.package_ids.every((id) => cardFor(id)); i += 1) {
+    // The first package is this client's (a shared sale's others are the partners').
+    const mine = sold.package_ids[0];
+    for (let i = 0; i < REFRESH_TRIES && !cardFor(mine); i += 1) {
       await openClient(clientId);
       if (view !== state.view) return;
-      if (!sold.package_ids.every((id) => cardFor(id))) await sleep(REFRESH_PAUSE_MS);
+      if (!cardFor(mine)) await sleep(REFRESH_PAUSE_MS);
     }
-    const fresh = state.packages.get(sold.package_ids[0]);
-    say("ok", `${whoName()}: new ${pkg.name} sold${fresh ? `, ${fresh.remaining_label}` : ""}.`);
+    const fresh = state.packages.get(mine);
+    say("ok", `${who}: new ${pkg.name} sold${sharing(pkg)}${fresh ? `, ${fresh.remaining_label}` : ""}.`);
   }
 
   function openTopUp(packageId) {
@@ -855,7 +921,7 @@
       busyLabel: "Adding…",
       failed: "Not topped up",
       pendingKey,
-      done: (ans, fresh) => `${whoName()}: ${money(body.units)} added to ${fresh.name}, ${fresh.remaining_label}`,
+      done: (ans, fresh, before, who) => `${who}: ${money(body.units)} added to ${fresh.name}, ${fresh.remaining_label}`,
     });
     if (answer) {
       state.topUpOpen.delete(packageId);
@@ -869,6 +935,7 @@
 
   const KIND_LABELS = {
     sale: "Sale",
+    opening_balance: "Brought in (opening balance)",
     redemption: "Visit completed",
     reversal: "Reversed",
     no_show: "No-show",
@@ -1050,8 +1117,8 @@
           button: confirm,
           busyLabel: "Reversing…",
           failed: "Not reversed",
-          done: (answer, pkg) =>
-            `${pkg.kind === "dollars" ? "Amount" : "Session"} returned to ${whoName()}'s ${pkg.name}, ${pkg.remaining_label}`,
+          done: (answer, pkg, before, who) =>
+            `${pkg.kind === "dollars" ? "Amount" : "Session"} returned to ${who}'s ${pkg.name}, ${pkg.remaining_label}`,
         },
       );
     });

@@ -1,10 +1,15 @@
 """Reports for managers: the reconciliation on demand, the overrun audit of an uploaded
-export, and the reports stored by the weekly schedule. Manager token required."""
+export, and the reports stored by the weekly schedule. Manager token required.
+
+Also last week's reconciliation as a page a browser tab can open from the desk
+(`page_router`): the token comes in a posted form, since a tab cannot send a header."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
+from html import escape
 from typing import Annotated, Any, Literal
+from urllib.parse import parse_qs
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -18,11 +23,13 @@ from activities.reports import (
     reconciliation_csv,
     reconciliation_html,
 )
+from activities.repository import Role
 from starter.api.deps import Deps, Manager
 from starter.reports import audit_export, report_period
 from workflows.models import Model
 
 router = APIRouter(prefix="/api/reports", tags=["reports"])
+page_router = APIRouter(include_in_schema=False)
 
 _CSV_BODY: dict[str, object] = {
     "requestBody": {
@@ -135,3 +142,45 @@ async def stored_report(
             raise HTTPException(404, f"report {report_id!r} has no HTML page: ask for format=csv")
         return HTMLResponse(stored.html)
     return _csv(stored.csv, f"{report_id}.csv")
+
+
+# The report is a document of its own: its inline styles, nothing fetched, nothing run.
+_PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; "
+        "form-action 'none'; frame-ancestors 'none'"
+    ),
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+def _page_refusal(status: int, text: str) -> HTMLResponse:
+    page = (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>Punchcard report</title></head><body><p>{escape(text)}</p></body></html>"
+    )
+    return HTMLResponse(page, status_code=status, headers=_PAGE_HEADERS)
+
+
+@page_router.post("/reports/reconciliation")
+async def reconciliation_page(request: Request, deps: Deps) -> HTMLResponse:
+    """Last week's reconciliation, the page the Monday email carries, for the desk's
+    manager link. The desk posts the staff token in a form, never in the address (where
+    history and logs would keep it)."""
+    fields = parse_qs((await request.body()).decode("utf-8", "replace"), max_num_fields=4)
+    token = (fields.get("token") or [""])[0]
+    member = await deps.staff.by_token(token) if token else None
+    if member is None:
+        return _page_refusal(401, "Signed out: sign in at the front desk page again.")
+    if member.role is not Role.MANAGER:
+        return _page_refusal(
+            403, f"Only a manager may read the report ({member.staff_id} is front desk)."
+        )
+    period = report_period(None, None, timezone=deps.settings.spa_timezone)
+    report = await build_report(deps.pool, period)
+    return HTMLResponse(
+        reconciliation_html(report, spa_name=deps.settings.spa_name), headers=_PAGE_HEADERS
+    )

@@ -5,19 +5,22 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import ValidationError
 from temporalio.exceptions import ApplicationError
 
-from activities.repository import BalanceRow, ClientLink, ServiceMapping
+from activities.providers import ProviderRepository
+from activities.repository import BalanceRow, ClientLink, Role, ServiceMapping
 from starter.api.deps import Deps, Manager, Staff
 from starter.api.desk_view import desk_package, history_line
 from starter.api.schemas import (
     AddUnitsBody,
     AssignBody,
     AttendanceBody,
+    BookBody,
     CancelBody,
     CatalogBody,
     ClientDetail,
@@ -27,10 +30,12 @@ from starter.api.schemas import (
     DismissBody,
     ErrorBody,
     ExtendBody,
+    ForfeitBody,
     HistoryLine,
     LinkBody,
     LinkOut,
     Me,
+    ProviderOut,
     RenewalLinkOut,
     ResolveOut,
     ReverseBody,
@@ -38,17 +43,21 @@ from starter.api.schemas import (
     SaleOut,
     SharedHolder,
 )
+from starter.api.setup_schemas import ReviewItemOut
 from starter.desk_visits import complete_at_desk, desk_completion, desk_visit
 from starter.history_days import service_dates
 from starter.packages import SaleRequest
 from starter.review import ReviewService
+from starter.sale_dates import sale_dates
 from workflows import schedule
 from workflows.contracts import RenewalCheckoutInput
 from workflows.models import (
     AddUnitsRequest,
+    AppointmentNotice,
     AttendanceRequest,
     CancelRequest,
     ExtendRequest,
+    ForfeitRequest,
     PackageAnswer,
     PackageMessage,
     PackageStatus,
@@ -81,7 +90,7 @@ async def find_clients(
 ) -> list[ClientOut]:
     """Front-desk search: part of a name, or a phone typed in any format."""
     found = await deps.service.clients.find(q) if q.strip() else await deps.service.clients.list(50)
-    return [ClientOut(**c.model_dump(exclude={"email_opt_out"})) for c in found]
+    return [ClientOut(**c.model_dump()) for c in found]
 
 
 @router.get("/clients/{client_id}", tags=["clients"])
@@ -99,7 +108,7 @@ async def client_detail(client_id: str, deps: Deps, member: Staff) -> ClientDeta
     packages.sort(key=lambda p: (p.status != "active", p.expires_at or now + timedelta(days=9999)))
     links = await deps.links.for_client(client_id)
     return ClientDetail(
-        client=ClientOut(**client.model_dump(exclude={"email_opt_out"})),
+        client=ClientOut(**client.model_dump()),
         packages=packages,
         links=[LinkOut(platform=link.platform, external_id=link.external_id) for link in links],
     )
@@ -107,10 +116,9 @@ async def client_detail(client_id: str, deps: Deps, member: Staff) -> ClientDeta
 
 @router.put("/clients/{client_id}/links", tags=["clients"], status_code=200)
 async def link_client(client_id: str, body: LinkBody, deps: Deps, member: Staff) -> LinkOut:
-    """Tie a booking-platform client id (Boulevard URN, Mindbody id…) to this client."""
-    if await deps.service.clients.get(client_id) is None:
-        raise HTTPException(404, f"no client {client_id!r}")
-    await deps.links.link(
+    """Tie a booking-platform client id (Boulevard URN, Mindbody id…) to this client; an id
+    linked to another client moves to this one."""
+    await deps.clients.link(
         ClientLink(platform=body.platform, external_id=body.external_id, client_id=client_id)
     )
     return LinkOut(platform=body.platform, external_id=body.external_id)
@@ -151,7 +159,13 @@ async def package_history(package_id: str, deps: Deps, member: Staff) -> list[Hi
 @router.post(
     "/packages/{package_id}/renewal-link",
     tags=["packages"],
-    responses={502: {"model": ErrorBody, "description": "Stripe did not make the checkout"}},
+    responses={
+        409: {
+            "model": ErrorBody,
+            "description": "the package is not active, or no payment page is set up",
+        },
+        502: {"model": ErrorBody, "description": "Stripe did not make the checkout"},
+    },
 )
 async def renewal_link(package_id: str, deps: Deps, member: Staff) -> RenewalLinkOut:
     """A renewal checkout the client pays on their phone at the desk.
@@ -159,7 +173,9 @@ async def renewal_link(package_id: str, deps: Deps, member: Staff) -> RenewalLin
     The same package type at its catalogue price, through Stripe Checkout (the spa's
     renewal page, `PUNCHCARD_RENEWAL_URL`, when Stripe is not configured). The offer key
     is the package and the spa's day, so asking again that day gives the same session;
-    Stripe's payment then starts the new package like any renewal.
+    Stripe's payment then starts the new package like any renewal. With neither Stripe nor
+    a renewal page set up (the placeholder under `.invalid`), 409 says so: a link that can
+    never open must not be handed to a client.
     """
     row = await deps.service.ledger.balance(package_id)
     if row is None:
@@ -189,6 +205,12 @@ async def renewal_link(package_id: str, deps: Deps, member: Staff) -> RenewalLin
         )
     except ApplicationError as err:
         raise HTTPException(502, f"Stripe did not make the checkout: {err.message}") from None
+    if result.status == "not_configured" and _placeholder(result.url):
+        raise HTTPException(
+            409,
+            "no payment page is set up for renewal links (ask a manager: Stripe or "
+            "PUNCHCARD_RENEWAL_URL): sell the package at the desk instead",
+        )
     return RenewalLinkOut(
         package_id=package_id,
         client_id=row.client_id,
@@ -335,9 +357,58 @@ async def cancel(package_id: str, body: CancelBody, deps: Deps, member: Manager)
     )
 
 
+@router.post("/packages/{package_id}/forfeit", tags=["packages"])
+async def forfeit(package_id: str, body: ForfeitBody, deps: Deps, member: Manager) -> PackageAnswer:
+    """Close a package in expiry review (manager): what remains is forfeited as breakage."""
+    return await _send(
+        deps,
+        package_id,
+        ForfeitRequest(
+            key=f"desk-forfeit:{package_id}",
+            actor=member.staff_id,
+            source="desk",
+            reason=body.reason,
+        ),
+    )
+
+
+@router.post("/packages/{package_id}/book", tags=["packages"])
+async def book(package_id: str, body: BookBody, deps: Deps, member: Staff) -> PackageAnswer:
+    """Record a booking change (never consumes; a booking at zero alerts staff)."""
+    when = f"@{body.scheduled_at.isoformat()}" if body.scheduled_at else ""
+    key = body.request_id or f"{body.change}:{body.appointment_id}{when}"
+    return await _send(
+        deps,
+        package_id,
+        AppointmentNotice(
+            key=f"desk-{key}",
+            actor=member.staff_id,
+            source="desk",
+            appointment_id=body.appointment_id,
+            change=body.change,
+            scheduled_at=body.scheduled_at,
+            provider_id=body.provider_id,
+            rebooked_from=body.rebooked_from,
+        ),
+    )
+
+
 @router.post("/sales", tags=["packages"], status_code=201)
 async def sell(body: SaleBody, deps: Deps, member: Staff) -> SaleOut:
-    """Sell a package type to a client (and the attendees of a shared purchase)."""
+    """Sell a package type to a client (and the attendees of a shared purchase), today or,
+    for a manager, on a day in the past; with its own last good day if given."""
+    dates = sale_dates(
+        purchased_on=body.purchased_on,
+        expires_on=body.expires_on,
+        timezone=deps.settings.spa_timezone,
+        now=datetime.now(UTC),
+    )
+    if dates.backdated and member.role is not Role.MANAGER:
+        raise HTTPException(
+            403,
+            f"only a manager may sell with a purchase date in the past "
+            f"({member.staff_id} is front desk)",
+        )
     result = await deps.service.sell(
         SaleRequest(
             client_id=body.client_id,
@@ -346,6 +417,8 @@ async def sell(body: SaleBody, deps: Deps, member: Staff) -> SaleOut:
             purchase_id=body.purchase_id,
             payment_intent_id=body.payment_intent_id,
             sold_by=member.staff_id,
+            purchased_at=dates.purchased_at,
+            expires_at=dates.expires_at,
         )
     )
     return SaleOut(**result.model_dump())
@@ -359,9 +432,10 @@ async def review_items(
     deps: Deps,
     member: Staff,
     status: Literal["open", "assigned", "dismissed", "done", "all"] = "open",
-) -> list[dict[str, object]]:
+) -> list[ReviewItemOut]:
+    """Items waiting for staff (or settled, by `status`), oldest first."""
     items = await deps.review.list(None if status == "all" else status)
-    return [item.model_dump(mode="json") for item in items]
+    return [ReviewItemOut(**item.model_dump()) for item in items]
 
 
 @router.post("/review/{item_id}/assign", tags=["review"])
@@ -389,6 +463,12 @@ async def dismiss(item_id: str, body: DismissBody, deps: Deps, member: Manager) 
 
 
 # --- catalog ------------------------------------------------------------------------------
+
+
+@router.get("/providers", tags=["catalog"])
+async def providers(deps: Deps, member: Staff) -> list[ProviderOut]:
+    """The spa's providers (a visit's `provider_id`)."""
+    return [ProviderOut(**p.model_dump()) for p in await ProviderRepository(deps.pool).list()]
 
 
 @router.get("/catalog/services", tags=["catalog"])
@@ -429,6 +509,12 @@ async def _shared(deps: Deps, row: BalanceRow) -> list[SharedHolder]:
         for package_id, client_id, name in holders
         if package_id != row.package_id and client_id != row.client_id
     ]
+
+
+def _placeholder(url: str) -> bool:
+    """The shipped default renewal page: `.invalid` never resolves (RFC 2606)."""
+    host = urlsplit(url).hostname or ""
+    return host == "invalid" or host.endswith(".invalid")
 
 
 def _today(deps: Deps) -> date:

@@ -1,5 +1,6 @@
-"""Mindbody: the signature vector, both `.cancelled` shapes, the status mapping, and the
-Public API adapter against the local stand-in."""
+"""Mindbody: the signature vector, both `.cancelled` shapes, the status mapping, a thin
+webhook's visit completed from the fetched appointment, and the Public API adapter against
+the local stand-in."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 from temporalio.exceptions import ApplicationError
 
 from activities.booking.mindbody import MINDBODY_UNAVAILABLE, MindbodyApi
+from activities.booking.mindbody_appointments import visit_from_appointment
 from starter.ingress import mindbody
 from starter.ingress.base import WebhookRejected
 from tests.fakes.mindbody import MindbodyFake
@@ -361,7 +363,7 @@ APPOINTMENT: dict[str, Any] = {
 
 
 def test_an_unknown_visit_is_completed_from_the_fetched_appointment() -> None:
-    visit = mindbody.visit_from_appointment(visit_of(IDS_ONLY_CANCEL), APPOINTMENT)
+    visit = visit_from_appointment(visit_of(IDS_ONLY_CANCEL), APPOINTMENT)
     assert visit.change is VisitChange.NO_SHOW
     assert visit.external_client_id == "100015531"
     assert visit.service_key == "12"
@@ -386,12 +388,12 @@ def test_an_unknown_visit_is_completed_from_the_fetched_appointment() -> None:
 )
 def test_fetched_statuses_fill_an_unknown_change(status: str, change: VisitChange) -> None:
     fetched = APPOINTMENT | {"Status": status}
-    assert mindbody.visit_from_appointment(visit_of(IDS_ONLY_CANCEL), fetched).change is change
+    assert visit_from_appointment(visit_of(IDS_ONLY_CANCEL), fetched).change is change
 
 
 def test_a_reported_change_is_kept_and_missing_fields_stay() -> None:
     reported = visit_of(booking(status="Arrived"))
-    visit = mindbody.visit_from_appointment(reported, {"Id": 104233, "Status": "Completed"})
+    visit = visit_from_appointment(reported, {"Id": 104233, "Status": "Completed"})
     assert visit.change is VisitChange.ARRIVED
     assert visit.external_client_id == reported.external_client_id
     assert visit.scheduled_at == reported.scheduled_at
@@ -399,9 +401,9 @@ def test_a_reported_change_is_kept_and_missing_fields_stay() -> None:
 
 def test_another_appointment_or_a_bad_date_is_refused() -> None:
     with pytest.raises(ValueError, match="is not appointment 104233"):
-        mindbody.visit_from_appointment(visit_of(IDS_ONLY_CANCEL), APPOINTMENT | {"Id": 1})
+        visit_from_appointment(visit_of(IDS_ONLY_CANCEL), APPOINTMENT | {"Id": 1})
     with pytest.raises(ValueError, match="not an ISO date-time"):
-        mindbody.visit_from_appointment(
+        visit_from_appointment(
             visit_of(IDS_ONLY_CANCEL), APPOINTMENT | {"StartDateTime": "Tuesday"}
         )
 
