@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup lint browser bench bench-reports bench-burst bench-scale clean
+.PHONY: run test setup lint browser bench bench-appointments bench-reports bench-burst bench-scale clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Punchcard needs Python 3.11 or newer")'
@@ -47,6 +47,10 @@ test: lint browser
 
 bench: setup
 	$(BIN)/python -m bench.redemptions $(ARGS)
+
+# History events and Temporal Actions per completed appointment, at 0, 1 and 5 integrations.
+bench-appointments: setup
+	$(BIN)/python -m bench.appointments $(ARGS)
 
 # The reconciliation and the overrun audit on a generated ledger of a million rows.
 bench-reports: setup

@@ -521,11 +521,12 @@ async def main(
     return 0 if ok else 1
 
 
-def worker_tuning(settings: Settings) -> dict[str, int]:
-    """The worker settings the figures were taken with."""
+def worker_tuning(settings: Settings) -> dict[str, object]:
+    """The worker settings the figures were taken with (every PUNCHCARD_WORKER_* value)."""
     return {
-        "max_concurrent_workflow_tasks": settings.worker_max_concurrent_workflow_tasks,
-        "max_concurrent_activities": settings.worker_max_concurrent_activities,
+        name.removeprefix("worker_"): value
+        for name, value in settings.model_dump().items()
+        if name.startswith("worker_")
     }
 
 
