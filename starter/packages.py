@@ -39,6 +39,7 @@ from workflows.models import (
     AppointmentNotice,
     AttendanceRequest,
     CancelRequest,
+    CorrectExpiryRequest,
     Entry,
     ExtendRequest,
     ForfeitRequest,
@@ -63,6 +64,7 @@ UPDATES: dict[type[PackageMessage], Any] = {
     ReverseRequest: PackageWorkflow.reverse,
     AddUnitsRequest: PackageWorkflow.add_units,
     ExtendRequest: PackageWorkflow.extend,
+    CorrectExpiryRequest: PackageWorkflow.correct_expiry,
     CancelRequest: PackageWorkflow.cancel,
     ForfeitRequest: PackageWorkflow.forfeit,
 }

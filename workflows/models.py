@@ -58,6 +58,9 @@ class EntryKind(StrEnum):
     # A package brought in from the old system with what it had left: liability taken
     # over, not a sale (finance reads the two apart).
     OPENING_BALANCE = "opening_balance"
+    # A manager fixing a wrong expiry date (either way, shortening included): a data
+    # correction, not a grace, so finance and the audit trail read it apart from extension.
+    EXPIRY_CORRECTION = "expiry_correction"
 
 
 class PackageTerms(Model):
@@ -196,6 +199,16 @@ class AddUnitsRequest(PackageMessage):
 
 
 class ExtendRequest(PackageMessage):
+    """Grace: a later expiry only (a shortening is refused; see `CorrectExpiryRequest`)."""
+
+    new_expires_at: datetime
+    reason: str = Field(min_length=1)
+
+
+class CorrectExpiryRequest(PackageMessage):
+    """A manager's correction of a wrong expiry (e.g. mistyped at import): earlier or later,
+    never already past; recorded as `expiry_correction`, apart from a grace extension."""
+
     new_expires_at: datetime
     reason: str = Field(min_length=1)
 

@@ -50,6 +50,7 @@ with workflow.unsafe.imports_passed_through():
         AttendanceRequest,
         CancelRequest,
         ClientNoticeEffect,
+        CorrectExpiryRequest,
         Entry,
         EntryKind,
         ExtendRequest,
@@ -473,6 +474,14 @@ class PackageWorkflow:
     @extend.validator
     def _check_extend(self, msg: ExtendRequest) -> None:
         staff.check_extend(self._book, msg, workflow.now())
+
+    @workflow.update(name="correct_expiry")
+    def correct_expiry(self, msg: CorrectExpiryRequest) -> PackageAnswer:
+        return self._known(msg) or staff.correct_expiry(self._book, msg, workflow.now())
+
+    @correct_expiry.validator
+    def _check_correct_expiry(self, msg: CorrectExpiryRequest) -> None:
+        staff.check_correct_expiry(self._book, msg, workflow.now())
 
     @workflow.update(name="forfeit")
     def forfeit(self, msg: ForfeitRequest) -> PackageAnswer:

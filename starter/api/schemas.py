@@ -132,8 +132,21 @@ class AddUnitsBody(Model):
 
 
 class ExtendBody(Model):
+    """Grace: only lengthens (an earlier day is refused, 409 `BadExpiry`)."""
+
     new_expires_on: date = Field(
-        le=date(2999, 12, 31), description="last day the package is good (spa's zone)"
+        le=date(2999, 12, 31),
+        description="last day the package is good (spa's zone); later than the current one",
+    )
+    reason: str = Text
+
+
+class CorrectExpiryBody(Model):
+    """A wrong expiry fixed: earlier or later, not already past."""
+
+    new_expires_on: date = Field(
+        le=date(2999, 12, 31),
+        description="the right last good day (spa's zone): today or later",
     )
     reason: str = Text
 

@@ -1,4 +1,5 @@
-"""Selling and staff decisions on a whole package: sell, top up, extend, cancel, forfeit."""
+"""Selling and staff decisions on a whole package: sell, top up, extend, correct the expiry,
+cancel, forfeit."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from workflows import schedule, texts
 from workflows.models import (
     AddUnitsRequest,
     CancelRequest,
+    CorrectExpiryRequest,
     ExtendRequest,
     ForfeitRequest,
     PackageKind,
@@ -157,12 +159,41 @@ def register(app: typer.Typer) -> None:
         key: opt.Key = None,
         actor: opt.Actor = None,
     ) -> None:
-        """Extend the expiry (grace); reminders are re-planned for the new date."""
+        """Extend the expiry (grace); reminders are re-planned for the new date.
+
+        Only lengthens: a day before the current last good day is refused (BadExpiry). To
+        fix a wrong date, earlier included, use `correct-expiry`.
+        """
 
         def build(settings: Settings, row: BalanceRow | None) -> PackageMessage:
             day = parse_day(until, "--until")
             return ExtendRequest(
                 key=key or f"extend:{day.isoformat()}",
+                new_expires_at=schedule.ends_after(day, settings.spa_timezone),
+                reason=reason,
+                actor=actor or default_actor(),
+            )
+
+        send(package, build)
+
+    @app.command("correct-expiry", rich_help_panel="Packages")
+    def correct_expiry(
+        package: str,
+        to: Annotated[str, typer.Option("--to", help="The right last good day, YYYY-MM-DD.")],
+        reason: opt.Reason,
+        key: opt.Key = None,
+        actor: opt.Actor = None,
+    ) -> None:
+        """Correct a wrong expiry (a manager's fix): earlier or later, never already past.
+
+        Recorded as an expiry_correction, apart from extensions. Pending reminders and the
+        expiry follow the new day; reminders already due for it are skipped, not sent late.
+        """
+
+        def build(settings: Settings, row: BalanceRow | None) -> PackageMessage:
+            day = parse_day(to, "--to")
+            return CorrectExpiryRequest(
+                key=key or f"correct-expiry:{day.isoformat()}",
                 new_expires_at=schedule.ends_after(day, settings.spa_timezone),
                 reason=reason,
                 actor=actor or default_actor(),

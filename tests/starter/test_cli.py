@@ -223,6 +223,15 @@ async def test_a_package_moved_in_keeps_its_real_days(spa: Cli, settings: Settin
     history = await spa.ok("history", "p-old")
     assert history.splitlines()[3].split()[1] == f"{bought}*"  # the sale, on its own day
 
+    # The expiry was typed wrong: extend refuses to shorten, correct-expiry does it.
+    right = today + timedelta(days=30)
+    assert one_line_error(
+        await spa("extend", "p-old", "--until", str(right), "--reason", "typo")
+    ).startswith("refused (BadExpiry): an extension only lengthens")
+    corrected = await spa.ok("correct-expiry", "p-old", "--to", str(right), "--reason", "typo")
+    assert corrected.startswith(f"Expiry corrected from {last:%b} ")
+    assert "expiry_correction" in await spa.ok("history", "p-old")
+
     later = str(today + timedelta(days=1))
     assert one_line_error(await spa("sell", "ana", "laser6", "--purchased", later)) == (
         f"--purchased: {later} is after today ({today})"

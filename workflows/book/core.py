@@ -44,6 +44,7 @@ SYNCED_KINDS = frozenset(
         EntryKind.SALE,
         EntryKind.OPENING_BALANCE,
         EntryKind.EXTENSION,
+        EntryKind.EXPIRY_CORRECTION,
         EntryKind.CANCELLATION,
         EntryKind.EXPIRY,
         EntryKind.EXPIRY_REVIEW,

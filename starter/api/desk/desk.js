@@ -943,6 +943,7 @@
     booking: "Booking",
     top_up: "Top-up",
     extension: "Extended",
+    expiry_correction: "Expiry corrected",
     cancellation: "Cancelled",
     reminder: "Reminder sent",
     expiry: "Expired",

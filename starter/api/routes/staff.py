@@ -26,6 +26,7 @@ from starter.api.schemas import (
     ClientDetail,
     ClientOut,
     CompleteBody,
+    CorrectExpiryBody,
     DeskPackage,
     DismissBody,
     ErrorBody,
@@ -56,6 +57,7 @@ from workflows.models import (
     AppointmentNotice,
     AttendanceRequest,
     CancelRequest,
+    CorrectExpiryRequest,
     ExtendRequest,
     ForfeitRequest,
     PackageAnswer,
@@ -326,13 +328,37 @@ async def add_units(
 
 @router.post("/packages/{package_id}/extend", tags=["packages"])
 async def extend(package_id: str, body: ExtendBody, deps: Deps, member: Manager) -> PackageAnswer:
-    """Grace (manager): the package stays good through `new_expires_on`."""
+    """Grace (manager): the package stays good through `new_expires_on`, a later day than
+    now. It only lengthens: an earlier day is 409 `BadExpiry` (fix a wrong date with
+    `correct-expiry`)."""
     ends = schedule.ends_after(body.new_expires_on, deps.settings.spa_timezone)
     return await _send(
         deps,
         package_id,
         ExtendRequest(
             key=f"desk-extend:{package_id}:{body.new_expires_on}",
+            actor=member.staff_id,
+            source="desk",
+            new_expires_at=ends,
+            reason=body.reason,
+        ),
+    )
+
+
+@router.post("/packages/{package_id}/correct-expiry", tags=["packages"])
+async def correct_expiry(
+    package_id: str, body: CorrectExpiryBody, deps: Deps, member: Manager
+) -> PackageAnswer:
+    """Correct a wrong expiry (manager): earlier or later, with a reason; recorded as an
+    `expiry_correction`, apart from extensions. Pending reminders and the expiry follow the
+    new day; reminders already due for it are skipped. A day already past is 409
+    `BadExpiry`: a correction never expires a package (cancel or forfeit do that)."""
+    ends = schedule.ends_after(body.new_expires_on, deps.settings.spa_timezone)
+    return await _send(
+        deps,
+        package_id,
+        CorrectExpiryRequest(
+            key=f"desk-correct-expiry:{package_id}:{body.new_expires_on}",
             actor=member.staff_id,
             source="desk",
             new_expires_at=ends,

@@ -14,10 +14,12 @@ from workflows.models import (
     AppointmentNotice,
     AttendanceRequest,
     CancelRequest,
+    CorrectExpiryRequest,
     ExtendRequest,
     NoticePolicy,
     PackageInput,
     PackageKind,
+    PackageStatus,
     PackageTerms,
     RedeemRequest,
     ReminderSpec,
@@ -247,3 +249,51 @@ def test_reminders_default_to_ten_local_and_move_with_an_extension() -> None:
     assert moved is not None and moved.astimezone(ZoneInfo("America/New_York")).date() == date(
         2027, 4, 2
     )
+
+
+def test_extend_only_lengthens_and_a_correction_may_shorten() -> None:
+    book = book_of()  # expires SOLD + 365 days; reminders 60/30/14 d at 10:00 UTC
+    now = SOLD + timedelta(days=100)
+    earlier = SOLD + timedelta(days=120)
+    with pytest.raises(Refused, match=r"an extension only lengthens.*correct-expiry"):
+        staff.check_extend(book, ExtendRequest(key="x", new_expires_at=earlier, reason="r"), now)
+    fix = CorrectExpiryRequest(key="c", new_expires_at=earlier, reason="typed wrong", actor="m")
+    staff.check_correct_expiry(book, fix, now)
+    answer = staff.correct_expiry(book, fix, now)
+    assert (answer.outcome, book.state.expires_at) == ("corrected", earlier)
+    entry = book.state.entries[-1]
+    assert (entry.kind, entry.reason, entry.units_delta, entry.value_cents) == (
+        "expiry_correction",
+        "typed wrong",
+        0,
+        0,
+    )
+    assert entry.outcome == "expiry corrected from Jan 10, 2027 to May 10, 2026"
+    # The 60- and 30-day reminders of the new day are already past: skipped, not sent
+    # late; the 14-day one is the next deadline, at the sending hour.
+    skipped = [k.split("@")[0] for k, v in book.state.reminders.items() if v == "skipped"]
+    assert skipped == ["60d", "30d"]
+    assert timers.next_deadline(book) == datetime(2026, 4, 26, 10, 0, tzinfo=UTC)
+
+
+def test_a_correction_never_expires_a_package_and_must_change_the_day() -> None:
+    book = book_of()
+    now = SOLD + timedelta(days=100)
+    for when, why in (
+        (now - timedelta(seconds=1), "not in the future"),
+        (now, "not in the future"),
+        (SOLD + timedelta(days=365), "already expires then"),
+        (datetime(2026, 6, 1), "needs a time zone"),
+    ):
+        with pytest.raises(Refused, match=why):
+            staff.check_correct_expiry(
+                book, CorrectExpiryRequest(key="c", new_expires_at=when, reason="r"), now
+            )
+    later = SOLD + timedelta(days=400)  # a correction may lengthen too
+    staff.correct_expiry(book, CorrectExpiryRequest(key="c", new_expires_at=later, reason="r"), now)
+    assert book.state.expires_at == later
+    book.state.status = PackageStatus.CANCELLED
+    with pytest.raises(Refused, match="is cancelled: its expiry cannot be corrected"):
+        staff.check_correct_expiry(
+            book, CorrectExpiryRequest(key="c2", new_expires_at=later, reason="r"), now
+        )
