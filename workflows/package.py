@@ -525,6 +525,8 @@ class PackageWorkflow:
                 + (SYNC_KEY in self._in_flight)
             ),
             messages_this_run=self._handled_this_run,
+            planned_reminders=timers.planned_reminders(self._book),
+            next_deadline=timers.next_deadline(self._book),
         )
 
     @workflow.query(name="answer")

@@ -51,6 +51,13 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option(help="Last good day, YYYY-MM-DD (default: the type's months)."),
         ] = None,
+        location: Annotated[
+            str | None,
+            typer.Option(
+                help="Location sold at (`punchcard locations`; default: the default one). "
+                "Its reminders go out at that location's local hour; days are its days."
+            ),
+        ] = None,
         actor: opt.Actor = None,
     ) -> None:
         """Sell a package: one package per attendee, linked by the purchase id.
@@ -61,13 +68,15 @@ def register(app: typer.Typer) -> None:
 
         async def action(settings: Settings) -> None:
             async with package_service(settings) as service:
+                where = await service.sale_location(location)
+                tz = settings.spa_timezone if where is None else where.timezone
                 try:
                     dates = sale_dates(
                         purchased_on=None
                         if purchased is None
                         else parse_day(purchased, "--purchased"),
                         expires_on=None if expires is None else parse_day(expires, "--expires"),
-                        timezone=settings.spa_timezone,
+                        timezone=tz,
                         now=datetime.now(UTC),
                     )
                     result = await service.sell(
@@ -79,6 +88,7 @@ def register(app: typer.Typer) -> None:
                             sold_by=actor or default_actor(),
                             purchased_at=dates.purchased_at,
                             expires_at=dates.expires_at,
+                            location_id=None if where is None else where.location_id,
                         )
                     )
                 except Invalid as err:  # named by the API's fields: say the flag instead
@@ -95,8 +105,8 @@ def register(app: typer.Typer) -> None:
                     assert row is not None
                     rows.append(row)
             note = " (already sold: nothing changed)" if result.already_sold else ""
-            typer.echo(f"purchase {result.purchase_id}{note}")
-            tz = settings.spa_timezone
+            at = "" if result.location_id is None else f" at {result.location_id}"
+            typer.echo(f"purchase {result.purchase_id}{at}{note}")
             typer.echo(
                 table(
                     ["package", "client", "type", "balance", "paid", "good through"],
