@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from workflows import schedule
 from workflows.book import Refused, staff, timers, visits
 from workflows.book.core import PackageBook
 from workflows.models import (
@@ -297,3 +298,30 @@ def test_a_correction_never_expires_a_package_and_must_change_the_day() -> None:
         staff.check_correct_expiry(
             book, CorrectExpiryRequest(key="c2", new_expires_at=later, reason="r"), now
         )
+
+
+def test_reminders_at_ten_in_the_packages_own_zone_across_daylight_saving() -> None:
+    """A package of the Los Angeles location: 10:00 Pacific, PDT or PST as the day has it."""
+    la = ZoneInfo("America/Los_Angeles")
+    expires_at = schedule.ends_after(date(2027, 11, 20), la)  # PST from Nov 7
+    book = staff.open_book(
+        PackageInput(
+            package_id="p-la",
+            client_id="c1",
+            terms=PackageTerms(type_code="t", name="Series", units=2, price_cents=1),
+            purchased_at=SOLD,
+            expires_at=expires_at,
+            notices=NoticePolicy(timezone="America/Los_Angeles"),
+            location_id="venice",
+        )
+    )
+    planned = timers.planned_reminders(book)
+    local = {key.split("@")[0]: due.astimezone(la) for key, due in planned.items()}
+    assert {(d.hour, d.minute) for d in local.values()} == {(10, 0)}
+    assert {label: (d.date(), d.astimezone(UTC).hour) for label, d in local.items()} == {
+        "60d": (date(2027, 9, 22), 17),  # PDT, UTC-7
+        "30d": (date(2027, 10, 22), 17),
+        "14d": (date(2027, 11, 7), 18),  # the day daylight saving ends: PST, UTC-8
+    }
+    assert book.snapshot(SOLD).location_id == "venice"
+    assert expires_at.astimezone(la).hour == 0 and expires_at.utcoffset() == timedelta(hours=-8)
