@@ -14,6 +14,7 @@ the same id is a `Conflict` naming what differs); `update` changes only the fiel
 
 from __future__ import annotations
 
+import functools
 import re
 from zoneinfo import available_timezones
 
@@ -66,10 +67,9 @@ def boulevard_location(value: str | None) -> str | None:
     return f"{BOULEVARD_URN}{value.lower()}" if _UUID.match(value) else value
 
 
-def _zones(cache: list[frozenset[str]] = []) -> frozenset[str]:  # noqa: B006 (a cache)
-    if not cache:
-        cache.append(frozenset(available_timezones()))
-    return cache[0]
+@functools.cache
+def _zones() -> frozenset[str]:
+    return frozenset(available_timezones())
 
 
 class LocationService:
@@ -87,10 +87,6 @@ class LocationService:
             is_default=True,
         )
 
-    async def list(self) -> list[LocationRecord]:
-        """The default first; the implied one alone when none is configured."""
-        return await self.locations.list() or [self.implied()]
-
     async def get(self, location_id: str) -> LocationRecord:
         found = await self.locations.get(location_id)
         if found is not None:
@@ -98,9 +94,6 @@ class LocationService:
         if location_id == IMPLIED_ID and not await self.locations.list():
             return self.implied()
         raise NotFound(f"no location {location_id!r}")
-
-    async def default(self) -> LocationRecord:
-        return await self.locations.default() or self.implied()
 
     async def for_sale(self, location_id: str | None) -> LocationRecord | None:
         """Where a sale belongs: the location named, else the default. None (no location
