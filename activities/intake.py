@@ -32,6 +32,7 @@ from activities.messaging.email import SmtpMailer
 from activities.repository import (
     AppointmentRoutes,
     ClientLinkRepository,
+    LocationRepository,
     ReviewQueue,
     ServiceCatalog,
 )
@@ -61,6 +62,9 @@ from workflows.visit_models import (
 )
 
 log = logging.getLogger("punchcard.intake")
+
+# The locations column that holds a polled platform's id for a location.
+_LOCATION_FIELDS = {vm.Platform.ZENOTI: "zenoti_center_id", vm.Platform.JANE: "jane_location_id"}
 
 # How far either side of today an appointment of unknown date is looked for.
 WIDE_WINDOW = timedelta(days=366)
@@ -155,6 +159,7 @@ class IntakeActivities:
         self._catalog = ServiceCatalog(pool)
         self._review = ReviewQueue(pool)
         self._routes = AppointmentRoutes(pool)
+        self._locations = LocationRepository(pool)
 
     @activity.defn(name=vm.FIND_CANDIDATES.name)
     @classified
@@ -268,7 +273,11 @@ class IntakeActivities:
     @classified
     async def record_route(self, route: RouteInput) -> None:
         await self._routes.record(
-            route.platform, route.appointment_id, route.package_id, outcome=route.outcome
+            route.platform,
+            route.appointment_id,
+            route.package_id,
+            outcome=route.outcome,
+            location_id=route.location_id,
         )
 
     @activity.defn(name=vm.ENRICH_VISIT.name)
@@ -323,6 +332,12 @@ class IntakeActivities:
         """Hand polled visits to their workflows; unlinked clients go to the review queue."""
         accepted, unknown = 0, []
         for event in batch.visits:
+            if event.location_id is None and event.external_location_id:
+                field = _LOCATION_FIELDS.get(event.platform)
+                location_id = field and await self._locations.for_platform_id(
+                    field, event.external_location_id
+                )
+                event = event.model_copy(update={"location_id": location_id or None})
             if event.client_id is None and event.external_client_id:
                 client_id = await self._links.resolve(event.platform, event.external_client_id)
                 event = event.model_copy(update={"client_id": client_id})

@@ -39,8 +39,8 @@ _CREATE_BALANCE = """
 INSERT INTO packages (
     package_id, client_id, type_code, name, kind, status, remaining, purchased_units,
     paid_cents, unused_value_cents, refund_due_cents, pace_at_risk, purchased_at,
-    expires_at, parent_purchase_id, last_seq, payment_intent_id
-) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+    expires_at, parent_purchase_id, last_seq, payment_intent_id, location_id
+) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
 ON CONFLICT (package_id) DO NOTHING
 """
 
@@ -155,6 +155,7 @@ class LedgerActivities:
                 snap.parent_purchase_id,
                 entry.seq,
                 snap.payment_intent_id,
+                snap.location_id,
             )
             try:
                 entry_id = await conn.fetchval(

@@ -29,6 +29,7 @@ from temporalio.service import RPCError, RPCStatusCode
 import workflows.payment_models as pm
 from activities.repository import (
     ClientRepository,
+    LocationRepository,
     PackageTypeRecord,
     PackageTypeRepository,
     ReviewQueue,
@@ -108,6 +109,7 @@ class PaymentIntakeActivities:
         self._clients = ClientRepository(pool)
         self._types = PackageTypeRepository(pool)
         self._review = ReviewQueue(pool)
+        self._locations = LocationRepository(pool)
 
     @activity.defn(name=pm.PREPARE_SALE.name)
     async def prepare_sale(self, event: pm.StripePaymentEvent) -> pm.PrepareSaleResult:
@@ -139,7 +141,15 @@ class PaymentIntakeActivities:
         if mismatch is not None:
             return mismatch
         terms = package_type.terms().model_copy(update={"price_cents": event.amount_cents})
+        renews = event.metadata.get("punchcard_renews_package_id")
+        # A renewal stays where the package it renews was sold; any other sale goes to the
+        # default location (none while the spa configured none).
+        location = (renews and await self._locations.of_package(renews)) or (
+            await self._locations.default()
+        )
         notices = self._sales.notices
+        if location is not None:
+            notices = notices.model_copy(update={"timezone": location.timezone})
         purchased_at = event.created.astimezone(UTC)
         package = PackageInput(
             package_id=stripe_package_id(event.payment_intent_id),
@@ -153,8 +163,9 @@ class PaymentIntakeActivities:
                 checkout_session_id=event.checkout_session_id,
                 amount_cents=event.amount_cents,
             ),
-            renews_package_id=event.metadata.get("punchcard_renews_package_id"),
+            renews_package_id=renews,
             notices=notices,
+            location_id=None if location is None else location.location_id,
         )
         return pm.PrepareSaleResult(package_input=package)
 

@@ -27,9 +27,12 @@ from activities.repository import (
     ClientLinkRepository,
     ClientRepository,
     LedgerReader,
+    LocationRecord,
+    LocationRepository,
     PackageTypeRepository,
     ServiceCatalog,
 )
+from activities.repository.locations import UnknownLocation
 from workers.settings import Settings
 from workers.worker import build_sale_policy
 from workflows import schedule, visibility
@@ -39,6 +42,7 @@ from workflows.models import (
     AppointmentNotice,
     AttendanceRequest,
     CancelRequest,
+    CorrectExpiryRequest,
     Entry,
     ExtendRequest,
     ForfeitRequest,
@@ -63,6 +67,7 @@ UPDATES: dict[type[PackageMessage], Any] = {
     ReverseRequest: PackageWorkflow.reverse,
     AddUnitsRequest: PackageWorkflow.add_units,
     ExtendRequest: PackageWorkflow.extend,
+    CorrectExpiryRequest: PackageWorkflow.correct_expiry,
     CancelRequest: PackageWorkflow.cancel,
     ForfeitRequest: PackageWorkflow.forfeit,
 }
@@ -112,12 +117,16 @@ class SaleRequest(Model):
     )
     notices: NoticePolicy | None = None
     max_messages_per_run: int | None = None
+    location_id: str | None = Field(
+        default=None, description="where it is sold (default: the spa's default location)"
+    )
 
 
 class SaleResult(Model):
     purchase_id: str
     package_ids: list[str]
     already_sold: bool = False
+    location_id: str | None = None
 
 
 class PackageService:
@@ -130,9 +139,18 @@ class PackageService:
         self.ledger = LedgerReader(pool)
         self.links = ClientLinkRepository(pool)
         self.catalog = ServiceCatalog(pool)
+        self.locations = LocationRepository(pool)
 
     def notice_policy(self) -> NoticePolicy:
         return self._sales.notices
+
+    async def sale_location(self, location_id: str | None) -> LocationRecord | None:
+        """Where a sale belongs: the location named, else the default; None while the spa
+        has configured no location (its packages carry none)."""
+        try:
+            return await self.locations.for_sale(location_id)
+        except UnknownLocation as err:
+            raise NotFound(str(err)) from None
 
     async def sell(self, request: SaleRequest) -> SaleResult:
         """Start one package workflow per attendee; selling the same purchase twice is a no-op."""
@@ -146,9 +164,12 @@ class PackageService:
         if package_type is None:
             raise NotFound(f"unknown package type {request.type_code!r}")
         terms = package_type.terms()
+        location = await self.sale_location(request.location_id)
         purchase_id = request.purchase_id or f"pkg_{uuid.uuid4().hex[:12]}"
         purchased_at = request.purchased_at or datetime.now().astimezone()
         notices = request.notices or self.notice_policy()
+        if location is not None:  # its reminders at its local hour, its days in its zone
+            notices = notices.model_copy(update={"timezone": location.timezone})
         expires_at = request.expires_at or self._sales.expires_at(
             package_type, purchased_at, notices.timezone
         )
@@ -183,6 +204,7 @@ class PackageService:
                     else None
                 ),
                 notices=notices,
+                location_id=None if location is None else location.location_id,
                 **(
                     {"max_messages_per_run": request.max_messages_per_run}
                     if request.max_messages_per_run
@@ -209,7 +231,12 @@ class PackageService:
                 raise PunchcardError(
                     f"could not start package {package_id}: {err.message}"
                 ) from None
-        return SaleResult(purchase_id=purchase_id, package_ids=package_ids, already_sold=already)
+        return SaleResult(
+            purchase_id=purchase_id,
+            package_ids=package_ids,
+            already_sold=already,
+            location_id=None if location is None else location.location_id,
+        )
 
     async def wait_recorded(self, package_id: str, *, timeout: float = 10.0) -> bool:
         """True once the package's balance row is in Postgres (a worker is processing it)."""

@@ -58,6 +58,9 @@ class EntryKind(StrEnum):
     # A package brought in from the old system with what it had left: liability taken
     # over, not a sale (finance reads the two apart).
     OPENING_BALANCE = "opening_balance"
+    # A manager fixing a wrong expiry date (either way, shortening included): a data
+    # correction, not a grace, so finance and the audit trail read it apart from extension.
+    EXPIRY_CORRECTION = "expiry_correction"
 
 
 class PackageTerms(Model):
@@ -196,6 +199,16 @@ class AddUnitsRequest(PackageMessage):
 
 
 class ExtendRequest(PackageMessage):
+    """Grace: a later expiry only (a shortening is refused; see `CorrectExpiryRequest`)."""
+
+    new_expires_at: datetime
+    reason: str = Field(min_length=1)
+
+
+class CorrectExpiryRequest(PackageMessage):
+    """A manager's correction of a wrong expiry (e.g. mistyped at import): earlier or later,
+    never already past; recorded as `expiry_correction`, apart from a grace extension."""
+
     new_expires_at: datetime
     reason: str = Field(min_length=1)
 
@@ -262,6 +275,7 @@ class PackageSnapshot(Model):
     refund_due_cents: int | None = None
     pace_at_risk: bool = False
     payment_intent_id: str | None = None
+    location_id: str | None = None  # where it was sold (None: the spa's default location)
 
 
 # --- effects (the workflow's outbox) ---------------------------------------------------
@@ -414,6 +428,10 @@ class PackageInput(Model):
     carried: PackageState | None = None
     # Brought in by an import instead of sold (None for every sale: old histories decode).
     opening: OpeningBalance | None = None
+    # Where it was sold, of a spa with several locations (None: the spa configured none, or
+    # sold before it did). `notices.timezone` is that location's zone: reminders go out at
+    # its local hour, and its expiry day is counted there.
+    location_id: str | None = None
 
 
 class PackageView(Model):
@@ -424,6 +442,10 @@ class PackageView(Model):
     reminders: dict[str, str]
     pending_effects: int
     messages_this_run: int
+    # Reminders still to go out, by key, each when it is due (the location's local hour),
+    # and the one timer the package waits on: reminder, pace check or expiry.
+    planned_reminders: dict[str, datetime] = Field(default_factory=dict)
+    next_deadline: datetime | None = None
 
 
 class PackageOutcome(Model):

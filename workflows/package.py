@@ -57,6 +57,7 @@ with workflow.unsafe.imports_passed_through():
         AttendanceRequest,
         CancelRequest,
         ClientNoticeEffect,
+        CorrectExpiryRequest,
         Entry,
         EntryKind,
         ExtendRequest,
@@ -536,6 +537,14 @@ class PackageWorkflow:
     def _check_extend(self, msg: ExtendRequest) -> None:
         staff.check_extend(self._book, msg, workflow.now())
 
+    @workflow.update(name="correct_expiry")
+    def correct_expiry(self, msg: CorrectExpiryRequest) -> PackageAnswer:
+        return self._known(msg) or staff.correct_expiry(self._book, msg, workflow.now())
+
+    @correct_expiry.validator
+    def _check_correct_expiry(self, msg: CorrectExpiryRequest) -> None:
+        staff.check_correct_expiry(self._book, msg, workflow.now())
+
     @workflow.update(name="forfeit")
     def forfeit(self, msg: ForfeitRequest) -> PackageAnswer:
         return self._known(msg) or staff.forfeit(self._book, msg, workflow.now())
@@ -578,6 +587,8 @@ class PackageWorkflow:
                 + (SYNC_KEY in self._in_flight)
             ),
             messages_this_run=self._handled_this_run,
+            planned_reminders=timers.planned_reminders(self._book),
+            next_deadline=timers.next_deadline(self._book),
         )
 
     @workflow.query(name="answer")

@@ -32,7 +32,9 @@ STATUS = SearchAttributeKey.for_keyword("PunchcardStatus")
 PACKAGE_TYPE = SearchAttributeKey.for_keyword("PunchcardPackageType")
 REMAINING = SearchAttributeKey.for_int("PunchcardRemaining")
 GOOD_THROUGH = SearchAttributeKey.for_datetime("PunchcardGoodThrough")
-LOCATION = SearchAttributeKey.for_keyword("PunchcardLocation")  # unset until locations exist
+# Set at start for a package sold at a configured location; unset (never upserted) for a
+# spa that configured none, so those packages start and run exactly as before.
+LOCATION = SearchAttributeKey.for_keyword("PunchcardLocation")
 
 ALL_KEYS: tuple[SearchAttributeKey[Any], ...] = (
     CLIENT_IDS,
@@ -76,6 +78,7 @@ class PackageIndex:
     type_code: str
     remaining: int
     good_through: date | None
+    location: str | None = None
 
     def values(self) -> list[tuple[SearchAttributeKey[Any], Any]]:
         """Key and value for each attribute; None means unset."""
@@ -88,6 +91,7 @@ class PackageIndex:
                 GOOD_THROUGH,
                 None if self.good_through is None else good_through_value(self.good_through),
             ),
+            (LOCATION, self.location),
         ]
 
     def at_start(self) -> TypedSearchAttributes:
@@ -133,6 +137,7 @@ def index(
             if expires_at is None
             else schedule.good_through(expires_at, input.notices.timezone)
         ),
+        location=input.location_id,
     )
 
 
@@ -191,6 +196,8 @@ def details(input: PackageInput) -> str:
             + f" with {_amount(terms.kind, opening.remaining)} left"
             + (" (already expired)" if opening.expired else "")
         )
+    if input.location_id:
+        lines.append(f"**Location** {input.location_id}")
     if input.parent_purchase_id:
         lines.append(f"**Purchase** {input.parent_purchase_id}")
     if input.renews_package_id:

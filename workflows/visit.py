@@ -496,6 +496,7 @@ class VisitWorkflow:
                 platform=self._input.platform,
                 appointment_id=self._input.appointment_id,
                 package_id=package_id,
+                location_id=self._state.location_id,
             ),
         )
         detail = answer.detail if actor is None else f"assigned by {actor}: {answer.detail}"
@@ -600,6 +601,7 @@ class VisitWorkflow:
                 "service_name": event.service_name or self._state.service_name,
                 "category": event.category or self._state.category,
                 "service_date": event.service_date or self._state.service_date,
+                "location_id": event.location_id or self._state.location_id,
             }
         )
 

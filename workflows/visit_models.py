@@ -82,6 +82,14 @@ class VisitEvent(Model):
         default=None, description="the appointment this one replaces, as the package knows it"
     )
     site_id: Identifier | None = Field(default=None, description="Mindbody site, for re-fetching")
+    external_location_id: Identifier | None = Field(
+        default=None,
+        description="the platform's id of where it takes place (Boulevard locationId, Mindbody "
+        "LocationId within `site_id`, Zenoti center)",
+    )
+    location_id: Identifier | None = Field(
+        default=None, description="the Punchcard location that id maps to, when one does"
+    )
     occurred_at: datetime
     source: str = Field(default="webhook", description="webhook | poll | csv | desk")
     actor: Identifier = "system"
@@ -121,6 +129,7 @@ class VisitState(Model):
     service_name: str | None = None
     category: str | None = None
     service_date: date | None = None  # the appointment's day, once a delivery named it
+    location_id: str | None = None  # where it takes place, once a delivery named a location
     routed_package_id: str | None = None  # where the completion went; sticky
     noted_package_id: str | None = None  # where booking changes went
     review_item_id: str | None = None
@@ -255,6 +264,7 @@ class RouteInput(Model):
     appointment_id: str
     package_id: str | None
     outcome: Literal["redeemed", "dismissed"] = "redeemed"
+    location_id: str | None = None  # where the visit took place, when the platform said
 
 
 class EnrichInput(Model):

@@ -263,6 +263,7 @@ class ZenotiApi:
             service_date=_local_date(row.get("start_time")) or _date_of(scheduled_at),
             provider_id=_text(therapist.get("id")),
             site_id=center_id,
+            external_location_id=center_id,
             occurred_at=occurred_at,
             source="poll",
         )

@@ -71,6 +71,9 @@ class PackageRow(Model):
     balance_cents: int | None = Field(default=None, description="dollar packages: left")
     price_cents: int | None = None
     purchase_id: str | None = None
+    location_ref: str | None = Field(
+        default=None, description="where it was sold: a location's id, name or platform id"
+    )
     notes: list[str] = Field(default_factory=list)
 
     def key(self) -> str:
@@ -100,6 +103,10 @@ class ImportOptions(Model):
     )
     type_map: dict[str, str] = Field(
         default_factory=dict, description="the old system's package name -> a type code"
+    )
+    location_id: str | None = Field(
+        default=None,
+        description="the location of rows that name none (default: the default location)",
     )
 
 

@@ -39,7 +39,14 @@ from activities.imports.models import (
     fingerprint,
 )
 from activities.imports.store import ImportJob, ImportStore
-from activities.repository import ClientLinkRepository, PackageTypeRecord, PackageTypeRepository
+from activities.repository import (
+    ClientLinkRepository,
+    LocationRecord,
+    LocationRepository,
+    PackageTypeRecord,
+    PackageTypeRepository,
+)
+from activities.repository.locations import IMPLIED_ID
 from activities.sales import SalePolicy
 from workflows import schedule, texts, visibility
 from workflows.ids import package_workflow_id
@@ -90,6 +97,8 @@ class PackageImporter:
         self._links = ClientLinkRepository(pool)
         self._types = PackageTypeRepository(pool)
         self._types_read: tuple[float, list[PackageTypeRecord]] | None = None
+        self._locations = LocationRepository(pool)
+        self._locations_read: tuple[float, list[LocationRecord]] | None = None
 
     async def apply(self, job: ImportJob, row: PackageRow, *, now: datetime) -> RowResult:
         key, package_id = row.key(), package_id_for(row)
@@ -157,7 +166,10 @@ class PackageImporter:
     ) -> _Plan | None:
         client_id = await self._client_for(row, job.format)
         package_type = await self._type_for(row, job.options)
+        location = await self._location_for(row, job.options)
         notices = self._sales.notices
+        if location is not None:  # its days, and its reminders' hour, are that location's
+            notices = notices.model_copy(update={"timezone": location.timezone})
         tz = notices.timezone
         today = now.astimezone(schedule.zone(tz)).date()
         terms, remaining, value = _amounts(row, package_type)
@@ -202,6 +214,7 @@ class PackageImporter:
             sold_by=job.created_by,
             notices=notices,
             opening=opening,
+            location_id=None if location is None else location.location_id,
         )
         left = texts.amount(terms.kind, remaining)
         parts = [
@@ -221,6 +234,33 @@ class PackageImporter:
         if self._types_read is None or now - self._types_read[0] > TYPES_FOR_SECONDS:
             self._types_read = (now, await self._types.list())
         return self._types_read[1]
+
+    async def _location_for(self, row: PackageRow, options: ImportOptions) -> LocationRecord | None:
+        """The row's location (its id, name, or a platform's id for it), else the job's,
+        else the default; None while the spa has configured none."""
+        now = asyncio.get_running_loop().time()
+        if self._locations_read is None or now - self._locations_read[0] > TYPES_FOR_SECONDS:
+            self._locations_read = (now, await self._locations.list())
+        locations = self._locations_read[1]
+        ref = row.location_ref or options.location_id
+        if ref is None:
+            return next((loc for loc in locations if loc.is_default), None)
+        folded = " ".join(ref.split()).casefold()
+        for loc in locations:
+            names = (loc.location_id, loc.name, loc.boulevard_location_id, loc.zenoti_center_id)
+            more = (loc.jane_location_id, loc.mindbody_location_id)
+            if any(
+                n is not None and " ".join(n.split()).casefold() == folded for n in names + more
+            ):
+                return loc
+            if loc.boulevard_location_id and loc.boulevard_location_id.endswith(":" + folded):
+                return loc  # the bare UUID of Boulevard's URN
+        if not locations and ref == IMPLIED_ID:
+            return None
+        raise _Refusal(
+            f"unknown location {ref!r}: set it up first (POST /api/locations), or name it "
+            "by its id or name"
+        )
 
     async def _client_for(self, row: PackageRow, format: str) -> str:
         """A Punchcard id, the file's platform id (any platform's for a generic file), an

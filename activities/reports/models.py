@@ -194,6 +194,29 @@ class PreviousPeriod(Model):
     )
 
 
+class LocationRef(Model):
+    location_id: str
+    name: str
+    timezone: str
+
+
+class LocationFigures(Model):
+    """One location's share of the report: its packages' flows in the period and what
+    they owe (packages sold before locations existed count at the default location).
+    Over every location, each figure sums to the report's."""
+
+    location: LocationRef
+    sales: Sales
+    migrated: Migrated
+    consumption: Consumption
+    expiries: Expiries
+    cancellations: Cancellations
+    open: OpenBalances
+    balance_cents: int = Field(description="unused value of its open packages, today")
+    at_start_cents: int = Field(description="its liability in the ledger at the period's start")
+    at_end_cents: int = Field(description="its liability in the ledger at the period's end")
+
+
 class ReconciliationReport(Model):
     period: Period
     generated_at: datetime
@@ -208,6 +231,15 @@ class ReconciliationReport(Model):
     review: ReviewBacklog
     overruns: Overruns
     previous: PreviousPeriod | None = None  # None in reports stored before it was kept
+    location: LocationRef | None = Field(
+        default=None,
+        description="the one location this report is of (its packages only; the review queue "
+        "and refused visits stay the whole spa's); None: every location",
+    )
+    locations: list[LocationFigures] = Field(
+        default_factory=list,
+        description="the figures by location, when the spa has several; empty otherwise",
+    )
 
 
 # --- the overrun audit ---------------------------------------------------------------------

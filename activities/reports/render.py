@@ -22,7 +22,7 @@ from datetime import datetime
 from html import escape
 from zoneinfo import ZoneInfo
 
-from activities.reports.models import OverrunAudit, ReconciliationReport
+from activities.reports.models import LocationFigures, OverrunAudit, ReconciliationReport
 from workflows import texts
 
 CSV_COLUMNS = ("section", "measure", "count", "sessions", "amount", "detail")
@@ -62,6 +62,7 @@ def csv_rows(report: ReconciliationReport) -> list[tuple[str, str, Cell, Cell, C
         ("report", "period end (exclusive)", None, None, None, _local(r.period.end, tz)),
         ("report", "generated at", None, None, None, _local(r.generated_at, tz)),
         ("report", "time zone", None, None, None, tz),
+        *([("report", "location", None, None, None, _place(r))] if r.location is not None else []),
         ("sold", "packages sold", s.packages, s.sessions, s.value_cents, ""),
         ("sold", "dollar credit sold (face value)", None, None, s.credit_cents, ""),
         ("sold", "top-ups", s.top_ups, s.top_up_sessions, s.top_up_value_cents, ""),
@@ -149,7 +150,84 @@ def csv_rows(report: ReconciliationReport) -> list[tuple[str, str, Cell, Cell, C
                 f"{a.report_id}, visits {a.window_start} to {a.window_end}",
             )
         )
+    for loc in r.locations:
+        rows += _location_rows(loc)
     return rows
+
+
+def _place(report: ReconciliationReport) -> str:
+    """ "venice (Glow Venice): its packages only; review queue and refused visits: all"."""
+    assert report.location is not None
+    where = report.location
+    return (
+        f"{where.location_id} ({where.name}): its packages only; the review queue and "
+        "refused visits are the whole spa's"
+    )
+
+
+def _location_rows(loc: LocationFigures) -> list[tuple[str, str, Cell, Cell, Cell, str]]:
+    """One location's share, under section "by location"; each sums to the total's row."""
+    s, m, c, e, x, o = (
+        loc.sales,
+        loc.migrated,
+        loc.consumption,
+        loc.expiries,
+        loc.cancellations,
+        loc.open,
+    )
+    name, section = loc.location.location_id, "by location"
+    return [
+        (
+            section,
+            f"{name}: liability at period end",
+            None,
+            None,
+            loc.at_end_cents,
+            loc.location.name,
+        ),
+        (section, f"{name}: liability at period start", None, None, loc.at_start_cents, ""),
+        (
+            section,
+            f"{name}: total liability (open packages)",
+            o.session_packages + o.credit_packages,
+            o.sessions_remaining,
+            loc.balance_cents,
+            "",
+        ),
+        (section, f"{name}: packages sold", s.packages, s.sessions, s.value_cents, ""),
+        (section, f"{name}: top-ups", s.top_ups, s.top_up_sessions, s.top_up_value_cents, ""),
+        (section, f"{name}: opening balances imported", m.packages, m.sessions, m.value_cents, ""),
+        (
+            section,
+            f"{name}: value consumed (net)",
+            None,
+            c.sessions_consumed,
+            c.consumed_value_cents,
+            "",
+        ),
+        (
+            section,
+            f"{name}: forfeited by policy",
+            c.forfeits,
+            c.forfeit_sessions,
+            c.forfeit_value_cents,
+            "",
+        ),
+        (
+            section,
+            f"{name}: expired with unused balance",
+            e.packages,
+            e.sessions,
+            e.breakage_cents,
+            "",
+        ),
+        (section, f"{name}: cancelled (refund due)", x.packages, None, x.refund_due_cents, ""),
+    ]
+
+
+def location_liability_cents(report: ReconciliationReport, loc: LocationFigures) -> int:
+    """A location's liability as the report leads with it (see `headline_liability_cents`)."""
+    return loc.at_end_cents if _ended(report) else loc.balance_cents
 
 
 def reconciliation_csv(report: ReconciliationReport) -> str:
@@ -179,6 +257,7 @@ def reconciliation_text(report: ReconciliationReport) -> str:
     rules = ", ".join(f"{k} {n}" for k, n in sorted(r.overruns.by_rule.items()))
     lines = [
         f"Reconciliation, {r.period.title()} ({r.period.timezone})",
+        *([f"Location {_place(r)}"] if r.location is not None else []),
         f"Balances as of {when(r.generated_at, r.period.timezone)}",
         "",
         *(
@@ -214,6 +293,15 @@ def reconciliation_text(report: ReconciliationReport) -> str:
         + (f" ({rules})" if rules else "")
         + f", {r.overruns.over_balance_redemptions} redemptions over balance",
     ]
+    if r.locations:
+        lines.append("By location:")
+        lines += [
+            f"  {loc.location.name}: liability {money(location_liability_cents(r, loc))}, "
+            f"sold {money(loc.sales.value_cents + loc.sales.top_up_value_cents)}, "
+            f"used {money(loc.consumption.consumed_value_cents)}, "
+            f"breakage {money(loc.expiries.breakage_cents)}"
+            for loc in r.locations
+        ]
     audit = r.overruns.latest_audit
     if audit is not None:
         lines.append(
@@ -545,6 +633,59 @@ def details(report: ReconciliationReport) -> list[tuple[str, list[tuple[str, str
     ]
 
 
+def by_location(report: ReconciliationReport) -> list[tuple[str, str, str, str, str, str]]:
+    """The breakdown's rows, then their total (the report's own figures): location,
+    liability, sold, brought in, used, breakage."""
+    r = report
+
+    def row(
+        name: str, liability: int, sold: int, brought: int, used: int, breakage: int
+    ) -> tuple[str, str, str, str, str, str]:
+        return (name, money(liability), money(sold), money(brought), money(used), money(breakage))
+
+    rows = [
+        row(
+            loc.location.name,
+            location_liability_cents(r, loc),
+            loc.sales.value_cents + loc.sales.top_up_value_cents,
+            loc.migrated.value_cents,
+            loc.consumption.consumed_value_cents,
+            loc.expiries.breakage_cents,
+        )
+        for loc in r.locations
+    ]
+    rows.append(
+        row(
+            "All locations",
+            headline_liability_cents(r),
+            r.sales.value_cents + r.sales.top_up_value_cents,
+            r.migrated.value_cents,
+            r.consumption.consumed_value_cents,
+            r.expiries.breakage_cents,
+        )
+    )
+    return rows
+
+
+def _by_location_section(report: ReconciliationReport) -> str:
+    """Only for a spa with several locations: a single-location page stays as it was."""
+    if not report.locations:
+        return ""
+    h2 = f'style="font-size:18px;margin:28px 0 8px 0;color:{_INK}"'
+    when_ = "at the period's end" if _ended(report) else "today"
+    return (
+        f"<h2 {h2}>By location</h2>"
+        + _table(
+            by_location(report),
+            ("Location", "Liability", "Sold", "Brought in", "Used", "Breakage"),
+            testid="locations",
+        )
+        + f'<p style="font-size:13px;color:{_MUTED}">Liability {when_}. A package counts at '
+        "the location it was sold at (one sold before locations were set up, at the default "
+        "location).</p>"
+    )
+
+
 def reconciliation_html(report: ReconciliationReport, *, spa_name: str = "Punchcard") -> str:
     r, li = report, report.liability
     tz = r.period.timezone
@@ -558,7 +699,15 @@ def reconciliation_html(report: ReconciliationReport, *, spa_name: str = "Punchc
         )
         for c in r.categories
     ]
-    title = f"{spa_name}: reconciliation, {r.period.title()}"
+    place = "" if r.location is None else f" · {r.location.name}"
+    title = f"{spa_name}{place}: reconciliation, {r.period.title()}"
+    scope = (
+        ""
+        if r.location is None
+        else f'<p style="font-size:14px;margin:0 0 12px 0" id="location">{escape(r.location.name)}'
+        f" only: its packages, in its time zone. The review queue and refused visits are the "
+        f"whole spa's.</p>"
+    )
     h2 = f'style="font-size:18px;margin:28px 0 8px 0;color:{_INK}"'
     sections = "".join(
         f'<h3 style="font-size:15px;margin:18px 0 4px 0">{escape(name)}</h3>'
@@ -574,16 +723,16 @@ def reconciliation_html(report: ReconciliationReport, *, spa_name: str = "Punchc
 <td align="center" style="padding:16px 12px">
 <table role="presentation" cellpadding="0" cellspacing="0" border="0" width="100%"
  style="max-width:680px;font-family:{_FONT};color:{_INK}"><tr><td>
-<div style="font-size:14px;color:{_MUTED}">{escape(spa_name)} &middot; reconciliation</div>
+<div style="font-size:14px;color:{_MUTED}">{escape(spa_name + place)} &middot; reconciliation</div>
 <h1 style="font-size:22px;line-height:1.25;margin:4px 0 4px 0" id="period">{_dates(r.period.title())}</h1>
 <p style="font-size:14px;color:{_MUTED};margin:0 0 12px 0" id="as-of">Whole days in {escape(tz)};
 balances as of {_nowrap(when(r.generated_at, tz))}.</p>
-{_headline_rows(r)}
+{scope}{_headline_rows(r)}
 <p style="font-size:14px;margin:10px 0 0 0">Ledger cross-check:
 <span style="color:{_OK if ok else _BAD};font-weight:700" id="ledger-check"
  data-status="{"ok" if ok else "bad"}">{escape(agreement(r))}</span>
 (balances {escape(money(li.balance_cents))}, ledger {escape(money(li.ledger_cents))}).</p>
-<h2 {h2}>Unused value by category</h2>
+{_by_location_section(r)}<h2 {h2}>Unused value by category</h2>
 {category_chart(r)}
 {_table(categories, ("Category", "Open", "Left", "Unused value"), testid="categories") if r.categories else ""}
 <p style="font-size:13px;color:{_MUTED}">A package type covering several categories counts

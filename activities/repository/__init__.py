@@ -10,6 +10,7 @@ these classes, so SQL lives in one place and callers get typed, frozen rows.
 - `links`: external client ids (`ClientLinkRepository`) and the `ServiceCatalog`
 - `review`: the `ReviewQueue`, `AppointmentRoutes` and the `InboundEventLog`
 - `staff`: `StaffRepository` (API tokens and roles)
+- `locations`: `LocationRecord`, `LocationRepository` (a spa group's locations)
 - `base`: `Row`, the frozen base of every row
 """
 
@@ -31,6 +32,7 @@ from activities.repository.links import (
     ServiceMapping,
     normalise_phone,
 )
+from activities.repository.locations import LocationRecord, LocationRepository
 from activities.repository.package_types import PackageTypeRecord, PackageTypeRepository
 from activities.repository.review import (
     AppointmentRoutes,
@@ -54,6 +56,8 @@ __all__ = [
     "InboundEventLog",
     "LedgerReader",
     "LedgerRow",
+    "LocationRecord",
+    "LocationRepository",
     "MessageRow",
     "PackageTypeRecord",
     "PackageTypeRepository",

@@ -176,17 +176,34 @@ class AppointmentRoutes:
         return None if row is None else AppointmentRoute.model_validate(dict(row))
 
     async def record(
-        self, platform: str, appointment_id: str, package_id: str | None, *, outcome: str
+        self,
+        platform: str,
+        appointment_id: str,
+        package_id: str | None,
+        *,
+        outcome: str,
+        location_id: str | None = None,
     ) -> None:
         await self._pool.execute(
             """
-            INSERT INTO appointment_routes (platform, appointment_id, package_id, outcome)
-            VALUES ($1, $2, $3, $4) ON CONFLICT (platform, appointment_id) DO NOTHING
+            INSERT INTO appointment_routes (
+                platform, appointment_id, package_id, outcome, location_id
+            ) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (platform, appointment_id) DO NOTHING
             """,
             platform,
             appointment_id,
             package_id,
             outcome,
+            location_id,
+        )
+
+    async def location_of(self, platform: str, appointment_id: str) -> str | None:
+        """Where a routed visit took place (None: not said, or not mapped)."""
+        return await self._pool.fetchval(  # type: ignore[no-any-return]
+            "SELECT location_id FROM appointment_routes WHERE platform = $1 "
+            "AND appointment_id = $2",
+            platform,
+            appointment_id,
         )
 
 

@@ -34,6 +34,7 @@ from starter.api.routes import (
     desk,
     docs,
     imports,
+    locations,
     package_types,
     reports,
     staff,
@@ -129,6 +130,7 @@ def create_app(
     app.include_router(staff.router)
     app.include_router(clients.router)
     app.include_router(package_types.router)
+    app.include_router(locations.router)
     app.include_router(team.router)
     app.include_router(alerts.router)
     app.include_router(imports.router)

@@ -3,7 +3,7 @@
 Staff authenticate with `Authorization: Bearer <token>`; tokens are per person and carry a
 role. Front desk reads, sells, records visits and keeps clients' details; only a manager
 extends, cancels, refunds, tops up, resolves the review queue, opts a client back in to
-SMS and changes the setup (package types, staff and their tokens).
+SMS and changes the setup (package types, locations, staff and their tokens).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from activities.repository import (
     StaffRepository,
 )
 from starter.clients import ClientService
+from starter.locations import LocationService
 from starter.moving_in import ImportService
 from starter.package_types import PackageTypeService
 from starter.packages import PackageService
@@ -54,6 +55,7 @@ class ApiDeps:
     types: PackageTypeService
     team: StaffService
     imports: ImportService
+    locations: LocationService
 
     @classmethod
     def build(
@@ -88,6 +90,9 @@ class ApiDeps:
             types=PackageTypeService(pool),
             team=StaffService(pool),
             imports=ImportService(client=client, pool=pool, settings=settings),
+            locations=LocationService(
+                pool, spa_name=settings.spa_name, spa_timezone=settings.spa_timezone
+            ),
         )
 
 

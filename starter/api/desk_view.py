@@ -104,4 +104,5 @@ def desk_package(
         parent_purchase_id=row.parent_purchase_id,
         warnings=warnings(row, now),
         shared_with=shared_with or [],
+        location_id=row.location_id,
     )

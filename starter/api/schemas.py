@@ -48,6 +48,11 @@ class DeskPackage(Model):
     shared_with: list[SharedHolder] = Field(
         default_factory=list, description="the other attendees of a shared (couples) purchase"
     )
+    location_id: str | None = Field(
+        default=None,
+        description="where it was sold (null: the default location); `expires_on` is that "
+        "location's day",
+    )
 
 
 class ClientOut(Model):
@@ -132,8 +137,21 @@ class AddUnitsBody(Model):
 
 
 class ExtendBody(Model):
+    """Grace: only lengthens (an earlier day is refused, 409 `BadExpiry`)."""
+
     new_expires_on: date = Field(
-        le=date(2999, 12, 31), description="last day the package is good (spa's zone)"
+        le=date(2999, 12, 31),
+        description="last day the package is good (spa's zone); later than the current one",
+    )
+    reason: str = Text
+
+
+class CorrectExpiryBody(Model):
+    """A wrong expiry fixed: earlier or later, not already past."""
+
+    new_expires_on: date = Field(
+        le=date(2999, 12, 31),
+        description="the right last good day (spa's zone): today or later",
     )
     reason: str = Text
 
@@ -197,6 +215,14 @@ class SaleBody(Model):
         description="the last good day, in the spa's zone (default: the type's months from "
         "the purchase); never past",
     )
+    location_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=150,
+        description="where it is sold (GET /api/locations; default: the default location); "
+        "its reminders go out at that location's local hour, and the days above are that "
+        "location's",
+    )
 
 
 class RenewalLinkOut(Model):
@@ -219,6 +245,9 @@ class SaleOut(Model):
     purchase_id: str
     package_ids: list[str]
     already_sold: bool
+    location_id: str | None = Field(
+        default=None, description="where it was sold (null: the spa configured no location)"
+    )
 
 
 class AssignBody(Model):

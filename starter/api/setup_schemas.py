@@ -121,6 +121,74 @@ class PackageTypeOut(Model):
     match_priority: int
 
 
+# --- locations ----------------------------------------------------------------------------
+
+Zone = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=64),
+    Field(description="IANA time zone, e.g. America/Los_Angeles", examples=["America/New_York"]),
+]
+MindbodyId = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^-?[0-9]{1,12}$")]
+
+
+class LocationFields(Body):
+    """Where a location is, and the ids its booking platforms give it (each names one
+    location at most)."""
+
+    boulevard_location_id: Id | None = Field(
+        default=None, description="Boulevard locationId: urn:blvd:Location:<uuid> (or the UUID)"
+    )
+    mindbody_site_id: MindbodyId | None = Field(
+        default=None, description="Mindbody SiteId (null: any site)"
+    )
+    mindbody_location_id: MindbodyId | None = Field(
+        default=None, description="Mindbody LocationId within the site"
+    )
+    zenoti_center_id: Id | None = Field(default=None, description="Zenoti center id")
+    jane_location_id: Id | None = Field(default=None, description="Jane location id")
+
+
+class LocationCreate(LocationFields):
+    location_id: Id = Field(description="a short id, e.g. soho")
+    name: Name = Field(description="as staff and reports show it, e.g. 'Glow SoHo'")
+    timezone: Zone
+    is_default: bool = Field(
+        default=False,
+        description="sales naming no location, and packages sold before locations existed, "
+        "belong to the default (the first location is the default until another is marked)",
+    )
+
+
+class LocationUpdate(LocationFields):
+    """Only the fields sent change; `null` clears a platform id."""
+
+    name: Name | None = None
+    timezone: Zone | None = None
+    is_default: bool | None = Field(default=None, description="true: make it the default")
+
+    @field_validator("name", "timezone")
+    @classmethod
+    def _kept(cls, value: str | None) -> str:
+        if value is None:
+            raise ValueError("a location keeps a name and a time zone: leave the field out")
+        return value
+
+
+class LocationOut(Model):
+    location_id: str
+    name: str
+    timezone: str
+    is_default: bool
+    implied: bool = Field(
+        description="true: no location is configured; this one is the spa's settings"
+    )
+    boulevard_location_id: str | None
+    mindbody_site_id: str | None
+    mindbody_location_id: str | None
+    zenoti_center_id: str | None
+    jane_location_id: str | None
+
+
 # --- staff --------------------------------------------------------------------------------
 
 

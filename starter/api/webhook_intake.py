@@ -52,7 +52,9 @@ async def accept_visit(deps: ApiDeps, parsed: ParsedDelivery) -> WebhookAck:
             event_key=parsed.event_key,
             detail=f"already accepted ({earlier.deliveries} earlier deliveries): nothing changed",
         )
-    visit = await _with_client(deps, parsed, _in_spa_zone(visit, deps.settings.spa_timezone))
+    visit = await _with_location(deps, visit)
+    zone = await deps.locations.zone_of(visit.location_id)
+    visit = await _with_client(deps, parsed, _in_spa_zone(visit, zone))
     if visit.client_id is None and visit.change is not VisitChange.UNKNOWN:
         detail = (
             f"unknown client: {visit.platform} client {visit.external_client_id!r} is not "
@@ -133,6 +135,24 @@ async def _with_client(deps: ApiDeps, parsed: ParsedDelivery, visit: VisitEvent)
     return visit.model_copy(update={"client_id": client_id})
 
 
+async def _with_location(deps: ApiDeps, visit: VisitEvent) -> VisitEvent:
+    """The Punchcard location the platform's location id names (none when it names none:
+    a spa that configured no location, or an id not set up yet; the visit goes on)."""
+    location_id = await deps.locations.for_platform(
+        visit.platform, visit.external_location_id, site_id=visit.site_id
+    )
+    if location_id is None:
+        if visit.external_location_id and await deps.locations.locations.list():
+            log.warning(
+                "%s location %r is not set up: visit %s has no location",
+                visit.platform,
+                visit.external_location_id,
+                visit.appointment_id,
+            )
+        return visit
+    return visit.model_copy(update={"location_id": location_id})
+
+
 def contact_hints(platform: str, payload: dict[str, Any]) -> tuple[str | None, str | None]:
     """Email and phone a provider put in the payload, for matching an unlinked client."""
     if platform == Platform.MINDBODY:
@@ -152,8 +172,9 @@ def _text(value: object) -> str | None:
 
 
 def _in_spa_zone(visit: VisitEvent, timezone: str) -> VisitEvent:
-    """The service date is the spa's calendar day (a 7 pm visit in New York is not
-    tomorrow because its timestamp is in UTC)."""
+    """The service date is the calendar day where the visit took place (its location's
+    zone, else the spa's): a 7 pm visit in New York is not tomorrow because its timestamp
+    is in UTC."""
     if visit.scheduled_at is None or visit.scheduled_at.tzinfo is None:
         return visit
     day = visit.scheduled_at.astimezone(ZoneInfo(timezone)).date()

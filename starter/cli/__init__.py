@@ -8,7 +8,17 @@ from __future__ import annotations
 
 import typer
 
-from starter.cli import catalog, intake, moving_in, ops, reports, sales, staff, views
+from starter.cli import (
+    catalog,
+    intake,
+    locations,
+    moving_in,
+    ops,
+    reports,
+    sales,
+    staff,
+    views,
+)
 from starter.cli.codec import codec_app
 from starter.cli.usage import PunchcardGroup
 from starter.cli.webhooks import webhook_app
@@ -25,6 +35,7 @@ def build_app() -> typer.Typer:
     )
     ops.register(app)
     catalog.register(app)
+    locations.register(app)
     sales.register(app)
     staff.register(app)
     views.register(app)

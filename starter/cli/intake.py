@@ -251,7 +251,8 @@ def register(app: typer.Typer) -> None:
         )
 
     location_app = typer.Typer(
-        help="Booking-platform locations polled for changed appointments (Zenoti).",
+        help="Booking-platform locations polled for changed appointments (Zenoti). The "
+        "spa's own locations (zones, platform ids) are `punchcard locations`.",
         no_args_is_help=True,
     )
     app.add_typer(location_app, name="location", rich_help_panel="Intake")

@@ -134,6 +134,10 @@ def import_packages(
     ] = None,
     column: Columns = None,
     day_first: Annotated[bool, typer.Option(help="Read 03/04/2026 as 3 April.")] = False,
+    location: Annotated[
+        str | None,
+        typer.Option(help="Location of rows that name none (default: the default location)."),
+    ] = None,
     show_all: ShowAll = False,
 ) -> None:
     """Import open packages with their opening balances: client, package type, purchase and
@@ -149,6 +153,7 @@ def import_packages(
         include_expired=include_expired,
         type_map=type_map,
         day_first=day_first,
+        location=location,
     )
 
 
@@ -183,10 +188,13 @@ def _submit(
     include_expired: bool = False,
     type_map: list[str] | None = None,
     day_first: bool = False,
+    location: str | None = None,
 ) -> None:
     async def action(settings: Settings) -> None:
         options = ImportOptions(
-            include_expired=include_expired, type_map=parse_pairs(type_map, "--type")
+            include_expired=include_expired,
+            type_map=parse_pairs(type_map, "--type"),
+            location_id=location,
         )
         mapping = parse_pairs(column, "--column")
         data = await asyncio.to_thread(path.read_bytes)

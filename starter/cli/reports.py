@@ -18,8 +18,10 @@ from activities.reports import (
     reconciliation_text,
 )
 from activities.reports.render import money
+from activities.repository import LocationRepository
+from activities.repository.locations import IMPLIED_ID
 from starter.cli.render import parse_day, table
-from starter.cli.runtime import answered, database, default_actor, run, temporal
+from starter.cli.runtime import CliError, answered, database, default_actor, run, temporal
 from starter.reports import audit_export, report_period
 from workers.settings import Settings
 from workflows.reconcile import ReconciliationWorkflow
@@ -63,15 +65,32 @@ def reconcile(
             "--email", help="Run it through the worker instead: stored and emailed to the manager."
         ),
     ] = False,
+    location: Annotated[
+        str | None,
+        typer.Option(help="Only this location's packages, in its zone's days."),
+    ] = None,
 ) -> None:
     """Print the reconciliation for a period (default: last week, Monday to Sunday, in the
-    spa's time zone) and write it as CSV and HTML."""
+    spa's time zone) and write it as CSV and HTML. With several locations it has their
+    figures by location; --location narrows it to one."""
 
     async def action(settings: Settings) -> None:
+        where, zone = None, settings.spa_timezone
+        if location is not None:
+            async with database(settings) as pool:
+                found = await LocationRepository(pool).get(location)
+                if found is None and not (
+                    location == IMPLIED_ID and not await LocationRepository(pool).list()
+                ):
+                    raise CliError(f"no location {location!r}")
+            if found is not None:
+                where, zone = found.location_id, found.timezone
+        if email and where is not None:
+            raise CliError("--email sends the whole spa's report: leave out --location")
         period = report_period(
             None if first is None else parse_day(first, "--from"),
             None if last is None else parse_day(last, "--to"),
-            timezone=settings.spa_timezone,
+            timezone=zone,
         )
         if email:
             client = await temporal(settings)
@@ -93,9 +112,11 @@ def reconcile(
             )
             return
         async with database(settings) as pool:
-            report = await build_report(pool, period)
+            report = await build_report(pool, period, location=where)
         directory = out or reports_dir(settings)
-        stem = f"reconciliation-{period.first_day}-to-{period.last_day}"
+        stem = f"reconciliation-{period.first_day}-to-{period.last_day}" + (
+            f"-{where}" if where else ""
+        )
         csv_path, html_path = directory / f"{stem}.csv", directory / f"{stem}.html"
         html = reconciliation_html(report, spa_name=settings.spa_name)
 

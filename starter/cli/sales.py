@@ -1,4 +1,5 @@
-"""Selling and staff decisions on a whole package: sell, top up, extend, cancel, forfeit."""
+"""Selling and staff decisions on a whole package: sell, top up, extend, correct the expiry,
+cancel, forfeit."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from workflows import schedule, texts
 from workflows.models import (
     AddUnitsRequest,
     CancelRequest,
+    CorrectExpiryRequest,
     ExtendRequest,
     ForfeitRequest,
     PackageKind,
@@ -49,6 +51,13 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option(help="Last good day, YYYY-MM-DD (default: the type's months)."),
         ] = None,
+        location: Annotated[
+            str | None,
+            typer.Option(
+                help="Location sold at (`punchcard locations`; default: the default one). "
+                "Its reminders go out at that location's local hour; days are its days."
+            ),
+        ] = None,
         actor: opt.Actor = None,
     ) -> None:
         """Sell a package: one package per attendee, linked by the purchase id.
@@ -59,13 +68,15 @@ def register(app: typer.Typer) -> None:
 
         async def action(settings: Settings) -> None:
             async with package_service(settings) as service:
+                where = await service.sale_location(location)
+                tz = settings.spa_timezone if where is None else where.timezone
                 try:
                     dates = sale_dates(
                         purchased_on=None
                         if purchased is None
                         else parse_day(purchased, "--purchased"),
                         expires_on=None if expires is None else parse_day(expires, "--expires"),
-                        timezone=settings.spa_timezone,
+                        timezone=tz,
                         now=datetime.now(UTC),
                     )
                     result = await service.sell(
@@ -77,6 +88,7 @@ def register(app: typer.Typer) -> None:
                             sold_by=actor or default_actor(),
                             purchased_at=dates.purchased_at,
                             expires_at=dates.expires_at,
+                            location_id=None if where is None else where.location_id,
                         )
                     )
                 except Invalid as err:  # named by the API's fields: say the flag instead
@@ -93,8 +105,8 @@ def register(app: typer.Typer) -> None:
                     assert row is not None
                     rows.append(row)
             note = " (already sold: nothing changed)" if result.already_sold else ""
-            typer.echo(f"purchase {result.purchase_id}{note}")
-            tz = settings.spa_timezone
+            at = "" if result.location_id is None else f" at {result.location_id}"
+            typer.echo(f"purchase {result.purchase_id}{at}{note}")
             typer.echo(
                 table(
                     ["package", "client", "type", "balance", "paid", "good through"],
@@ -157,12 +169,41 @@ def register(app: typer.Typer) -> None:
         key: opt.Key = None,
         actor: opt.Actor = None,
     ) -> None:
-        """Extend the expiry (grace); reminders are re-planned for the new date."""
+        """Extend the expiry (grace); reminders are re-planned for the new date.
+
+        Only lengthens: a day before the current last good day is refused (BadExpiry). To
+        fix a wrong date, earlier included, use `correct-expiry`.
+        """
 
         def build(settings: Settings, row: BalanceRow | None) -> PackageMessage:
             day = parse_day(until, "--until")
             return ExtendRequest(
                 key=key or f"extend:{day.isoformat()}",
+                new_expires_at=schedule.ends_after(day, settings.spa_timezone),
+                reason=reason,
+                actor=actor or default_actor(),
+            )
+
+        send(package, build)
+
+    @app.command("correct-expiry", rich_help_panel="Packages")
+    def correct_expiry(
+        package: str,
+        to: Annotated[str, typer.Option("--to", help="The right last good day, YYYY-MM-DD.")],
+        reason: opt.Reason,
+        key: opt.Key = None,
+        actor: opt.Actor = None,
+    ) -> None:
+        """Correct a wrong expiry (a manager's fix): earlier or later, never already past.
+
+        Recorded as an expiry_correction, apart from extensions. Pending reminders and the
+        expiry follow the new day; reminders already due for it are skipped, not sent late.
+        """
+
+        def build(settings: Settings, row: BalanceRow | None) -> PackageMessage:
+            day = parse_day(to, "--to")
+            return CorrectExpiryRequest(
+                key=key or f"correct-expiry:{day.isoformat()}",
                 new_expires_at=schedule.ends_after(day, settings.spa_timezone),
                 reason=reason,
                 actor=actor or default_actor(),

@@ -48,7 +48,11 @@ def send(package_id: str, build: MessageBuilder) -> None:
     async def action(settings: Settings) -> None:
         async with package_service(settings) as service:
             row = await service.ledger.balance(package_id)
-            message = build(settings, row)
+            # Days and times typed for a package are its location's: the builder reads the
+            # zone it counts them in from `spa_timezone`.
+            zones = await service.locations.zones(settings.spa_timezone)
+            zone = zones.get(None if row is None else row.location_id, settings.spa_timezone)
+            message = build(settings.model_copy(update={"spa_timezone": zone}), row)
             repeat = await service.first_answer(package_id, message.key) is not None
             answer = await answered(settings, service.send(package_id, message))
             row = await service.ledger.balance(package_id) or row

@@ -9,10 +9,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
 from starter.ingress import limits
+from workflows.text import check_identifier
 from workflows.visit_models import VisitEvent
 
 
@@ -62,6 +63,22 @@ def not_acted_on(
 # read, so a hostile value is refused before it is looked up, logged or stored.
 WireId = Annotated[str, Field(min_length=1, max_length=limits.MAX_ID)]
 WireName = Annotated[str, Field(max_length=500)]  # a service or staff name, an event type
+
+
+def _informational_id(value: object) -> object:
+    """Kept when it is text or a whole number fit for an id, else dropped: a field read only
+    to inform (where a visit took place) is never a reason to refuse a delivery."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not value.strip() or len(value) > limits.MAX_ID:
+        return None
+    try:
+        return check_identifier(value.strip())
+    except ValueError:
+        return None
+
+
+InfoId = Annotated[str | None, BeforeValidator(_informational_id)]
 
 
 class Wire(BaseModel):

@@ -150,6 +150,7 @@ class _Appointment(base.Wire):
     id: base.WireId
     client_id: base.WireId | None = None
     client: _Ref | None = None
+    location_id: base.InfoId = None
     start_at: datetime | None = None
     cancellation: _Cancellation | None = None
     appointment_services: list[_AppointmentService] = Field(default_factory=list, max_length=100)
@@ -196,6 +197,7 @@ def parse(body: bytes) -> ParsedDelivery:
             scheduled_at=node.start_at,
             service_date=node.start_at.date() if node.start_at else None,  # the spa's own day
             provider_id=staff.id if staff else None,
+            external_location_id=node.location_id,
             occurred_at=base.as_utc(envelope.timestamp),
             source="webhook",
         )

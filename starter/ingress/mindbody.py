@@ -107,6 +107,7 @@ class _Booking(base.Wire):
     session_type_id: Id | None = None
     appointment_name: base.WireName | None = None
     staff_id: Id | None = None
+    location_id: base.InfoId = None
     has_arrived: StrictBool | None = None
 
 
@@ -145,6 +146,7 @@ def parse(body: bytes) -> ParsedDelivery:
             service_date=data.start_date_time.date() if data.start_date_time else None,
             provider_id=data.staff_id,
             site_id=data.site_id,
+            external_location_id=data.location_id,
             occurred_at=base.as_utc(envelope.event_instance_origination_date_time),
             source="webhook",
         )

@@ -94,6 +94,7 @@ _COMMON: dict[str, Sequence[str]] = {
     "credit": ("credit", "credit bought", "face value", "original value", "value"),
     "balance": ("balance", "remaining balance", "credit remaining", "balance remaining"),
     "price": ("price paid", "amount paid", "paid", "price", "sale price", "total paid"),
+    "location": ("location", "location id", "location name", "business location", "center"),
     "purchase_id": (
         "purchase id",
         "sale id",
@@ -231,6 +232,7 @@ def _row(
         balance_cents=balance,
         price_cents=amount_cents(text.get("price", ""), table.column("price")),
         purchase_id=text.get("purchase_id") or None,
+        location_ref=text.get("location") or None,
     )
 
 

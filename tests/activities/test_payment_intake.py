@@ -12,7 +12,12 @@ from temporalio.client import Client
 from temporalio.testing import ActivityEnvironment
 
 from activities.payment_intake import AMOUNT_MISMATCH, PaymentIntakeActivities
-from activities.repository import ClientRepository, PackageTypeRepository
+from activities.repository import (
+    ClientRepository,
+    LocationRecord,
+    LocationRepository,
+    PackageTypeRepository,
+)
 from tests.workflows.conftest import ANA, BEN, TWO
 from workers.settings import Settings
 from workers.worker import build_sale_policy
@@ -128,3 +133,40 @@ async def test_discounted_total_goes_to_review(intake: PaymentIntakeActivities) 
 
     assert result.package_input is None and result.review_reason == AMOUNT_MISMATCH
     assert result.unmatched_reason is not None and "discount or coupon" in result.unmatched_reason
+
+
+async def test_a_renewal_stays_at_the_renewed_packages_location(
+    intake: PaymentIntakeActivities, pool: asyncpg.Pool
+) -> None:
+    locations = LocationRepository(pool)
+    await locations.insert(
+        LocationRecord(location_id="soho", name="SoHo", timezone="America/New_York")
+    )
+    await locations.insert(
+        LocationRecord(location_id="venice", name="Venice", timezone="America/Los_Angeles")
+    )
+    await pool.execute(
+        "INSERT INTO packages (package_id, client_id, type_code, name, kind, status, remaining,"
+        " purchased_units, paid_cents, unused_value_cents, purchased_at, last_seq, location_id)"
+        " VALUES ('pkg-old', $1, $2, 'Duo', 'sessions', 'active', 1, 2, 30000, 15000, now(), 2,"
+        " 'venice')",
+        ANA.client_id,
+        TWO.type_code,
+    )
+    renewal = (await prepare(intake, paid())).package_input
+    assert renewal is not None
+    assert (renewal.location_id, renewal.notices.timezone) == ("venice", "America/Los_Angeles")
+
+    walk_in = await prepare(
+        intake,
+        paid(
+            checkout_session_id="cs_test_other",
+            amount_cents=RAISED.price_cents,
+            metadata={"punchcard_client_id": ANA.client_id, "punchcard_type_code": TWO.type_code},
+        ),
+    )
+    assert walk_in.package_input is not None  # not a renewal: the default location
+    assert (walk_in.package_input.location_id, walk_in.package_input.notices.timezone) == (
+        "soho",
+        "America/New_York",
+    )

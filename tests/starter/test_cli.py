@@ -223,6 +223,15 @@ async def test_a_package_moved_in_keeps_its_real_days(spa: Cli, settings: Settin
     history = await spa.ok("history", "p-old")
     assert history.splitlines()[3].split()[1] == f"{bought}*"  # the sale, on its own day
 
+    # The expiry was typed wrong: extend refuses to shorten, correct-expiry does it.
+    right = today + timedelta(days=30)
+    assert one_line_error(
+        await spa("extend", "p-old", "--until", str(right), "--reason", "typo")
+    ).startswith("refused (BadExpiry): an extension only lengthens")
+    corrected = await spa.ok("correct-expiry", "p-old", "--to", str(right), "--reason", "typo")
+    assert corrected.startswith(f"Expiry corrected from {last:%b} ")
+    assert "expiry_correction" in await spa.ok("history", "p-old")
+
     later = str(today + timedelta(days=1))
     assert one_line_error(await spa("sell", "ana", "laser6", "--purchased", later)) == (
         f"--purchased: {later} is after today ({today})"
@@ -374,3 +383,34 @@ def test_extra_arguments_elsewhere_get_no_quoting_hint() -> None:
     assert result.exit_code == 2
     assert "unexpected extra argument" in plain(result.stderr)
     assert "in quotes" not in result.stderr
+
+
+async def test_locations_from_the_cli_and_a_sale_at_one(spa: Cli, settings: Settings) -> None:
+    listed = await spa.ok("locations", "list")
+    assert "main" in listed and settings.spa_timezone in listed and "implied by" in listed
+    assert (
+        one_line_error(
+            await spa("locations", "add", "venice", "--name", "Venice", "--timezone", "Mars/X")
+        )
+        == "timezone: unknown time zone 'Mars/X' (use an IANA name such as America/New_York)"
+    )
+    added = await spa.ok(
+        "locations", "add", "soho", "--name", "Glow SoHo", "--timezone", "America/New_York",
+        "--boulevard", "1A1A1A1A-0000-4000-8000-000000000030",
+    )  # fmt: skip
+    assert added.startswith("location soho (default): Glow SoHo · America/New_York · boulevard")
+    await spa.ok(
+        "locations", "add", "venice", "--name", "Glow Venice",
+        "--timezone", "America/Los_Angeles", "--mindbody-site", "-99", "--mindbody-location", "2",
+    )  # fmt: skip
+    listed = await spa.ok("locations", "list")
+    assert [line.split()[0] for line in listed.splitlines()[2:]] == ["soho", "venice"]
+
+    sold = await spa.ok("sell", "ana", "laser6", "--purchase-id", "p-la", "--location", "venice")
+    assert sold.splitlines()[0] == "purchase p-la at venice"
+    assert (
+        one_line_error(await spa("sell", "ana", "laser6", "--location", "nowhere"))
+        == "no location 'nowhere'"
+    )
+    moved = await spa.ok("locations", "update", "venice", "--default")
+    assert moved.startswith("location venice (default)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -10,7 +11,13 @@ from activities.imports import ImportOptions
 from activities.reports.models import days_period
 from activities.reports.reconciliation import build_report
 from activities.reports.render import csv_rows, reconciliation_html, reconciliation_text
-from activities.repository import ClientLink, ClientLinkRepository, ClientRepository
+from activities.repository import (
+    ClientLink,
+    ClientLinkRepository,
+    ClientRepository,
+    LocationRecord,
+    LocationRepository,
+)
 from starter.moving_in import ImportService, ImportStatus
 from starter.packages import Invalid
 from tests.workflows.conftest import Spa
@@ -290,3 +297,39 @@ async def test_a_client_matched_by_platform_id_is_updated_never_a_second_client(
     conflict = await run(imports, "clients", "Name,Mindbody ID,Boulevard ID\nWho,703,blvd-hana\n")
     assert outcomes(conflict) == {2: "refused"}
     assert "its ids belong to different clients" in messages(conflict)[2]
+
+
+async def test_packages_come_in_at_their_locations(spa: Spa, imports: ImportService) -> None:
+    locations = LocationRepository(spa.pool)
+    await locations.insert(
+        LocationRecord(location_id="soho", name="Glow SoHo", timezone="America/New_York")
+    )
+    await locations.insert(
+        LocationRecord(
+            location_id="venice",
+            name="Glow Venice",
+            timezone="America/Los_Angeles",
+            boulevard_location_id="urn:blvd:Location:1a1a1a1a-0000-4000-8000-000000000030",
+        )
+    )
+    text = (
+        "Client ID,Package Type,Expiry Date,Sessions Remaining,Location,Purchase ID\n"
+        f"c-ana,laser6,{days(90)},3,Glow Venice,L1-1\n"
+        f"c-ana,laser6,{days(90)},3,1A1A1A1A-0000-4000-8000-000000000030,L1-2\n"
+        f"c-ben,laser6,{days(90)},3,,L1-3\n"
+        f"c-ben,laser6,{days(90)},3,Atlantis,L1-4\n"
+    )
+    status = await run(imports, "packages", text, options=ImportOptions(location_id="soho"))
+    assert outcomes(status) == {2: "created", 3: "created", 4: "created", 5: "refused"}
+    assert "unknown location 'Atlantis'" in messages(status)[5]
+    la, ny = ZoneInfo("America/Los_Angeles"), ZoneInfo("America/New_York")
+    for package_id, location_id, zone in (
+        ("imp-csv-L1-1", "venice", la),
+        ("imp-csv-L1-2", "venice", la),
+        ("imp-csv-L1-3", "soho", ny),
+    ):
+        row = await spa.ledger.balance(package_id)
+        assert row is not None and row.location_id == location_id
+        assert row.expires_at is not None and row.expires_at.astimezone(zone).hour == 0
+        planned = (await spa.service.state(package_id)).planned_reminders
+        assert {due.astimezone(zone).hour for due in planned.values()} == {10}

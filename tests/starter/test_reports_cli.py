@@ -98,3 +98,28 @@ async def test_overrun_audit_of_an_export_file(shop: Cli, tmp_path: Path) -> Non
     assert "line 10: date 'someday' is not a date" in printed
     [written] = list((tmp_path / "a").glob("overruns-*.csv"))
     assert "ana,Ana Test,laser,7,6,1,300.00,300.00,overrun" in written.read_text()
+
+
+async def test_reconcile_of_one_location_and_by_location(shop: Cli, tmp_path: Path) -> None:
+    await shop.ok(
+        "locations", "add", "soho", "--name", "Glow SoHo", "--timezone", "America/New_York"
+    )
+    await shop.ok(
+        "locations", "add", "venice", "--name", "Glow Venice", "--timezone", "America/Los_Angeles"
+    )
+    first, last = str(today() - timedelta(days=2)), str(today() + timedelta(days=2))
+    out = str(tmp_path / "out")
+    whole = await shop.ok("report", "reconcile", "--from", first, "--to", last, "--out", out)
+    assert "By location:" in whole
+    assert "  Glow SoHo: liability $1,500.00, sold $1,800.00" in whole  # sold before: the default
+    assert "  Glow Venice: liability $0.00, sold $0.00" in whole
+    venice = await shop.ok(
+        "report", "reconcile", "--from", first, "--to", last, "--out", out, "--location", "venice"
+    )
+    assert "(America/Los_Angeles)" in venice and "Location venice (Glow Venice)" in venice
+    assert "Packages sold: 0 ($0.00)" in venice and "By location" not in venice
+    assert (tmp_path / "out" / f"reconciliation-{first}-to-{last}-venice.csv").exists()
+    assert (
+        one_line_error(await shop("report", "reconcile", "--location", "atlantis"))
+        == "no location 'atlantis'"
+    )

@@ -10,7 +10,7 @@ from starter.packages import Refused
 from tests.conftest import eventually
 from tests.fakes.twilio import TwilioFake
 from tests.workflows.conftest import ANA, Spa, short_notices
-from workflows.models import ExtendRequest, ForfeitRequest, RedeemRequest
+from workflows.models import CorrectExpiryRequest, ExtendRequest, ForfeitRequest, RedeemRequest
 
 
 async def test_reminders_then_expiry_forfeit_with_breakage(spa: Spa, twilio: TwilioFake) -> None:
@@ -115,6 +115,40 @@ async def test_extension_is_validated_and_recorded(spa: Spa) -> None:
         lambda: spa.ledger.balance(pkg), lambda b: b is not None and b.expires_at == target
     )
     assert balance is not None
+
+
+async def test_a_wrong_expiry_is_corrected_earlier_and_the_timers_follow(
+    spa: Spa, twilio: TwilioFake
+) -> None:
+    # Typed a year out; really good for seconds. Reminders 3 s and 2 s before expiry.
+    [pkg] = await spa.sell("laser6", expires_in=timedelta(days=365), notices=short_notices(3, 2))
+    soon = datetime.now(UTC) + timedelta(seconds=6)
+    with pytest.raises(Refused, match="an extension only lengthens"):
+        await spa.service.send(
+            pkg, ExtendRequest(key="x", new_expires_at=soon, reason="typo", actor="m")
+        )
+    with pytest.raises(Refused, match=r"BadExpiry.*not in the future"):
+        await spa.service.send(
+            pkg,
+            CorrectExpiryRequest(
+                key="c0", new_expires_at=datetime.now(UTC) - timedelta(hours=1), reason="typo"
+            ),
+        )
+    fix = CorrectExpiryRequest(key="c1", new_expires_at=soon, reason="typo at import", actor="m")
+    answer = await spa.service.send(pkg, fix)
+    assert answer.outcome == "corrected" and answer.status == "active"
+    assert await spa.service.send(pkg, fix) == answer  # a duplicate: the first answer
+    view = await spa.service.state(pkg)
+    assert view.snapshot.expires_at == soon
+
+    # The year-out timer is gone: both reminders for the new day, then expiry, in seconds.
+    outcome = await spa.outcome(pkg)
+    assert (outcome.status, outcome.forfeited_units) == ("expired", 6)
+    rows = await eventually(lambda: spa.ledger.entries(pkg), lambda rows: rows[-1].kind == "expiry")
+    assert [r.kind for r in rows] == ["sale", "expiry_correction", "reminder", "reminder", "expiry"]
+    assert (rows[1].actor, rows[1].reason, rows[1].units_delta) == ("m", "typo at import", 0)
+    reminders = [b for b in twilio.sent_to(ANA.phone or "") if "good through" in b]
+    assert len(reminders) == 2
 
 
 async def test_pace_alert_when_sessions_cannot_fit_before_expiry(

@@ -44,6 +44,7 @@ SYNCED_KINDS = frozenset(
         EntryKind.SALE,
         EntryKind.OPENING_BALANCE,
         EntryKind.EXTENSION,
+        EntryKind.EXPIRY_CORRECTION,
         EntryKind.CANCELLATION,
         EntryKind.EXPIRY,
         EntryKind.EXPIRY_REVIEW,
@@ -337,6 +338,7 @@ class PackageBook:
             refund_due_cents=self.state.refund_due_cents,
             pace_at_risk=pace_due is not None and now >= pace_due,
             payment_intent_id=self.input.payment.payment_intent_id if self.input.payment else None,
+            location_id=self.input.location_id,
         )
 
     def outcome(self) -> PackageOutcome:

@@ -1,4 +1,5 @@
-"""Rules 6–9 by staff hand: the sale, top-ups, extensions, forfeits after review, cancels."""
+"""Rules 6–9 by staff hand: the sale, top-ups, extensions and expiry corrections, forfeits
+after review, cancels."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from workflows.models import (
     CLOSED_STATUSES,
     AddUnitsRequest,
     CancelRequest,
+    CorrectExpiryRequest,
     EntryKind,
     ExtendRequest,
     ForfeitRequest,
@@ -105,37 +107,65 @@ def add_units(book: PackageBook, msg: AddUnitsRequest, now: datetime) -> Package
 
 
 def check_extend(book: PackageBook, msg: ExtendRequest, now: datetime) -> None:
+    """An extension only lengthens: a shortening is refused, pointing to the correction."""
     if msg.key in book.state.answers:
         return
     book.require_not_closed("it cannot be extended")
-    if msg.new_expires_at.tzinfo is None:
-        raise Refused("BadExpiry", "new_expires_at needs a time zone")
-    if msg.new_expires_at <= now:
-        raise Refused(
-            "BadExpiry", f"new expiry {msg.new_expires_at.isoformat()} is not in the future"
-        )
+    _require_future(msg.new_expires_at, now)
     if book.state.expires_at is not None and msg.new_expires_at <= book.state.expires_at:
         raise Refused(
-            "BadExpiry", f"new expiry must be later than the current one ({book.expiry_text()})"
+            "BadExpiry",
+            f"an extension only lengthens: the new expiry must be later than the current one "
+            f"({book.expiry_text()}); a manager shortens it with correct-expiry",
         )
 
 
 def extend(book: PackageBook, msg: ExtendRequest, now: datetime) -> PackageAnswer:
     """Grace by staff (with reason and who); also takes a package out of expiry review."""
+    return _move_expiry(book, msg, now, kind=EntryKind.EXTENSION, verb="extended")
+
+
+def check_correct_expiry(book: PackageBook, msg: CorrectExpiryRequest, now: datetime) -> None:
+    """A correction may move the expiry either way, but not into the past: a package is
+    never expired by a typed date (its balance would be forfeited at once, for good);
+    cancel or forfeit say that on purpose."""
+    if msg.key in book.state.answers:
+        return
+    book.require_not_closed("its expiry cannot be corrected")
+    _require_future(msg.new_expires_at, now)
+    if msg.new_expires_at == book.state.expires_at:
+        raise Refused("BadExpiry", f"the package already expires then ({book.expiry_text()})")
+
+
+def correct_expiry(book: PackageBook, msg: CorrectExpiryRequest, now: datetime) -> PackageAnswer:
+    """A manager's fix of a wrong expiry: pending reminders and the expiry timer follow the
+    new date in the same step (those already due for it are skipped, not sent late)."""
+    return _move_expiry(book, msg, now, kind=EntryKind.EXPIRY_CORRECTION, verb="corrected")
+
+
+def _require_future(new_expires_at: datetime, now: datetime) -> None:
+    if new_expires_at.tzinfo is None:
+        raise Refused("BadExpiry", "new_expires_at needs a time zone")
+    if new_expires_at <= now:
+        raise Refused("BadExpiry", f"new expiry {new_expires_at.isoformat()} is not in the future")
+
+
+def _move_expiry(
+    book: PackageBook,
+    msg: ExtendRequest | CorrectExpiryRequest,
+    now: datetime,
+    *,
+    kind: EntryKind,
+    verb: str,
+) -> PackageAnswer:
     old = book.expiry_text()
     book.state.expires_at = msg.new_expires_at
     book.state.status = PackageStatus.ACTIVE
     skip_reminders_past(book, now)
-    outcome = f"expiry extended from {old} to {book.expiry_text()}"
-    entry = book.record(
-        msg,
-        kind=EntryKind.EXTENSION,
-        reason=msg.reason,
-        outcome=outcome,
-        at=now,
-    )
+    outcome = f"expiry {verb} from {old} to {book.expiry_text()}"
+    entry = book.record(msg, kind=kind, reason=msg.reason, outcome=outcome, at=now)
     check_pace(book, now)
-    return book.answer(msg, "extended", sentence(outcome), entry)
+    return book.answer(msg, verb, sentence(outcome), entry)
 
 
 def check_forfeit(book: PackageBook, msg: ForfeitRequest) -> None:

@@ -34,6 +34,13 @@ def skip_reminders_past(book: PackageBook, at: datetime) -> None:
             book.state.reminders[key] = "skipped"
 
 
+def planned_reminders(book: PackageBook) -> dict[str, datetime]:
+    """Reminders still to go out (none once the package is not active), each when due."""
+    if book.state.status is not PackageStatus.ACTIVE:
+        return {}
+    return {key: due for key, due, _ in reminder_plan(book) if key not in book.state.reminders}
+
+
 def next_deadline(book: PackageBook) -> datetime | None:
     if book.state.status is not PackageStatus.ACTIVE:
         return None

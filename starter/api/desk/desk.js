@@ -862,6 +862,8 @@
         type_code: pkg.type_code,
         shared_with: (pkg.shared_with || []).map((holder) => holder.client_id),
         purchase_id: purchaseId,
+        // Sold again where the card's package was sold (none: the default location).
+        ...(pkg.location_id ? { location_id: pkg.location_id } : {}),
       });
     } catch (err) {
       if (!(err instanceof ApiError && err.status === 0)) state.sales.delete(packageId);
@@ -943,6 +945,7 @@
     booking: "Booking",
     top_up: "Top-up",
     extension: "Extended",
+    expiry_correction: "Expiry corrected",
     cancellation: "Cancelled",
     reminder: "Reminder sent",
     expiry: "Expired",

@@ -129,6 +129,15 @@ async def import_packages(
     ] = None,
     column: Columns = None,
     day_first: Annotated[bool, Query(description="read 03/04/2026 as 3 April")] = False,
+    location: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=150,
+            description="the location of rows whose Location column is empty or missing "
+            "(default: the default location)",
+        ),
+    ] = None,
     file_name: Annotated[str | None, Query(max_length=200)] = None,
 ) -> ImportStatus:
     """Import open packages with their opening balances (manager). Each row becomes a
@@ -143,7 +152,9 @@ async def import_packages(
         dry_run=dry_run,
         file_name=file_name,
         options=ImportOptions(
-            include_expired=include_expired, type_map=parse_pairs(type_map, "type")
+            include_expired=include_expired,
+            type_map=parse_pairs(type_map, "type"),
+            location_id=location,
         ),
         mapping=parse_pairs(column, "column"),
         day_first=day_first,

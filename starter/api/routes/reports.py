@@ -63,17 +63,42 @@ async def reconciliation(
     format: Annotated[Literal["json", "csv", "html"], Query()] = "json",
     first: Annotated[date | None, Query(alias="from", description="first day, YYYY-MM-DD")] = None,
     last: Annotated[date | None, Query(alias="to", description="last day, inclusive")] = None,
+    location: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=150,
+            description="only this location's packages, in its zone's days (GET "
+            "/api/locations); without it, every location, with a breakdown by location",
+        ),
+    ] = None,
 ) -> ReconciliationReport | Response:
     """The reconciliation for whole days in the spa's time zone (default: last week, Monday
-    to Sunday), computed now from the ledger: JSON, CSV, or an HTML page with a chart."""
-    period = report_period(first, last, timezone=deps.settings.spa_timezone)
-    report = await build_report(deps.pool, period)
-    stem = f"reconciliation-{period.first_day}-to-{period.last_day}"
+    to Sunday), computed now from the ledger: JSON, CSV, or an HTML page with a chart. A
+    spa with several locations gets the figures by location too; `location` narrows the
+    report to one (its packages; the review queue stays the whole spa's)."""
+    where, zone = await _report_location(deps, location)
+    period = report_period(first, last, timezone=zone)
+    report = await build_report(deps.pool, period, location=where)
+    stem = f"reconciliation-{period.first_day}-to-{period.last_day}" + (
+        f"-{where}" if where else ""
+    )
     if format == "csv":
         return _csv(reconciliation_csv(report), f"{stem}.csv")
     if format == "html":
         return HTMLResponse(reconciliation_html(report, spa_name=deps.settings.spa_name))
     return report
+
+
+async def _report_location(deps: Deps, location: str | None) -> tuple[str | None, str]:
+    """The location a report is of (None: all; also for `main`, a spa's only, implied one)
+    and the zone its days are counted in. Unknown: 404."""
+    if location is None:
+        return None, deps.settings.spa_timezone
+    found = await deps.locations.get(location)
+    if await deps.locations.locations.get(location) is None:  # the implied one: the spa
+        return None, deps.settings.spa_timezone
+    return found.location_id, found.timezone
 
 
 @router.post("/overruns", response_model=OverrunAudit, openapi_extra=_CSV_BODY, responses=_FORMATS)

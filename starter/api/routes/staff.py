@@ -26,6 +26,7 @@ from starter.api.schemas import (
     ClientDetail,
     ClientOut,
     CompleteBody,
+    CorrectExpiryBody,
     DeskPackage,
     DismissBody,
     ErrorBody,
@@ -56,6 +57,7 @@ from workflows.models import (
     AppointmentNotice,
     AttendanceRequest,
     CancelRequest,
+    CorrectExpiryRequest,
     ExtendRequest,
     ForfeitRequest,
     PackageAnswer,
@@ -101,9 +103,15 @@ async def client_detail(client_id: str, deps: Deps, member: Staff) -> ClientDeta
         raise HTTPException(404, f"no client {client_id!r}")
     rows = await deps.service.ledger.balances_for_client(client_id)
     now = datetime.now(UTC)
-    tz = deps.settings.spa_timezone
+    zones = await deps.locations.zones()
     packages = [
-        desk_package(r, now=now, timezone=tz, shared_with=await _shared(deps, r)) for r in rows
+        desk_package(
+            r,
+            now=now,
+            timezone=zones.get(r.location_id, zones[None]),
+            shared_with=await _shared(deps, r),
+        )
+        for r in rows
     ]
     packages.sort(key=lambda p: (p.status != "active", p.expires_at or now + timedelta(days=9999)))
     links = await deps.links.for_client(client_id)
@@ -132,10 +140,11 @@ async def package(package_id: str, deps: Deps, member: Staff) -> DeskPackage:
     row = await deps.service.ledger.balance(package_id)
     if row is None:
         raise HTTPException(404, f"no package {package_id!r}")
+    zones = await deps.locations.zones()
     return desk_package(
         row,
         now=datetime.now(UTC),
-        timezone=deps.settings.spa_timezone,
+        timezone=zones.get(row.location_id, zones[None]),
         shared_with=await _shared(deps, row),
     )
 
@@ -146,13 +155,14 @@ async def package_history(package_id: str, deps: Deps, member: Staff) -> list[Hi
 
     A visit's line is dated by the appointment's date of service, which the package
     workflow keeps (its `state` query); other lines, or when the workflow cannot say, by
-    the day they were recorded. Both in the spa's time zone.
+    the day they were recorded. Both in the package's time zone (its location's).
     """
-    if await deps.service.ledger.balance(package_id) is None:
+    balance = await deps.service.ledger.balance(package_id)
+    if balance is None:
         raise HTTPException(404, f"no package {package_id!r}")
     rows = await deps.service.ledger.entries(package_id)
     dates = await service_dates(deps.service, package_id) if rows else {}
-    tz = deps.settings.spa_timezone
+    tz = await deps.locations.zone_of(balance.location_id)
     return [history_line(r, dates=dates, timezone=tz) for r in rows]
 
 
@@ -235,7 +245,9 @@ async def complete(package_id: str, body: CompleteBody, deps: Deps, member: Staf
     """
     ref = body.request_id or body.appointment_id or uuid.uuid4().hex
     visit = desk_visit(body.appointment_id, ref, platform=body.platform)
-    service_date = body.service_date or _today(deps)
+    service_date = (
+        body.service_date or datetime.now(ZoneInfo(await _package_zone(deps, package_id))).date()
+    )
     if visit is None:  # a bare desk reference: no other source can report it
         return await _send(
             deps,
@@ -326,13 +338,37 @@ async def add_units(
 
 @router.post("/packages/{package_id}/extend", tags=["packages"])
 async def extend(package_id: str, body: ExtendBody, deps: Deps, member: Manager) -> PackageAnswer:
-    """Grace (manager): the package stays good through `new_expires_on`."""
-    ends = schedule.ends_after(body.new_expires_on, deps.settings.spa_timezone)
+    """Grace (manager): the package stays good through `new_expires_on`, a later day than
+    now. It only lengthens: an earlier day is 409 `BadExpiry` (fix a wrong date with
+    `correct-expiry`)."""
+    ends = schedule.ends_after(body.new_expires_on, await _package_zone(deps, package_id))
     return await _send(
         deps,
         package_id,
         ExtendRequest(
             key=f"desk-extend:{package_id}:{body.new_expires_on}",
+            actor=member.staff_id,
+            source="desk",
+            new_expires_at=ends,
+            reason=body.reason,
+        ),
+    )
+
+
+@router.post("/packages/{package_id}/correct-expiry", tags=["packages"])
+async def correct_expiry(
+    package_id: str, body: CorrectExpiryBody, deps: Deps, member: Manager
+) -> PackageAnswer:
+    """Correct a wrong expiry (manager): earlier or later, with a reason; recorded as an
+    `expiry_correction`, apart from extensions. Pending reminders and the expiry follow the
+    new day; reminders already due for it are skipped. A day already past is 409
+    `BadExpiry`: a correction never expires a package (cancel or forfeit do that)."""
+    ends = schedule.ends_after(body.new_expires_on, await _package_zone(deps, package_id))
+    return await _send(
+        deps,
+        package_id,
+        CorrectExpiryRequest(
+            key=f"desk-correct-expiry:{package_id}:{body.new_expires_on}",
             actor=member.staff_id,
             source="desk",
             new_expires_at=ends,
@@ -397,10 +433,11 @@ async def book(package_id: str, body: BookBody, deps: Deps, member: Staff) -> Pa
 async def sell(body: SaleBody, deps: Deps, member: Staff) -> SaleOut:
     """Sell a package type to a client (and the attendees of a shared purchase), today or,
     for a manager, on a day in the past; with its own last good day if given."""
+    location = await deps.locations.for_sale(body.location_id)
     dates = sale_dates(
         purchased_on=body.purchased_on,
         expires_on=body.expires_on,
-        timezone=deps.settings.spa_timezone,
+        timezone=deps.settings.spa_timezone if location is None else location.timezone,
         now=datetime.now(UTC),
     )
     if dates.backdated and member.role is not Role.MANAGER:
@@ -419,6 +456,7 @@ async def sell(body: SaleBody, deps: Deps, member: Staff) -> SaleOut:
             sold_by=member.staff_id,
             purchased_at=dates.purchased_at,
             expires_at=dates.expires_at,
+            location_id=None if location is None else location.location_id,
         )
     )
     return SaleOut(**result.model_dump())
@@ -515,6 +553,12 @@ def _placeholder(url: str) -> bool:
     """The shipped default renewal page: `.invalid` never resolves (RFC 2606)."""
     host = urlsplit(url).hostname or ""
     return host == "invalid" or host.endswith(".invalid")
+
+
+async def _package_zone(deps: Deps, package_id: str) -> str:
+    """The zone a package counts its days in: its location's (the spa's without one)."""
+    row = await deps.service.ledger.balance(package_id)
+    return await deps.locations.zone_of(None if row is None else row.location_id)
 
 
 def _today(deps: Deps) -> date:

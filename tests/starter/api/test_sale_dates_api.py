@@ -99,3 +99,57 @@ async def test_impossible_sale_days_are_422s_naming_the_field(
         headers=api.desk,
     )
     assert sold.status_code == 201, sold.text
+
+
+async def test_extend_only_lengthens_and_a_manager_corrects_a_wrong_expiry(
+    api: Api, spa: Spa, settings: Settings
+) -> None:
+    today = spa_today(settings)
+    typed, right = today + timedelta(days=300), today + timedelta(days=40)
+    sold = await api.http.post(
+        "/api/sales",
+        json={
+            "client_id": ANA.client_id,
+            "type_code": LASER.type_code,
+            "purchase_id": "typo-1",
+            "expires_on": str(typed),
+        },
+        headers=api.desk,
+    )
+    assert sold.status_code == 201, sold.text
+    await eventually(lambda: spa.ledger.balance("typo-1"), lambda row: row is not None)
+    body = {"new_expires_on": str(right), "reason": "expiry typed wrong at import"}
+
+    shorter = await api.http.post("/api/packages/typo-1/extend", json=body, headers=api.manager)
+    assert shorter.status_code == 409
+    assert shorter.json()["detail"].startswith("refused (BadExpiry): an extension only lengthens")
+    desk = await api.http.post("/api/packages/typo-1/correct-expiry", json=body, headers=api.desk)
+    assert desk.status_code == 403
+    past = await api.http.post(
+        "/api/packages/typo-1/correct-expiry",
+        json=body | {"new_expires_on": str(today - timedelta(days=1))},
+        headers=api.manager,
+    )
+    assert past.status_code == 409 and "not in the future" in past.json()["detail"]
+
+    fixed = await api.http.post(
+        "/api/packages/typo-1/correct-expiry", json=body, headers=api.manager
+    )
+    assert fixed.status_code == 200, fixed.text
+    assert fixed.json()["outcome"] == "corrected"
+    card = await eventually(
+        lambda: api.http.get("/api/packages/typo-1", headers=api.desk),
+        lambda r: r.json()["expires_on"] == str(right),
+    )
+    assert card.status_code == 200
+    history = (await api.http.get("/api/packages/typo-1/history", headers=api.desk)).json()
+    assert [(line["kind"], line["reason"]) for line in history] == [
+        ("sale", None),
+        ("expiry_correction", "expiry typed wrong at import"),
+    ]
+    # Reminders follow the new day: the 60- and 30-day ones are keyed to it.
+    view = await spa.service.state("typo-1")
+    ends = schedule.ends_after(right, settings.spa_timezone)
+    assert {key for key in view.reminders if key.endswith(ends.isoformat())} == {
+        f"60d@{ends.isoformat()}"
+    }

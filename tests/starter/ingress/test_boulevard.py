@@ -177,6 +177,15 @@ def test_the_documented_example_becomes_a_completed_visit() -> None:
     assert visit.provider_id is None
     assert visit.source == "webhook"
     assert visit.client_id is None  # resolved later, through client links
+    assert visit.external_location_id == "urn:blvd:Location:1a1a1a1a-0000-4000-8000-000000000030"
+    assert visit.location_id is None  # mapped at the door, through the locations set up
+
+
+@pytest.mark.parametrize("odd", [None, 42, {"id": "x"}, "", "x" * 500])
+def test_a_location_id_only_informs_and_never_refuses_a_delivery(odd: object) -> None:
+    visit = boulevard.parse(body_of(event(locationId=odd))).visit
+    assert visit is not None
+    assert visit.external_location_id == ("42" if odd == 42 else None)
 
 
 def test_service_date_is_the_day_in_the_appointments_own_offset() -> None:

@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from workflows import schedule
 from workflows.book import Refused, staff, timers, visits
 from workflows.book.core import PackageBook
 from workflows.models import (
@@ -14,10 +15,12 @@ from workflows.models import (
     AppointmentNotice,
     AttendanceRequest,
     CancelRequest,
+    CorrectExpiryRequest,
     ExtendRequest,
     NoticePolicy,
     PackageInput,
     PackageKind,
+    PackageStatus,
     PackageTerms,
     RedeemRequest,
     ReminderSpec,
@@ -247,3 +250,78 @@ def test_reminders_default_to_ten_local_and_move_with_an_extension() -> None:
     assert moved is not None and moved.astimezone(ZoneInfo("America/New_York")).date() == date(
         2027, 4, 2
     )
+
+
+def test_extend_only_lengthens_and_a_correction_may_shorten() -> None:
+    book = book_of()  # expires SOLD + 365 days; reminders 60/30/14 d at 10:00 UTC
+    now = SOLD + timedelta(days=100)
+    earlier = SOLD + timedelta(days=120)
+    with pytest.raises(Refused, match=r"an extension only lengthens.*correct-expiry"):
+        staff.check_extend(book, ExtendRequest(key="x", new_expires_at=earlier, reason="r"), now)
+    fix = CorrectExpiryRequest(key="c", new_expires_at=earlier, reason="typed wrong", actor="m")
+    staff.check_correct_expiry(book, fix, now)
+    answer = staff.correct_expiry(book, fix, now)
+    assert (answer.outcome, book.state.expires_at) == ("corrected", earlier)
+    entry = book.state.entries[-1]
+    assert (entry.kind, entry.reason, entry.units_delta, entry.value_cents) == (
+        "expiry_correction",
+        "typed wrong",
+        0,
+        0,
+    )
+    assert entry.outcome == "expiry corrected from Jan 10, 2027 to May 10, 2026"
+    # The 60- and 30-day reminders of the new day are already past: skipped, not sent
+    # late; the 14-day one is the next deadline, at the sending hour.
+    skipped = [k.split("@")[0] for k, v in book.state.reminders.items() if v == "skipped"]
+    assert skipped == ["60d", "30d"]
+    assert timers.next_deadline(book) == datetime(2026, 4, 26, 10, 0, tzinfo=UTC)
+
+
+def test_a_correction_never_expires_a_package_and_must_change_the_day() -> None:
+    book = book_of()
+    now = SOLD + timedelta(days=100)
+    for when, why in (
+        (now - timedelta(seconds=1), "not in the future"),
+        (now, "not in the future"),
+        (SOLD + timedelta(days=365), "already expires then"),
+        (datetime(2026, 6, 1), "needs a time zone"),
+    ):
+        with pytest.raises(Refused, match=why):
+            staff.check_correct_expiry(
+                book, CorrectExpiryRequest(key="c", new_expires_at=when, reason="r"), now
+            )
+    later = SOLD + timedelta(days=400)  # a correction may lengthen too
+    staff.correct_expiry(book, CorrectExpiryRequest(key="c", new_expires_at=later, reason="r"), now)
+    assert book.state.expires_at == later
+    book.state.status = PackageStatus.CANCELLED
+    with pytest.raises(Refused, match="is cancelled: its expiry cannot be corrected"):
+        staff.check_correct_expiry(
+            book, CorrectExpiryRequest(key="c2", new_expires_at=later, reason="r"), now
+        )
+
+
+def test_reminders_at_ten_in_the_packages_own_zone_across_daylight_saving() -> None:
+    """A package of the Los Angeles location: 10:00 Pacific, PDT or PST as the day has it."""
+    la = ZoneInfo("America/Los_Angeles")
+    expires_at = schedule.ends_after(date(2027, 11, 20), la)  # PST from Nov 7
+    book = staff.open_book(
+        PackageInput(
+            package_id="p-la",
+            client_id="c1",
+            terms=PackageTerms(type_code="t", name="Series", units=2, price_cents=1),
+            purchased_at=SOLD,
+            expires_at=expires_at,
+            notices=NoticePolicy(timezone="America/Los_Angeles"),
+            location_id="venice",
+        )
+    )
+    planned = timers.planned_reminders(book)
+    local = {key.split("@")[0]: due.astimezone(la) for key, due in planned.items()}
+    assert {(d.hour, d.minute) for d in local.values()} == {(10, 0)}
+    assert {label: (d.date(), d.astimezone(UTC).hour) for label, d in local.items()} == {
+        "60d": (date(2027, 9, 22), 17),  # PDT, UTC-7
+        "30d": (date(2027, 10, 22), 17),
+        "14d": (date(2027, 11, 7), 18),  # the day daylight saving ends: PST, UTC-8
+    }
+    assert book.snapshot(SOLD).location_id == "venice"
+    assert expires_at.astimezone(la).hour == 0 and expires_at.utcoffset() == timedelta(hours=-8)
