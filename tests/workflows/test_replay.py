@@ -30,6 +30,7 @@ from temporalio.workflow import NondeterminismError
 
 from activities.intake import VisitGateway
 from activities.repository import ReviewQueue, ServiceMapping
+from activities.repository.locations import LocationRecord, LocationRepository
 from starter.moving_in import ImportService
 from starter.packages import SaleRequest
 from starter.review import ReviewService
@@ -53,6 +54,7 @@ from workflows.models import (
     AppointmentNotice,
     AttendanceRequest,
     CancelRequest,
+    CorrectExpiryRequest,
     ExtendRequest,
     OpeningBalance,
     PackageInput,
@@ -80,6 +82,8 @@ EXPECTED_LIFECYCLES = {
     "refund",
     "opening_balance",
     "import_job",
+    "corrected_expiry",
+    "located",
 }
 
 
@@ -272,6 +276,38 @@ async def _opening_balance(spa: Spa) -> list[str]:
     return [pkg]
 
 
+async def _corrected_expiry(spa: Spa) -> list[str]:
+    """A year-long package whose expiry a manager corrects to seconds away: the reminders
+    and the expiry are planned again from the corrected day and fire."""
+    [pkg] = await spa.sell("laser6", notices=short_notices(20, 4, 2))
+    await spa.service.send(pkg, RedeemRequest(key="k1", appointment_id="a1"))
+    await spa.service.send(
+        pkg,
+        CorrectExpiryRequest(
+            key="c1",
+            new_expires_at=datetime.now(UTC) + timedelta(seconds=6),
+            reason="mistyped at import",
+            actor="m",
+        ),
+    )
+    await spa.outcome(pkg)
+    return [pkg]
+
+
+async def _located(spa: Spa) -> list[str]:
+    """A package sold at a location of its own zone (its search attribute set at start)."""
+    await LocationRepository(spa.pool).insert(
+        LocationRecord(location_id="venice", name="Glow Venice", timezone="America/Los_Angeles")
+    )
+    result = await spa.service.sell(
+        SaleRequest(client_id=ANA.client_id, type_code="laser6", location_id="venice")
+    )
+    [pkg] = result.package_ids
+    await spa.service.send(pkg, RedeemRequest(key="k1", appointment_id="a1"))
+    assert await spa.service.wait_recorded(pkg)
+    return [pkg]
+
+
 async def _import_job(spa: Spa) -> list[str]:
     """An import job of two packages (one refused), in batches of one."""
     imports = ImportService(
@@ -397,6 +433,8 @@ SCENARIOS: dict[str, Scenario] = {
     "refund": _refund,
     "opening_balance": _spa_only(_opening_balance),
     "import_job": _spa_only(_import_job),
+    "corrected_expiry": _spa_only(_corrected_expiry),
+    "located": _spa_only(_located),
 }
 
 
