@@ -61,7 +61,6 @@ class PackageTypeRepository:
 
     async def upsert(self, package_type: PackageTypeRecord) -> None:
         """Create or replace a type; packages already sold keep their own terms."""
-        t = package_type
         await self._pool.execute(
             f"""
             INSERT INTO package_types ({_TYPE_COLUMNS})
@@ -80,24 +79,11 @@ class PackageTypeRepository:
                 enforce_zero_balance = EXCLUDED.enforce_zero_balance,
                 match_priority = EXCLUDED.match_priority
             """,
-            t.type_code,
-            t.name,
-            t.kind.value,
-            t.units,
-            t.price_cents,
-            t.expiry_months,
-            t.categories,
-            t.no_show_forfeits,
-            t.late_cancel_forfeits,
-            t.vip_rollover_max,
-            t.min_interval_days,
-            t.enforce_zero_balance,
-            t.match_priority,
+            *_values(package_type),
         )
 
     async def insert(self, package_type: PackageTypeRecord) -> bool:
         """Create a type only if the code is free; True when this call created it."""
-        t = package_type
         created = await self._pool.fetchval(
             f"""
             INSERT INTO package_types ({_TYPE_COLUMNS})
@@ -105,19 +91,7 @@ class PackageTypeRepository:
             ON CONFLICT (type_code) DO NOTHING
             RETURNING type_code
             """,
-            t.type_code,
-            t.name,
-            t.kind.value,
-            t.units,
-            t.price_cents,
-            t.expiry_months,
-            t.categories,
-            t.no_show_forfeits,
-            t.late_cancel_forfeits,
-            t.vip_rollover_max,
-            t.min_interval_days,
-            t.enforce_zero_balance,
-            t.match_priority,
+            *_values(package_type),
         )
         return created is not None
 
@@ -132,3 +106,22 @@ class PackageTypeRepository:
             f"SELECT {_TYPE_COLUMNS} FROM package_types ORDER BY type_code"
         )
         return [PackageTypeRecord.model_validate(dict(row)) for row in rows]
+
+
+def _values(t: PackageTypeRecord) -> tuple[object, ...]:
+    """The row's values in `_TYPE_COLUMNS` order ($1 … $13)."""
+    return (
+        t.type_code,
+        t.name,
+        t.kind.value,
+        t.units,
+        t.price_cents,
+        t.expiry_months,
+        t.categories,
+        t.no_show_forfeits,
+        t.late_cancel_forfeits,
+        t.vip_rollover_max,
+        t.min_interval_days,
+        t.enforce_zero_balance,
+        t.match_priority,
+    )
