@@ -44,6 +44,7 @@ from starter.ingress.csv_table import (
     decode,
     dialect,
     first_parsed,
+    match_columns,
     parse_datetime,
     squash,
 )
@@ -208,7 +209,7 @@ def parse_csv(
             continue
         if header is None:
             header, header_line = record, line
-            columns = _columns(header)
+            columns = match_columns(header, ALIASES)
             missing = _missing(columns)
             if missing:
                 return CsvParse(errors=[RowError(line=line, message=missing)])
@@ -255,19 +256,6 @@ def parse_csv(
 
 _decode = decode
 _dialect = dialect
-
-
-def _columns(header: Sequence[str]) -> dict[str, int]:
-    """Each field's column: the first header matching its earliest alias."""
-    squashed = [_squash(name) for name in header]
-    found: dict[str, int] = {}
-    for name, aliases in ALIASES.items():
-        for alias in aliases:
-            key = _squash(alias)
-            if key in squashed:
-                found[name] = squashed.index(key)
-                break
-    return found
 
 
 def _missing(columns: Mapping[str, int]) -> str | None:
