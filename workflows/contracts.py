@@ -5,7 +5,7 @@ implements them under exactly these names.
 
 A package runs three activities, whatever the number of integrations:
 - `RECORD_LEDGER` (local): every queued ledger row in order, in the workflow task that
-  queued them;
+  queued them (rows a lost task wrote are voided by the next write: activities/ledger.py);
 - `PERFORM_EFFECTS`: every due client notice, staff alert, CRM and booking write-back and
   lifecycle webhook of every pending entry, in one activity per drain; each target keeps
   its own idempotency (`outbound_messages`, `staff_alerts`, `integration_syncs`,
@@ -33,29 +33,26 @@ from workflows.models import (  # noqa: F401  (re-exported for activities)
     PackageSnapshot,
 )
 
-
-class LedgerEntryInput(Model):
-    """Append one entry; the snapshot is the balance right after it (for the balance table)."""
-
-    package_id: str
-    client_id: str
-    entry: Entry
-    snapshot: PackageSnapshot
-
-
-class LedgerEntryResult(Model):
-    inserted: bool = Field(description="False when the (package, key) row already existed")
-
-
 MAX_LEDGER_BATCH = 50  # rows per local activity: a burst is written in a few statements
 
 
+class LedgerWriter(Model):
+    """The workflow task that writes: its run and its history length when it wrote. A task
+    the server refused is retried with a longer history, so a write from a shorter one of
+    the same run comes from a superseded task and is refused (see activities/ledger.py)."""
+
+    run_id: str = Field(min_length=1)
+    history_length: int = Field(ge=0)
+
+
 class LedgerBatchInput(Model):
-    """Queued ledger rows of one package, in seq order."""
+    """Queued ledger rows of one package, in seq order, from the front of its outbox: every
+    entry before the first one is recorded by a task the server accepted."""
 
     package_id: str
     client_id: str
     effects: list[LedgerEffect] = Field(min_length=1, max_length=MAX_LEDGER_BATCH)
+    writer: LedgerWriter
 
 
 class LedgerRefusal(Model):
@@ -72,6 +69,9 @@ class LedgerBatchResult(Model):
     written: int = Field(ge=0)
     inserted: int = Field(ge=0, description="rows that were new (the rest existed already)")
     refused: LedgerRefusal | None = None
+    voided: int = Field(
+        default=0, ge=0, description="rows of a lost workflow task moved to the voided table"
+    )
 
 
 class ClientMessageInput(Model):

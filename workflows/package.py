@@ -268,6 +268,10 @@ class PackageWorkflow:
                         package_id=self._input.package_id,
                         client_id=self._input.client_id,
                         effects=batch,
+                        writer=contracts.LedgerWriter(
+                            run_id=workflow.info().run_id,
+                            history_length=workflow.info().get_current_history_length(),
+                        ),
                     ),
                     summary=_ledger_summary(batch),
                 )
@@ -279,6 +283,10 @@ class PackageWorkflow:
                 )
                 await workflow.sleep(LEDGER_PAUSE, summary="ledger: pause before retrying")
                 continue
+            if result.voided:
+                workflow.logger.warning(
+                    "ledger: %d row(s) of a lost workflow task voided", result.voided
+                )
             del self._state.ledger_outbox[: result.written]
             if result.refused is not None:
                 self._ledger_refused(self._state.ledger_outbox.pop(0), result.refused.reason)

@@ -8,8 +8,15 @@ import asyncpg
 from temporalio.testing import ActivityEnvironment
 
 from activities.ledger import LedgerActivities
-from workflows.contracts import LedgerEntryInput, LedgerEntryResult
-from workflows.models import Entry, EntryKind, PackageKind, PackageSnapshot, PackageStatus
+from workflows.contracts import LedgerBatchInput, LedgerBatchResult, LedgerWriter
+from workflows.models import (
+    Entry,
+    EntryKind,
+    LedgerEffect,
+    PackageKind,
+    PackageSnapshot,
+    PackageStatus,
+)
 
 SOLD_AT = datetime(2026, 1, 5, 15, 0, tzinfo=UTC)
 
@@ -24,12 +31,10 @@ def ledger_input(
     client_id: str = "c-ana",
     purchased_at: datetime = SOLD_AT,
     status: PackageStatus = PackageStatus.ACTIVE,
-) -> LedgerEntryInput:
+) -> LedgerEffect:
     """An entry of a 6-session, $1,800 package and the snapshot right after it."""
     sale = kind is EntryKind.SALE
-    return LedgerEntryInput(
-        package_id=package_id,
-        client_id=client_id,
+    return LedgerEffect(
         entry=Entry(
             seq=seq,
             key=key,
@@ -61,7 +66,7 @@ def ledger_input(
 
 def sale(
     *, package_id: str = "pkg-1", client_id: str = "c-ana", purchased_at: datetime = SOLD_AT
-) -> LedgerEntryInput:
+) -> LedgerEffect:
     return ledger_input(
         1,
         "sale",
@@ -73,6 +78,18 @@ def sale(
     )
 
 
-async def record(pool: asyncpg.Pool, input: LedgerEntryInput) -> LedgerEntryResult:
-    """Run the activity in a real activity context, as the worker would."""
-    return await ActivityEnvironment().run(LedgerActivities(pool).record_entry, input)
+async def record(
+    pool: asyncpg.Pool, *effects: LedgerEffect, run: str = "run-1", history: int | None = None
+) -> LedgerBatchResult:
+    """Run the activity on one batch in a real activity context, as the worker would. The
+    writer's history length defaults to ten events per seq, so later writes are newer."""
+    first = effects[0]
+    batch = LedgerBatchInput(
+        package_id=first.snapshot.package_id,
+        client_id=first.snapshot.client_id,
+        effects=list(effects),
+        writer=LedgerWriter(
+            run_id=run, history_length=first.entry.seq * 10 if history is None else history
+        ),
+    )
+    return await ActivityEnvironment().run(LedgerActivities(pool).record_entries, batch)

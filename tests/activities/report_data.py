@@ -22,8 +22,15 @@ from activities.repository import (
     PackageTypeRepository,
     ReviewQueue,
 )
-from workflows.contracts import LedgerEntryInput
-from workflows.models import Entry, EntryKind, PackageKind, PackageSnapshot, PackageStatus
+from workflows.contracts import LedgerBatchInput, LedgerWriter
+from workflows.models import (
+    Entry,
+    EntryKind,
+    LedgerEffect,
+    PackageKind,
+    PackageSnapshot,
+    PackageStatus,
+)
 
 NY = "America/New_York"
 ZONE = ZoneInfo(NY)
@@ -185,7 +192,7 @@ async def seed_types_and_clients(pool: asyncpg.Pool) -> None:
 
 
 async def record(pool: asyncpg.Pool, sold: Sold) -> None:
-    """Each step through `LedgerActivities.record_entry`, with the balance right after it."""
+    """Each step through `LedgerActivities.record_entries`, with the balance right after it."""
     env, ledger = ActivityEnvironment(), LedgerActivities(pool)
     remaining = purchased = paid = 0
     for seq, step in enumerate(sold.steps, start=1):
@@ -219,9 +226,12 @@ async def record(pool: asyncpg.Pool, sold: Sold) -> None:
             expires_at=None,
         )
         await env.run(
-            ledger.record_entry,
-            LedgerEntryInput(
-                package_id=sold.package_id, client_id=sold.client_id, entry=entry, snapshot=snapshot
+            ledger.record_entries,
+            LedgerBatchInput(
+                package_id=sold.package_id,
+                client_id=sold.client_id,
+                effects=[LedgerEffect(entry=entry, snapshot=snapshot)],
+                writer=LedgerWriter(run_id="report-data", history_length=seq),
             ),
         )
 

@@ -1,4 +1,5 @@
-"""The ledger activity against a real PostgreSQL: idempotent, ordered, append-only."""
+"""The ledger activity against a real PostgreSQL: idempotent, ordered, append-only, and
+converging on the workflow's history when a workflow task was lost after writing."""
 
 from __future__ import annotations
 
@@ -8,12 +9,11 @@ import asyncpg
 import pytest
 from temporalio.exceptions import ApplicationError
 
-from activities.ledger import LEDGER_SEQ_CONFLICT
+from activities.ledger import LEDGER_STALE_WRITER, VOID_REASON
 from activities.repository import ClientRecord, ClientRepository, LedgerReader
 from tests.activities.helpers import SOLD_AT, ledger_input, record, sale
-from workflows.contracts import LedgerEntryResult
 from workflows.models import EntryKind, PackageStatus
-from workflows.policies import INVALID_DATA, LEDGER, UNKNOWN_CLIENT
+from workflows.policies import LEDGER, UNKNOWN_CLIENT
 
 
 @pytest.fixture
@@ -24,7 +24,7 @@ async def ana(pool: asyncpg.Pool) -> ClientRecord:
 
 
 async def test_first_entry_creates_balance_row(pool: asyncpg.Pool, ana: ClientRecord) -> None:
-    assert await record(pool, sale()) == LedgerEntryResult(inserted=True)
+    assert (await record(pool, sale())).inserted == 1
 
     balance = await LedgerReader(pool).balance("pkg-1")
     assert balance is not None
@@ -38,7 +38,7 @@ async def test_first_entry_creates_balance_row(pool: asyncpg.Pool, ana: ClientRe
 
 async def test_later_entry_advances_balance(pool: asyncpg.Pool, ana: ClientRecord) -> None:
     await record(pool, sale())
-    assert (await record(pool, ledger_input(2, "appt-1", remaining=5))).inserted
+    assert (await record(pool, ledger_input(2, "appt-1", remaining=5))).inserted == 1
 
     balance = await LedgerReader(pool).balance("pkg-1")
     assert balance is not None
@@ -52,7 +52,7 @@ async def test_duplicate_key_writes_nothing(pool: asyncpg.Pool, ana: ClientRecor
     # A redelivery under the same key, even carrying a newer seq and snapshot, is ignored.
     again = await record(pool, ledger_input(3, "appt-1", remaining=4))
 
-    assert again == LedgerEntryResult(inserted=False)
+    assert (again.written, again.inserted) == (1, 0)
     reader = LedgerReader(pool)
     assert await reader.count_entries("pkg-1") == 2
     balance = await reader.balance("pkg-1")
@@ -62,22 +62,27 @@ async def test_duplicate_key_writes_nothing(pool: asyncpg.Pool, ana: ClientRecor
 
 async def test_duplicate_sale_writes_nothing(pool: asyncpg.Pool, ana: ClientRecord) -> None:
     await record(pool, sale())
-    assert await record(pool, sale()) == LedgerEntryResult(inserted=False)
+    assert (await record(pool, sale())).inserted == 0
     assert await LedgerReader(pool).count_entries("pkg-1") == 1
 
 
-async def test_older_seq_never_moves_balance_back(pool: asyncpg.Pool, ana: ClientRecord) -> None:
+async def test_a_superseded_task_of_the_same_run_writes_nothing(
+    pool: asyncpg.Pool, ana: ClientRecord
+) -> None:
     await record(pool, sale())
-    await record(pool, ledger_input(3, "appt-2", remaining=4))
+    await record(pool, ledger_input(2, "appt-1", remaining=5), history=40)
 
-    late = await record(pool, ledger_input(2, "appt-1", remaining=5))
+    with pytest.raises(ApplicationError) as caught:
+        await record(pool, ledger_input(2, "appt-9", remaining=5), history=30)
 
-    assert late.inserted
-    reader = LedgerReader(pool)
-    balance = await reader.balance("pkg-1")
-    assert balance is not None
-    assert (balance.remaining, balance.last_seq) == (4, 3)
-    assert [e.seq for e in await reader.entries("pkg-1")] == [1, 2, 3]
+    assert caught.value.type == LEDGER_STALE_WRITER and caught.value.non_retryable
+    assert "superseded" in caught.value.message
+    entries = await LedgerReader(pool).entries("pkg-1")
+    assert [e.idempotency_key for e in entries] == ["sale", "appt-1"]
+    # A new run (continue-as-new, a reset) starts its own count.
+    assert (
+        await record(pool, ledger_input(3, "appt-2", remaining=4), run="run-2", history=5)
+    ).inserted
 
 
 async def test_unknown_client_is_permanent_and_writes_nothing(pool: asyncpg.Pool) -> None:
@@ -91,18 +96,51 @@ async def test_unknown_client_is_permanent_and_writes_nothing(pool: asyncpg.Pool
     assert await pool.fetchval("SELECT count(*) FROM ledger_entries") == 0
 
 
-async def test_other_entry_at_same_seq_is_a_conflict(pool: asyncpg.Pool, ana: ClientRecord) -> None:
+async def test_rows_of_a_lost_task_are_voided_by_the_next_write(
+    pool: asyncpg.Pool, ana: ClientRecord
+) -> None:
+    """A task wrote appt-1 and appt-2 and was then refused by the server; the retried
+    task got appt-2 alone (appt-1's caller had given up)."""
     await record(pool, sale())
-    await record(pool, ledger_input(2, "appt-1", remaining=5))
+    lost = await record(
+        pool,
+        ledger_input(2, "appt-1", remaining=5),
+        ledger_input(3, "appt-2", remaining=4),
+        history=20,
+    )
+    assert lost.inserted == 2
 
-    with pytest.raises(ApplicationError) as caught:
-        await record(pool, ledger_input(2, "appt-9", remaining=4))
+    kept = await record(pool, ledger_input(2, "appt-2", remaining=5), history=24)
 
-    assert caught.value.type == LEDGER_SEQ_CONFLICT
-    assert not caught.value.non_retryable
-    balance = await LedgerReader(pool).balance("pkg-1")
-    assert balance is not None
-    assert balance.remaining == 5
+    assert (kept.written, kept.inserted, kept.voided) == (1, 1, 2)
+    reader = LedgerReader(pool)
+    entries = await reader.entries("pkg-1")
+    assert [(e.seq, e.idempotency_key, e.balance_after) for e in entries] == [
+        (1, "sale", 6),
+        (2, "appt-2", 5),
+    ]
+    balance = await reader.balance("pkg-1")
+    assert balance is not None and (balance.remaining, balance.last_seq) == (5, 2)
+    voided = await pool.fetch(
+        "SELECT seq, idempotency_key, void_reason FROM ledger_voided_entries ORDER BY seq"
+    )
+    assert [tuple(r.values()) for r in voided] == [
+        (2, "appt-1", VOID_REASON),
+        (3, "appt-2", VOID_REASON),
+    ]
+
+
+async def test_the_same_batch_again_voids_nothing(pool: asyncpg.Pool, ana: ClientRecord) -> None:
+    """A retried attempt of the same write (the database dropped the answer) is a no-op."""
+    await record(pool, sale())
+    batch = (ledger_input(2, "appt-1", remaining=5), ledger_input(3, "appt-2", remaining=4))
+    await record(pool, *batch)
+
+    again = await record(pool, *batch)
+
+    assert (again.written, again.inserted, again.voided) == (2, 0, 0)
+    assert await LedgerReader(pool).count_entries("pkg-1") == 3
+    assert await pool.fetchval("SELECT count(*) FROM ledger_voided_entries") == 0
 
 
 @pytest.mark.parametrize(
@@ -153,12 +191,11 @@ async def test_value_postgres_refuses_is_permanent_and_writes_nothing(
         }
     )
 
-    with pytest.raises(ApplicationError) as caught:
-        await record(pool, bad)
+    result = await record(pool, bad, ledger_input(3, "appt-2", remaining=4))
 
-    assert caught.value.type == INVALID_DATA
-    assert caught.value.non_retryable
-    assert "ledger entry 2 (redemption)" in caught.value.message and says in caught.value.message
+    assert (result.written, result.inserted) == (0, 0)
+    assert result.refused is not None and result.refused.seq == 2
+    assert "ledger entry 2 (redemption)" in result.refused.reason and says in result.refused.reason
     reader = LedgerReader(pool)
     assert await reader.count_entries("pkg-1") == 1
     balance = await reader.balance("pkg-1")

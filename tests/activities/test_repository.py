@@ -169,8 +169,8 @@ async def test_balances_entries_and_counts(pool: asyncpg.Pool, clients: ClientRe
     later = SOLD_AT + timedelta(days=30)
     await record(pool, sale(package_id="pkg-old"))
     await record(pool, sale(package_id="pkg-new", purchased_at=later))
-    await record(pool, ledger_input(3, "appt-2", remaining=4, package_id="pkg-old"))
     await record(pool, ledger_input(2, "appt-1", remaining=5, package_id="pkg-old"))
+    await record(pool, ledger_input(3, "appt-2", remaining=4, package_id="pkg-old"))
     reader = LedgerReader(pool)
 
     balances = await reader.balances_for_client("c-ana")

@@ -68,3 +68,22 @@ async def test_a_stuck_text_does_not_hold_back_the_next_confirmation(
     # Sent once the stuck activity had been in flight EFFECTS_PATIENCE, not after the
     # HTTP timeout (20 s) and the retry that follows it.
     assert monotonic() - began < EFFECTS_PATIENCE.total_seconds() + 5
+
+
+async def test_more_updates_at_once_than_the_server_takes_still_land_once_each(
+    spa: Spa, twilio: TwilioFake
+) -> None:
+    """Past the server's in-flight update limit a workflow task can be retried after its
+    ledger write ran; the rows of that lost task must not hold the package up."""
+    [pkg] = await spa.sell("big300")
+    await asyncio.gather(*(redeem(spa, pkg, n) for n in range(14)))
+    await eventually(lambda: spa.messages("confirmation"), lambda n: n == 14, timeout=60)
+    await spa.settled()
+
+    rows = await spa.ledger.entries(pkg)
+    redemptions = [r for r in rows if r.kind.value == "redemption"]
+    assert sorted(r.appointment_id or "" for r in redemptions) == sorted(f"a{n}" for n in range(14))
+    assert [r.seq for r in rows] == list(range(1, len(rows) + 1))
+    balance = await spa.ledger.balance(pkg)
+    assert balance is not None and balance.remaining == 300 - 14
+    assert rows[-1].balance_after == 300 - 14
