@@ -48,7 +48,7 @@ from bench.report import report
 from bench.stack import Stack, real_stack
 from starter.packages import PackageService, SaleRequest
 from workers.settings import Settings
-from workers.worker import build_worker
+from workers.worker import build_worker, workflow_runner
 from workflows.ids import package_workflow_id
 from workflows.models import PackageKind, RedeemRequest
 
@@ -109,6 +109,7 @@ async def bare_side(
         activities=[nothing],
         max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
         max_concurrent_activities=settings.worker_max_concurrent_activities,
+        workflow_runner=workflow_runner(settings),  # the same runner as Punchcard's worker
     )
     prefix = "bench-counter" if shape is None else f"bench-{shape.replace(' ', '')}"
     ids = [f"{prefix}-{n:04d}" for n in range(packages)]

@@ -156,6 +156,7 @@ def settings(
         staff_email="manager@example.com",
         renewal_url="https://spa.example/renew/{package_id}",
         worker_graceful_shutdown_seconds=0,
+        worker_workflow_sandbox=True,  # a workflow reading the clock or doing I/O fails here
         codec_keys=SecretStr(TEST_CODEC_KEYS),
     )
 

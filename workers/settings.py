@@ -140,6 +140,11 @@ class Settings(BaseSettings):
     worker_workflow_task_polls: int = Field(default=5, ge=2)
     worker_nonsticky_poll_ratio: float = Field(default=0.2, gt=0, le=1)
     worker_graceful_shutdown_seconds: float = Field(default=10.0, ge=0)
+    # Run workflows in Temporal's sandbox (modules re-imported per run, non-deterministic
+    # calls refused). The test suite runs with it on, so a workflow that reads the clock
+    # or does I/O fails CI; production runs without it, which halves the workflow task
+    # time (see workers.worker.workflow_runner).
+    worker_workflow_sandbox: bool = False
 
     @field_validator("bootstrap_manager_token")
     @classmethod
