@@ -311,7 +311,7 @@ async def _drive(
         ]
         figures, audit_problems = await audit(pool, await stand_ins.report(), level, expected)
         problems += audit_problems
-        visit, package, sale = await _tally(stack.client, settings.task_queue, warm)
+        visit, package, sale = await _tally(stack.client, settings, warm)
         if visit.runs != completions:
             problems.append(f"{visit.runs} visit workflow runs for {completions} completions")
     return LevelResult(level, completions, visit, package, sale, round_seconds, figures, problems)
@@ -360,17 +360,17 @@ async def _history_lengths(client: Client, task_queue: str) -> dict[str, int]:
 
 
 async def _tally(
-    client: Client, task_queue: str, warm: dict[str, int]
+    client: Client, settings: Settings, warm: dict[str, int]
 ) -> tuple[Tally, Tally, Tally]:
     """Every visit history; every package run's events after the sale (new runs whole)."""
     visit, package, sale = Tally(), Tally(), Tally()
     async for execution in client.list_workflows(
-        f"WorkflowType = 'VisitWorkflow' AND TaskQueue = '{task_queue}'"
+        f"WorkflowType = 'VisitWorkflow' AND TaskQueue = '{settings.visit_queue}'"
     ):
         handle = client.get_workflow_handle(execution.id, run_id=execution.run_id)
         visit.add(list((await handle.fetch_history()).events))
     async for execution in client.list_workflows(
-        f"WorkflowType = 'PackageWorkflow' AND TaskQueue = '{task_queue}'"
+        f"WorkflowType = 'PackageWorkflow' AND TaskQueue = '{settings.task_queue}'"
     ):
         handle = client.get_workflow_handle(execution.id, run_id=execution.run_id)
         events = list((await handle.fetch_history()).events)

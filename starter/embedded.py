@@ -206,7 +206,9 @@ class _Stack:
             self.worker = asyncio.create_task(
                 run_worker(settings, stop=stop, telemetry=self.telemetry)
             )
-            out(f"✓ worker polling task queue {settings.task_queue!r}")
+            out(
+                f"✓ worker polling task queues {settings.task_queue!r} and {settings.visit_queue!r}"
+            )
             if options.demo:
                 await self._load_demo(settings, pool)
                 self.tokens = await demo_staff_tokens(

@@ -26,6 +26,7 @@ from activities.db import apply_migrations, create_pool
 from tests.fakes.smtp import SmtpFake
 from tests.fakes.twilio import TwilioFake
 from workers.codec import EncryptionCodec
+from workers.pair import WorkerPair
 from workers.settings import Settings
 from workers.shutdown import WorkerStopTimedOut, running
 from workers.worker import build_worker, graceful_shutdown
@@ -175,7 +176,7 @@ STUCK_STOPS: list[str] = []
 @pytest.fixture
 async def worker(
     settings: Settings, client: Client, request: pytest.FixtureRequest
-) -> AsyncIterator[Worker]:
+) -> AsyncIterator[Worker | WorkerPair]:
     try:
         async with (
             build_worker(settings, client) as worker,
@@ -213,10 +214,13 @@ async def eventually(
 
 
 async def busy_workflows(client: Client, task_queue: str) -> list[str]:
-    """Ids of running workflows on `task_queue` with a workflow task (local activities run
-    inside one), an activity or a child workflow pending."""
+    """Ids of running workflows on `task_queue` (and its visits' queue, named after it by
+    default) with a workflow task (local activities run inside one), an activity or a
+    child workflow pending."""
     busy = []
-    async for execution in client.list_workflows(f"TaskQueue = '{task_queue}'"):
+    visits = Settings(task_queue=task_queue).visit_queue
+    query = f"TaskQueue = '{task_queue}' OR TaskQueue = '{visits}'"
+    async for execution in client.list_workflows(query):
         handle = client.get_workflow_handle(execution.id, run_id=execution.run_id)
         described = (await handle.describe()).raw_description
         if described.workflow_execution_info.status != WORKFLOW_RUNNING:

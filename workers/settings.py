@@ -19,6 +19,9 @@ class Settings(BaseSettings):
     temporal_address: str = "localhost:7233"
     temporal_namespace: str = "default"
     task_queue: str = "punchcard-packages"
+    # Visit workflows have a queue (and worker) of their own: workers/pair.py says why.
+    # Empty: the task queue's name with "-visits".
+    visit_task_queue: str = ""
     temporal_ui_port: int = 8233
 
     # PostgreSQL: when unset, `punchcard up` runs the embedded server under data_dir.
@@ -188,6 +191,10 @@ class Settings(BaseSettings):
                 f"{value!r} must be a scheme and host only, e.g. https://punchcard.example"
             )
         return value.rstrip("/")
+
+    @property
+    def visit_queue(self) -> str:
+        return self.visit_task_queue or f"{self.task_queue}-visits"
 
     def database_dsn(self) -> str:
         if self.database_url is None:

@@ -36,9 +36,11 @@ from temporalio.worker import (
     Worker,
 )
 
+from workers.pair import WorkerPair
+from workflows.policies import WORKER_SHUTDOWN
+
 log = logging.getLogger("punchcard.worker")
 
-WORKER_SHUTDOWN = "WorkerShutdown"
 # A local activity never gets less than this once the worker stops: a ledger write takes
 # milliseconds, so only a stuck or failing one is cut short.
 MIN_LOCAL_GRACE = timedelta(seconds=3)
@@ -108,7 +110,9 @@ def _non_retryable(err: BaseException) -> bool:
 
 
 @contextlib.asynccontextmanager
-async def running(worker: Worker, *, graceful: timedelta) -> AsyncIterator[Worker]:
+async def running(
+    worker: Worker | WorkerPair, *, graceful: timedelta
+) -> AsyncIterator[Worker | WorkerPair]:
     """Run `worker` for the block, then stop it within `graceful` plus `STOP_MARGIN`.
 
     Raises:
@@ -141,7 +145,7 @@ async def running(worker: Worker, *, graceful: timedelta) -> AsyncIterator[Worke
             raise run.exception()  # type: ignore[misc]
 
 
-async def _open_workflows(worker: Worker) -> str:
+async def _open_workflows(worker: Worker | WorkerPair) -> str:
     """What the server still has open on the worker's queue: the evidence for a stop that
     hangs inside the SDK (pending workflow tasks, activities, local-activity markers)."""
     found: list[str] = []

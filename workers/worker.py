@@ -37,6 +37,7 @@ from activities.reports import ReportActivities
 from activities.sales import SalePolicy
 from activities.writeback import build_sync_activities
 from workers.codec import codec_from_settings, data_converter_for
+from workers.pair import WorkerPair
 from workers.schedules import ensure_schedules
 from workers.search_attributes import check_search_attributes
 from workers.settings import Settings
@@ -53,9 +54,9 @@ from workflows.visit import VisitWorkflow
 
 log = logging.getLogger("punchcard.worker")
 
+# On the main task queue; VisitWorkflow has its own (workers/pair.py).
 WORKFLOWS: Sequence[type] = (
     PackageWorkflow,
-    VisitWorkflow,
     PaymentWorkflow,
     ReviewEscalationWorkflow,
     PollLocationWorkflow,
@@ -118,7 +119,7 @@ def activity_list(
 
 
 def visit_gateway(settings: Settings, client: Client) -> VisitGateway:
-    return VisitGateway(client, task_queue=settings.task_queue, idle_days=settings.visit_idle_days)
+    return VisitGateway(client, task_queue=settings.visit_queue, idle_days=settings.visit_idle_days)
 
 
 def build_mindbody(settings: Settings, http: httpx.AsyncClient) -> MindbodyApi | None:
@@ -216,8 +217,8 @@ def build_reports(settings: Settings, pool: asyncpg.Pool) -> ReportActivities:
 @contextlib.asynccontextmanager
 async def build_worker(
     settings: Settings, client: Client, *, with_schedules: bool = False
-) -> AsyncIterator[Worker]:
-    """Open the pool and HTTP client, migrate, and yield a worker wired to real adapters.
+) -> AsyncIterator[WorkerPair]:
+    """Open the pool and HTTP client, migrate, and yield the workers wired to real adapters.
 
     `with_schedules` also ensures the Temporal Schedules (review escalation, polling):
     production workers do; tests start the schedules they need themselves. Run the worker
@@ -261,38 +262,50 @@ async def build_worker(
                 sync=build_sync_activities(settings, pool, http),
                 events=EventActivities(pool=pool, publisher=build_publisher(settings, http)),
             )
-            yield Worker(
-                client,
-                task_queue=settings.task_queue,
-                workflows=list(WORKFLOWS),
-                activities=activity_list(
-                    ledger=LedgerActivities(pool),
-                    effects=effects,
-                    intake=intake,
-                    polling=PollingActivities(pool, build_zenoti(settings, http)),
-                    payments=PaymentIntakeActivities(
-                        pool=pool,
-                        client=client,
-                        sales=build_sale_policy(settings),
-                        currency=settings.stripe_currency,
-                    ),
-                    reports=build_reports(settings, pool),
-                    stripe=stripe,
-                    imports=ImportActivities(
-                        pool=pool,
-                        client=client,
-                        sales=build_sale_policy(settings),
-                        task_queue=settings.task_queue,
-                    ),
+            activities = activity_list(
+                ledger=LedgerActivities(pool),
+                effects=effects,
+                intake=intake,
+                polling=PollingActivities(pool, build_zenoti(settings, http)),
+                payments=PaymentIntakeActivities(
+                    pool=pool,
+                    client=client,
+                    sales=build_sale_policy(settings),
+                    currency=settings.stripe_currency,
                 ),
-                max_concurrent_activities=settings.worker_max_concurrent_activities,
-                max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
-                max_cached_workflows=settings.worker_max_cached_workflows,
-                max_concurrent_workflow_task_polls=settings.worker_workflow_task_polls,
-                nonsticky_to_sticky_poll_ratio=settings.worker_nonsticky_poll_ratio,
-                graceful_shutdown_timeout=graceful,
-                interceptors=[LocalActivityShutdownInterceptor(graceful)],
-                workflow_runner=workflow_runner(settings),
+                reports=build_reports(settings, pool),
+                stripe=stripe,
+                imports=ImportActivities(
+                    pool=pool,
+                    client=client,
+                    sales=build_sale_policy(settings),
+                    task_queue=settings.task_queue,
+                ),
+            )
+
+            def worker(task_queue: str, workflows: Sequence[type]) -> Worker:
+                # Every activity on both: local activities run on the worker of the
+                # workflow task, regular ones on the workflow's queue.
+                return Worker(
+                    client,
+                    task_queue=task_queue,
+                    workflows=list(workflows),
+                    activities=activities,
+                    max_concurrent_activities=settings.worker_max_concurrent_activities,
+                    max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
+                    max_cached_workflows=settings.worker_max_cached_workflows,
+                    max_concurrent_workflow_task_polls=settings.worker_workflow_task_polls,
+                    nonsticky_to_sticky_poll_ratio=settings.worker_nonsticky_poll_ratio,
+                    graceful_shutdown_timeout=graceful,
+                    interceptors=[LocalActivityShutdownInterceptor(graceful)],
+                    workflow_runner=workflow_runner(settings),
+                )
+
+            yield WorkerPair(
+                # VisitWorkflow stays on the main queue too, for runs started there before
+                # visits had their own queue (1.0); new runs start on the visits' queue.
+                main=worker(settings.task_queue, [*WORKFLOWS, VisitWorkflow]),
+                visits=worker(settings.visit_queue, [VisitWorkflow]),
             )
     finally:
         await close_pool(pool)
@@ -353,7 +366,10 @@ async def _serve(settings: Settings, stop: asyncio.Event, telemetry: Telemetry) 
     client = await connect_temporal(settings, telemetry=telemetry)
     async with build_worker(settings, client, with_schedules=True) as worker:
         log.info(
-            "worker polling task queue %s at %s", settings.task_queue, settings.temporal_address
+            "worker polling task queues %s and %s at %s",
+            settings.task_queue,
+            settings.visit_queue,
+            settings.temporal_address,
         )
         async with running(worker, graceful=graceful_shutdown(settings)):
             await stop.wait()

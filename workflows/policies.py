@@ -19,6 +19,9 @@ UNKNOWN_CLIENT = "UnknownClient"
 # either type and retries as before.
 INVALID_DATA = "InvalidData"
 REPEATED_FAILURE = "RepeatedFailure"
+# A local activity cut short because its worker stopped (workers/shutdown.py): not the
+# activity's failure; the workflow task is failed so it runs again after the restart.
+WORKER_SHUTDOWN = "WorkerShutdown"
 PERMANENT_ERRORS = [PROVIDER_REJECTED, BAD_CONFIGURATION, UNKNOWN_CLIENT, INVALID_DATA]
 UNEXPECTED_ATTEMPTS = 5  # with INTAKE's backoff: about 8 s of retrying
 # A Mindbody appointment the Public API does not return, after UNRESOLVED_ATTEMPTS tries.

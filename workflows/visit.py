@@ -19,6 +19,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    import workflows.policies as policies
     import workflows.visit_models as vm
     from workflows.calls import call
     from workflows.models import AppointmentNotice, AttendanceRequest, RedeemRequest
@@ -161,6 +162,7 @@ class VisitWorkflow:
             try:
                 return await self._desk(request)
             except ActivityError as err:
+                _unless_cut_short(err)
                 kind, detail = _failure(err)
                 return DeliveryAnswer(accepted=False, rule=kind, detail=detail)
 
@@ -180,6 +182,7 @@ class VisitWorkflow:
         try:
             await self._process(event)
         except ActivityError as err:
+            _unless_cut_short(err)
             await self._failed(event, err)
 
     async def _process(self, event: VisitEvent) -> None:
@@ -473,8 +476,13 @@ class VisitWorkflow:
     async def _deliver(
         self, package_id: str, message: vm.RedeemDelivery | vm.NoteDelivery | vm.AttendanceDelivery
     ) -> DeliveryAnswer:
+        contract = (
+            vm.DELIVER_TO_PACKAGE
+            if workflow.patched(vm.LOCAL_HANDOVER)
+            else vm.DELIVER_TO_PACKAGE_V1
+        )
         return await call(
-            vm.DELIVER_TO_PACKAGE,
+            contract,
             vm.PackageDelivery(package_id=package_id, message=message),
             summary=f"{message.update} on {package_id}",
         )
@@ -656,6 +664,18 @@ def _redeem_order(packages: list[Candidate]) -> list[Candidate]:
     """Packages with a balance first (already in rule-4 order), then empty ones, so a
     refusal names the package the client would have used."""
     return [p for p in packages if p.remaining > 0] + [p for p in packages if p.remaining <= 0]
+
+
+class WorkerStopped(Exception):
+    """Fails the workflow task (not the visit): raised when a local activity was cut short
+    by its worker stopping, so the task, and the event, run again after the restart with
+    nothing recorded, instead of ending in review."""
+
+
+def _unless_cut_short(err: ActivityError) -> None:
+    cause = err.cause
+    if isinstance(cause, ApplicationError) and cause.type == policies.WORKER_SHUTDOWN:
+        raise WorkerStopped(str(cause.message)) from err
 
 
 def _failure(err: ActivityError) -> tuple[str, str]:

@@ -339,11 +339,11 @@ class EscalateResult(Model):
 #
 # Routing touches only Punchcard's own database, so it runs as local activities: a marker
 # each in the visit's history, no server round trip. Enriching a Mindbody event calls
-# Mindbody: a regular activity. Handing over to the package is a regular activity too: it
-# waits for the package's update, which needs a workflow task slot on a worker; as a local
-# activity it held the visit's own workflow task (and its slot) open for that wait, so a
-# burst of visits filled every slot and no package task could start (bench/burst.py
-# stalled at 1,099 of 2,000; tests/workflows/test_visit_slots.py).
+# Mindbody: a regular activity. Handing over to the package is local too: it waits for the
+# package's update, holding the visit's workflow task (and its slot) meanwhile, which is
+# safe only because visits run on a worker and queue of their own (workers/pair.py): on a
+# shared worker a burst of visits filled every slot and no package task could start
+# (bench/burst.py stalled at 1,099 of 2,000; tests/workflows/test_visit_slots.py).
 
 FIND_CANDIDATES = Contract(
     name="intake.find_candidates",
@@ -357,7 +357,21 @@ DELIVER_TO_PACKAGE = Contract(
     arg=PackageDelivery,
     result=DeliveryAnswer,
     options=policies.INTAKE,
+    local=True,
 )
+# The same hand-over as a regular activity: what visits recorded before LOCAL_HANDOVER
+# (1.0, tests/histories v7) did; only their replay takes it. Remove with the patch.
+DELIVER_TO_PACKAGE_V1 = Contract(
+    name="intake.deliver_to_package",
+    arg=PackageDelivery,
+    result=DeliveryAnswer,
+    options=policies.INTAKE,
+)
+# Patch id: the hand-over became a local activity on the visits' own worker (1.1).
+# Retire it (deprecate_patch, then remove DELIVER_TO_PACKAGE_V1) once no visit run started
+# before 1.1 can be open: visit_idle_days after the 1.1 deploy, plus the namespace retention
+# for replays of closed ones.
+LOCAL_HANDOVER = "visit-local-handover"
 OPEN_REVIEW_ITEM = Contract(
     name="intake.open_review_item",
     arg=ReviewItemInput,

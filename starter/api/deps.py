@@ -69,7 +69,7 @@ class ApiDeps:
             pool=pool,
             service=service,
             gateway=VisitGateway(
-                client, task_queue=settings.task_queue, idle_days=settings.visit_idle_days
+                client, task_queue=settings.visit_queue, idle_days=settings.visit_idle_days
             ),
             links=service.links,
             catalog=service.catalog,

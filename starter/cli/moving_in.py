@@ -90,7 +90,7 @@ def import_appointments(
                 timezone=settings.spa_timezone,
                 links=service.links,
                 gateway=VisitGateway(
-                    client, task_queue=settings.task_queue, idle_days=settings.visit_idle_days
+                    client, task_queue=settings.visit_queue, idle_days=settings.visit_idle_days
                 ),
             )
         typer.echo(

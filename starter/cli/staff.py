@@ -136,7 +136,7 @@ def register(app: typer.Typer) -> None:
                 repeat = await service.first_answer(package, redeem) is not None
                 gateway = VisitGateway(
                     await temporal(settings),
-                    task_queue=settings.task_queue,
+                    task_queue=settings.visit_queue,
                     idle_days=settings.visit_idle_days,
                 )
                 answer = await answered(

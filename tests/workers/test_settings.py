@@ -44,7 +44,7 @@ async def test_worker_tuning_reaches_the_worker(
         }
     )
     async with build_worker(tuned, client) as worker:
-        config = worker.config()
+        config = worker.main.config()
     assert config.get("max_cached_workflows") == 123
     assert config.get("max_concurrent_workflow_task_polls") == 8
     assert config.get("nonsticky_to_sticky_poll_ratio") == 0.5

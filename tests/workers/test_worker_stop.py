@@ -12,20 +12,23 @@ import contextlib
 import signal
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
 from temporalio.client import Client
 
-from activities.repository import ClientRepository, PackageTypeRepository
+from activities.intake import VisitGateway
+from activities.repository import ClientRepository, PackageTypeRepository, ServiceMapping
 from starter.packages import PackageService, SaleRequest
-from tests.conftest import eventually
+from tests.conftest import eventually, settled
 from tests.workers.test_worker_crash import start_worker
 from tests.workflows.conftest import ANA, LASER
 from workers.settings import Settings
 from workers.shutdown import MIN_LOCAL_GRACE, STOP_MARGIN, running
 from workers.worker import build_worker, graceful_shutdown
-from workflows.models import RedeemRequest
+from workflows.models import EntryKind, RedeemRequest
+from workflows.visit_models import Platform, VisitChange, VisitEvent
 
 # Enough for the local activity's grace and the SDK's own stop, well under the margin.
 BOUND = MIN_LOCAL_GRACE.total_seconds() + 10
@@ -108,3 +111,45 @@ async def sold_without_worker(
         running(worker, graceful=graceful_shutdown(settings)),
     ):
         return await sold(service, pool)
+
+
+async def test_a_visit_cut_short_by_a_stop_is_handed_over_after_the_restart(
+    settings: Settings, client: Client, pool: asyncpg.Pool, database_url: str
+) -> None:
+    """The hand-over to the package waits in a local activity; stopping the worker then
+    fails the visit's workflow task (not the visit): after the restart the completion is
+    redeemed once, with no review item and no staff alert."""
+    service = PackageService(client=client, pool=pool, settings=settings)
+    package_id = await sold_without_worker(service, pool, settings, client)
+    await service.catalog.upsert(
+        ServiceMapping(platform="*", service_key="Laser hair removal", category="laser")
+    )
+    gateway = VisitGateway(client, task_queue=settings.visit_queue, idle_days=1)
+    completion = VisitEvent(
+        event_key="done-1",
+        platform=Platform.BOULEVARD,
+        appointment_id="appt-stop",
+        change=VisitChange.COMPLETED,
+        client_id=ANA.client_id,
+        service_name="Laser hair removal",
+        occurred_at=datetime.now(UTC),
+    )
+    async with ledger_locked(database_url), build_worker(settings, client) as worker:
+        async with running(worker, graceful=graceful_shutdown(settings)):
+            await gateway.submit(completion)
+            # The package took the update and waits on the ledger; the visit waits on it.
+            await eventually(lambda: ledger_writes_waiting(pool), lambda n: n >= 1)
+
+    async with (
+        build_worker(settings, client) as worker,
+        running(worker, graceful=graceful_shutdown(settings)),
+    ):
+        route = "SELECT package_id FROM appointment_routes WHERE appointment_id = 'appt-stop'"
+        await eventually(lambda: pool.fetchval(route), lambda found: found == package_id)
+        await settled(client, settings.task_queue)
+        # In the package's book once (its ledger row follows after the ledger's pause).
+        history = await service.history(package_id)
+    redeemed = [e.appointment_id for e in history if e.kind is EntryKind.REDEMPTION]
+    assert redeemed == ["boulevard:appt-stop"]
+    assert await pool.fetchval("SELECT count(*) FROM review_items") == 0
+    assert await pool.fetchval("SELECT count(*) FROM staff_alerts") == 0

@@ -1,7 +1,7 @@
 """Determinism gate: committed histories of every lifecycle must replay on today's code.
 
-`PUNCHCARD_RECORD_HISTORIES=v8 pytest tests/workflows/test_replay.py -k fresh` adds a
-generation of files (`<lifecycle>__v8_<n>.json`) from fresh runs, beside the older ones:
+`PUNCHCARD_RECORD_HISTORIES=v9 pytest tests/workflows/test_replay.py -k fresh` adds a
+generation of files (`<lifecycle>__v9_<n>.json`) from fresh runs, beside the older ones:
 record one after every `workflow.patched` change, so both the old and the new branch stay
 under replay. Never rewrite or delete an old generation to make a failing replay pass
 (that failure means running workflows would break).
@@ -10,6 +10,10 @@ under replay. Never rewrite or delete an old generation to make a failing replay
 and the patches they guarded were retired at once instead of through deprecate_patch:
 no history of them exists outside this repository. From v7 on the rule above holds, and
 `test_a_changed_workflow_fails_replay` proves the gate catches a change.
+
+Generations: v7 the 1.0 baseline (every lifecycle); v8 the visit lifecycles after the
+`visit-local-handover` patch (the hand-over to the package a local activity on the visits'
+own worker; keep the files the recording adds for the lifecycles a patch changes).
 """
 
 from __future__ import annotations
@@ -372,7 +376,7 @@ async def _visit_routed(spa: Spa) -> list[str]:
         ServiceMapping(platform="*", service_key="Laser", category="laser")
     )
     gateway = VisitGateway(
-        spa.service._client, task_queue=spa.service._settings.task_queue, idle_days=30
+        spa.service._client, task_queue=spa.service._settings.visit_queue, idle_days=30
     )
     for key, change in (
         ("e1", VisitChange.BOOKED),
@@ -390,7 +394,7 @@ async def _visit_review(spa: Spa) -> list[str]:
     """An unknown service waits in review; the manager assigns it to a package."""
     [pkg] = await spa.sell("laser6")
     gateway = VisitGateway(
-        spa.service._client, task_queue=spa.service._settings.task_queue, idle_days=30
+        spa.service._client, task_queue=spa.service._settings.visit_queue, idle_days=30
     )
     workflow_id = await gateway.submit(_event("v2", VisitChange.COMPLETED, "e1", "Mystery"))
     queue = ReviewQueue(spa.pool)

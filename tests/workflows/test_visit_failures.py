@@ -59,7 +59,7 @@ def completion(appointment: str, **fields: object) -> VisitEvent:
 
 
 def gateway(client: Client, settings: Settings) -> VisitGateway:
-    return VisitGateway(client, task_queue=settings.task_queue, idle_days=1)
+    return VisitGateway(client, task_queue=settings.visit_queue, idle_days=1)
 
 
 async def redemptions(spa: Spa, package: str) -> int:
