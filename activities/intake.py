@@ -2,7 +2,8 @@
 
 `VisitGateway.submit` is the one door every source uses (webhooks, polling, CSV, desk):
 a signal-with-start of the appointment's visit workflow, durable in Temporal once it
-returns. The visit workflow then calls the activities below to find candidate packages,
+returns. Webhooks then wait, within a bound, for the run to settle the event
+(`VisitGateway.wait_settled`, `activities.visit_settle`). The visit workflow then calls the activities below to find candidate packages,
 deliver updates to them, and open or close review items.
 """
 
@@ -36,6 +37,7 @@ from activities.repository import (
     ReviewQueue,
     ServiceCatalog,
 )
+from activities.visit_settle import Handover, wait_settled
 from workflows import policies
 from workflows import visit_models as vm
 from workflows.ids import package_workflow_id, visit_workflow_id
@@ -59,6 +61,7 @@ from workflows.visit_models import (
     VisitChange,
     VisitEvent,
     VisitInput,
+    VisitState,
 )
 
 log = logging.getLogger("punchcard.intake")
@@ -86,31 +89,56 @@ async def _send_update(
 
 
 class VisitGateway:
-    """Signal-with-start of visit workflows: the durable hand-off for every source."""
+    """Signal-with-start of visit workflows: the durable hand-off for every source.
 
-    def __init__(self, client: Client, *, task_queue: str, idle_days: float) -> None:
+    `review` lets `wait_settled` stop early for a visit that went to the review queue
+    (its run stays open until staff decide); without it that wait lasts its bound.
+    """
+
+    def __init__(
+        self,
+        client: Client,
+        *,
+        task_queue: str,
+        idle_days: float,
+        review: ReviewQueue | None = None,
+    ) -> None:
         self._client = client
         self._task_queue = task_queue
         self._idle_days = idle_days
+        self._review = review
 
     async def submit(self, event: VisitEvent) -> str:
         """Returns the visit workflow id once the event is in its history."""
-        workflow_id = visit_workflow_id(event.platform, event.appointment_id)
-        await self._client.start_workflow(
+        return (await self.hand_over(event)).id
+
+    async def hand_over(self, event: VisitEvent) -> WorkflowHandle[VisitWorkflow, VisitState]:
+        """Signal-with-start; the handle names the run that got the event."""
+        return await self._client.start_workflow(
             VisitWorkflow.run,
             VisitInput(
                 platform=event.platform,
                 appointment_id=event.appointment_id,
                 idle_days=self._idle_days,
             ),
-            id=workflow_id,
+            id=visit_workflow_id(event.platform, event.appointment_id),
             task_queue=self._task_queue,
             start_signal="event",
             start_signal_args=[event],
             # A closed visit may hear again (a late duplicate): a new run, same routes.
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
         )
-        return workflow_id
+
+    async def wait_settled(
+        self,
+        handle: WorkflowHandle[VisitWorkflow, VisitState],
+        event: VisitEvent,
+        *,
+        within: float,
+    ) -> Handover:
+        """What the run did with `event`, once it closed or sent it to review; bare after
+        `within` seconds (0: at once). Reads only: it cannot hurt the run."""
+        return await wait_settled(handle, event, within=within, review=self._review)
 
     async def complete_at_desk(
         self, event: VisitEvent, package_id: str, *, allow_same_day: bool = False

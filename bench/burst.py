@@ -18,10 +18,12 @@ sent over HTTP. Then:
 4. **Audit**: every ack 200 "accepted"; each appointment exactly one redemption row and
    exactly one confirmation text; every balance exactly `units - K`; every SMS row sent.
 
-Figures: ack latency p50/p99; ledger complete how long after the last ack (target
-≤ 30 s); each confirmation's arrival at the stand-in minus its own webhook's ack, p50/p99
-(target p99 ≤ 10 s); and, to see where time goes, when each redemption reached the ledger
-after its ack, the worker's task and activity schedule-to-start times, and CPU per process.
+Figures: ack latency p50/p99 and the outcome each answer named (a completion's answer
+waits for its visit, within PUNCHCARD_WEBHOOK_SETTLE_SECONDS); ledger complete how long
+after the last ack (target ≤ 30 s); each confirmation's arrival at the stand-in minus its
+own webhook's ack, p50/p99 (target p99 ≤ 10 s); and, to see where time goes, when each
+redemption reached the ledger after its ack, the worker's task and activity
+schedule-to-start times, and CPU per process.
 They go to bench/results/burst.json. Exits 1 if anything was lost or doubled.
 """
 
@@ -102,6 +104,7 @@ class Ack:
     latency_s: float
     acked_at: float  # wall clock (time.time()), to compare with the stand-in's timestamps
     late_s: float  # how far behind its slot on the schedule it was sent
+    outcome: str | None = None  # what the visit did before the answer (None: not waited for)
 
 
 @dataclass
@@ -279,7 +282,8 @@ async def send_burst(
                     continue
                 acked = perf_counter()
                 burst.last_ack_perf, burst.last_ack_wall = acked, time.time()
-                answer = response.json().get("status", "") if response.status_code == 200 else ""
+                body = response.json() if response.status_code == 200 else {}
+                answer = body.get("status", "")
                 burst.acks.append(
                     Ack(
                         appointment=appt,
@@ -288,6 +292,7 @@ async def send_burst(
                         latency_s=acked - began,
                         acked_at=burst.last_ack_wall,
                         late_s=max(began - due, 0.0),
+                        outcome=body.get("outcome"),
                     )
                 )
                 done = len(burst.acks) + len(burst.errors)
@@ -688,6 +693,9 @@ def report(
             "ack_p50_ms": round(percentile(acks, 50), 1),
             "ack_p99_ms": round(percentile(acks, 99), 1),
             "ack_max_ms": round(acks[-1], 1) if acks else 0.0,
+            # Answered once the visit settled it (PUNCHCARD_WEBHOOK_SETTLE_SECONDS), by
+            # outcome; "none": answered at once, or at the bound.
+            "outcomes": dict(Counter(a.outcome or "none" for a in burst.acks)),
         },
         "ledger": {
             "complete_after_last_ack_s": None if ledger_after is None else round(ledger_after, 2),
@@ -721,7 +729,8 @@ def report(
     print()
     print(
         f"acks: {len(burst.acks)} in {b['seconds']:.1f}s ({b['achieved_rate_per_s']}/s), "
-        f"p50 {b['ack_p50_ms']} ms, p99 {b['ack_p99_ms']} ms, max {b['ack_max_ms']} ms"
+        f"p50 {b['ack_p50_ms']} ms, p99 {b['ack_p99_ms']} ms, max {b['ack_max_ms']} ms; "
+        f"outcomes {b['outcomes']}"
     )
     shown = "never" if ledger_after is None else f"{ledger_after:.1f}s"
     print(

@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     manager_email: str | None = None  # review items older than a day are escalated here
     review_escalate_hours: float = Field(default=24, gt=0)
     visit_idle_days: float = Field(default=30, gt=0)
+    # A completion, no-show or late-cancel webhook is answered once its visit settled it,
+    # or after this many seconds (still 2xx: it is durable); 0 answers at once.
+    webhook_settle_seconds: float = Field(default=5.0, ge=0, le=25)
     # The first manager's token on a spa with none (setup through the API alone); see README.
     bootstrap_manager_token: SecretStr | None = None
 

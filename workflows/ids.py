@@ -21,6 +21,12 @@ def visit_workflow_id(platform: str, appointment_id: str) -> str:
     return f"{VISIT_PREFIX}{platform}:{appointment_id}"
 
 
+def visit_review_item_id(platform: str, appointment_id: str, event_key: str) -> str:
+    """The review item a visit opens for one of its events (one per event, however often
+    retried): webhook answers look it up to learn that the event went to review."""
+    return f"{visit_workflow_id(platform, appointment_id)}:{event_key}"
+
+
 PAYMENT_PREFIX = "payment:"
 
 

@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
     import workflows.policies as policies
     import workflows.visit_models as vm
     from workflows.calls import call
+    from workflows.ids import visit_review_item_id
     from workflows.models import AppointmentNotice, AttendanceRequest, RedeemRequest
     from workflows.visit_models import (
         Candidate,
@@ -564,7 +565,9 @@ class VisitWorkflow:
         return True
 
     def _item_id(self, event: VisitEvent) -> str:
-        return f"visit:{self._input.platform}:{self._input.appointment_id}:{event.event_key}"
+        return visit_review_item_id(
+            self._input.platform, self._input.appointment_id, event.event_key
+        )
 
     async def _review(
         self,

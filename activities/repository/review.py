@@ -110,6 +110,23 @@ class ReviewQueue:
         )
         return None if row is None else ReviewItem.model_validate(dict(row))
 
+    async def waiting_on(
+        self, item_id: str, *, visit_workflow_id: str | None = None
+    ) -> ReviewItem | None:
+        """The item opened under `item_id`, else (given a visit) the unmatched item that
+        visit waits on: a key lookup plus the few open items, cheap enough to poll."""
+        row = await self._pool.fetchrow(
+            f"""
+            SELECT {_REVIEW_COLUMNS} FROM review_items
+            WHERE item_id = $1
+               OR (status = 'open' AND kind = 'unmatched_visit' AND visit_workflow_id = $2)
+            ORDER BY item_id = $1 DESC, created_at LIMIT 1
+            """,
+            item_id,
+            visit_workflow_id,
+        )
+        return None if row is None else ReviewItem.model_validate(dict(row))
+
     async def list(
         self, status: str | None = "open", limit: int = 200
     ) -> builtins.list[ReviewItem]:

@@ -63,17 +63,21 @@ class ApiDeps:
     ) -> ApiDeps:
         """`http` carries the desk's Stripe calls (renewal links); the lifespan owns it."""
         service = PackageService(client=client, pool=pool, settings=settings)
+        review = ReviewQueue(pool)
         return cls(
             settings=settings,
             client=client,
             pool=pool,
             service=service,
             gateway=VisitGateway(
-                client, task_queue=settings.visit_queue, idle_days=settings.visit_idle_days
+                client,
+                task_queue=settings.visit_queue,
+                idle_days=settings.visit_idle_days,
+                review=review,
             ),
             links=service.links,
             catalog=service.catalog,
-            review=ReviewQueue(pool),
+            review=review,
             inbound=InboundEventLog(pool),
             staff=StaffRepository(pool),
             # The worker's own adapter and activity code, called in-process: one Checkout

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import AwareDatetime, Field
 
 from workflows.models import Model, PackageKind, PackageStatus
-from workflows.visit_models import Platform
+from workflows.visit_models import Platform, VisitOutcome
 
 Text = Field(min_length=1, max_length=500)
 
@@ -298,6 +298,15 @@ class WebhookAck(Model):
     event_key: str
     detail: str
     visit_workflow_id: str | None = None
+    outcome: VisitOutcome | None = Field(
+        default=None,
+        description="what the visit did with a completion, no-show or late cancel, when it "
+        "settled it before the answer (null: not waited for, or not settled within "
+        "PUNCHCARD_WEBHOOK_SETTLE_SECONDS; it will be, nothing more to send)",
+    )
+    package_id: str | None = Field(
+        default=None, description="the package it was redeemed or recorded on"
+    )
 
 
 class Health(Model):

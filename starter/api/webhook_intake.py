@@ -1,8 +1,13 @@
 """From a verified, parsed delivery to a durable hand-off: client resolution, the inbound
 record, and the signal-with-start of the appointment's visit workflow.
 
-A delivery is answered 2xx only after `VisitGateway.submit` returned, i.e. once the event
-is in Temporal. A repeat of an accepted event is answered "duplicate" without re-sending;
+A delivery is answered 2xx only after the signal-with-start returned, i.e. once the event
+is in Temporal. A completion, no-show or late cancel (a change that ends the visit) is
+then answered only once the visit run that got it closed or sent it to the review queue,
+or after PUNCHCARD_WEBHOOK_SETTLE_SECONDS (still "accepted": it is durable, it will be
+settled), with what became of it in `outcome` and the detail. That is the backpressure: a
+platform's senders wait while the stack is behind, instead of a hidden queue building up
+behind early acks. Booking chatter is answered at once. A repeat of an accepted event is answered "duplicate" without re-sending;
 the visit workflow would ignore it anyway (it dedupes on the event key). Of two copies
 racing (both sent before either was recorded), both are handed over and exactly one is
 answered "accepted": the record decides, under a row lock.
@@ -20,13 +25,26 @@ from starter.ingress import stripe
 from starter.ingress.base import ParsedDelivery, WebhookRejected
 from workflows.ids import payment_workflow_id
 from workflows.payment_models import PaymentInput
-from workflows.visit_models import Platform, VisitChange, VisitEvent
+from workflows.visit_models import Platform, VisitChange, VisitEvent, VisitOutcome
 
 log = logging.getLogger("punchcard.webhooks")
 
 # Changes that touch a balance: from an unknown client they are refused (4xx); booking
-# chatter about clients who hold no packages is normal and answered "ignored".
+# chatter about clients who hold no packages is normal and answered "ignored". They also
+# end the visit, so their answer waits for it (within the bound).
 _CONSUMING = frozenset({VisitChange.COMPLETED, VisitChange.NO_SHOW, VisitChange.LATE_CANCEL})
+
+# What became of a settled delivery, in the words staff use.
+_SAID = {
+    VisitOutcome.REDEEMED: "redeemed on package {package}",
+    VisitOutcome.RECORDED: "recorded on package {package}",
+    VisitOutcome.NOTED: "noted on package {package}",
+    VisitOutcome.IN_REVIEW: "waiting in the review queue",
+    VisitOutcome.DISMISSED: "dismissed by staff: nothing taken",
+    VisitOutcome.IGNORED: "nothing taken",
+    VisitOutcome.REFUSED: "refused by package {package}",
+    VisitOutcome.FAILED: "could not be processed: staff are alerted, a review item is open",
+}
 
 
 async def accept_visit(deps: ApiDeps, parsed: ParsedDelivery) -> WebhookAck:
@@ -78,7 +96,8 @@ async def accept_visit(deps: ApiDeps, parsed: ParsedDelivery) -> WebhookAck:
             appointment_id=visit.appointment_id,
         )
         raise WebhookRejected(422, detail)
-    workflow_id = await deps.gateway.submit(visit)
+    handle = await deps.gateway.hand_over(visit)
+    workflow_id = handle.id
     first = await _record(
         deps,
         parsed,
@@ -94,11 +113,28 @@ async def accept_visit(deps: ApiDeps, parsed: ParsedDelivery) -> WebhookAck:
             detail="a copy of this event was accepted at the same moment: nothing changed",
             visit_workflow_id=workflow_id,
         )
+    head = f"{visit.change.value} for appointment {visit.appointment_id}"
+    within = deps.settings.webhook_settle_seconds if visit.change in _CONSUMING else 0
+    if within <= 0:
+        return WebhookAck(
+            status="accepted",
+            event_key=parsed.event_key,
+            detail=f"{head} is recorded",
+            visit_workflow_id=workflow_id,
+        )
+    settled = await deps.gateway.wait_settled(handle, visit, within=within)
+    if settled.outcome is None:
+        detail = f"{head} is recorded; not settled within {within:g} s, it will be"
+    else:
+        said = _SAID[settled.outcome].format(package=settled.package_id or "?")
+        detail = f"{head}: {said} ({settled.detail})" if settled.detail else f"{head}: {said}"
     return WebhookAck(
         status="accepted",
         event_key=parsed.event_key,
-        detail=f"{visit.change.value} for appointment {visit.appointment_id} is recorded",
+        detail=detail,
         visit_workflow_id=workflow_id,
+        outcome=settled.outcome,
+        package_id=settled.package_id,
     )
 
 

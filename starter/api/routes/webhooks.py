@@ -1,6 +1,7 @@
 """Provider webhooks: signature first, then the body, then a durable hand-off.
 
-Every refusal is a 4xx whose body names the problem ({"detail": "..."}); event types we
+A visit change that ends the visit is answered once the visit settled it, within
+PUNCHCARD_WEBHOOK_SETTLE_SECONDS (`starter.api.webhook_intake`). Every refusal is a 4xx whose body names the problem ({"detail": "..."}); event types we
 do not act on are answered 2xx and recorded as ignored.
 """
 
