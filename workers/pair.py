@@ -42,12 +42,15 @@ class WorkerPair:
             group.create_task(self.visits.run())
 
     async def shutdown(self) -> None:
-        await asyncio.gather(self.visits.shutdown(), self.main.shutdown())
+        """Visits first: their hand-overs in flight wait on package tasks, which the main
+        worker keeps answering until the visits have stopped."""
+        await self.visits.shutdown()
+        await self.main.shutdown()
 
     async def __aenter__(self) -> WorkerPair:
         stack = contextlib.AsyncExitStack()
         await stack.enter_async_context(self.main)
-        await stack.enter_async_context(self.visits)
+        await stack.enter_async_context(self.visits)  # exits first (see shutdown)
         self._stack = stack
         return self
 
