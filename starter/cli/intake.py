@@ -255,7 +255,7 @@ def register(app: typer.Typer) -> None:
         "spa's own locations (zones, platform ids) are `punchcard locations`.",
         no_args_is_help=True,
     )
-    app.add_typer(location_app, name="location", rich_help_panel="Intake")
+    app.add_typer(location_app, name="poll", rich_help_panel="Intake")
 
     @location_app.command("add")
     def location_add(
@@ -297,7 +297,7 @@ def register(app: typer.Typer) -> None:
                     ],
                 )
                 if locations
-                else "no polled locations: punchcard location add zenoti <center id>"
+                else "no polled locations: punchcard poll add zenoti <center id>"
             )
 
         run(action)

@@ -1,7 +1,7 @@
 """`punchcard locations`: the spa group's locations, their zones and platform ids.
 
-(`punchcard location …`, singular, is the older group of platform locations *polled* for
-appointments; the two meet in a location's `--zenoti` center id.)
+(`punchcard poll …` lists the platform locations *polled* for appointments; the two meet
+in a location's `--zenoti` center id.)
 """
 
 from __future__ import annotations
