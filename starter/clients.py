@@ -18,19 +18,22 @@ from activities.repository import (
     LedgerReader,
     MessageRow,
 )
+from activities.repository.locations import LocationRepository
 from starter.packages import Conflict, NotFound
 from starter.saved import Saved, listed
 from workflows.models import Model
 
-CONTACT_FIELDS = ("name", "phone", "email")
+RECORD_FIELDS = ("name", "phone", "email", "home_location_id")
 
 
 class ClientChanges(Model):
-    """An update: only the fields set are changed (None clears phone or email)."""
+    """An update: only the fields set are changed (None clears phone, email or the home
+    location)."""
 
     name: str | None = None
     phone: str | None = None
     email: str | None = None
+    home_location_id: str | None = None
 
 
 class ClientService:
@@ -38,6 +41,7 @@ class ClientService:
         self.clients = ClientRepository(pool)
         self.links = ClientLinkRepository(pool)
         self._ledger = LedgerReader(pool)
+        self._locations = LocationRepository(pool)
 
     async def get(self, client_id: str) -> ClientRecord:
         found = await self.clients.get(client_id)
@@ -48,10 +52,11 @@ class ClientService:
     async def create(self, record: ClientRecord) -> Saved[ClientRecord]:
         """Create the client; the same contact details again are a no-op (opt-outs sent
         along are still added), different ones a `Conflict`."""
+        await self._check_location(record.home_location_id)
         if await self.clients.insert(record):
             return Saved(record=record, created=True)
         stored = await self.get(record.client_id)
-        differs = [f for f in CONTACT_FIELDS if getattr(stored, f) != getattr(record, f)]
+        differs = [f for f in RECORD_FIELDS if getattr(stored, f) != getattr(record, f)]
         if differs:
             raise Conflict(
                 f"client {record.client_id!r} already exists with a different "
@@ -65,6 +70,7 @@ class ClientService:
 
     async def save(self, record: ClientRecord) -> Saved[ClientRecord]:
         """Create or update (the CLI's `client add`)."""
+        await self._check_location(record.home_location_id)
         existed = await self.clients.get(record.client_id) is not None
         return Saved(record=await self.clients.upsert(record), created=not existed)
 
@@ -73,7 +79,15 @@ class ClientService:
         merged = ClientRecord.model_validate(
             stored.model_dump() | changes.model_dump(include=changes.model_fields_set)
         )
+        await self._check_location(merged.home_location_id)
         return await self.clients.upsert(merged)
+
+    async def _check_location(self, location_id: str | None) -> None:
+        if location_id is not None and await self._locations.get(location_id) is None:
+            raise NotFound(
+                f"no location {location_id!r}: add it first (POST /api/locations or "
+                "`punchcard locations add`)"
+            )
 
     async def set_sms_opt_out(self, client_id: str, opted_out: bool) -> ClientRecord:
         """Record a client's STOP, or (with their consent) resume SMS."""

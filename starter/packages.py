@@ -118,7 +118,9 @@ class SaleRequest(Model):
     notices: NoticePolicy | None = None
     max_messages_per_run: int | None = None
     location_id: str | None = Field(
-        default=None, description="where it is sold (default: the spa's default location)"
+        default=None,
+        description="where it is sold (default: the client's home location, else the "
+        "spa's default location)",
     )
 
 
@@ -144,9 +146,15 @@ class PackageService:
     def notice_policy(self) -> NoticePolicy:
         return self._sales.notices
 
-    async def sale_location(self, location_id: str | None) -> LocationRecord | None:
-        """Where a sale belongs: the location named, else the default; None while the spa
-        has configured no location (its packages carry none)."""
+    async def sale_location(
+        self, location_id: str | None, *, client_id: str | None = None
+    ) -> LocationRecord | None:
+        """Where a sale belongs: the location named, else the client's home location, else
+        the default; None while the spa has configured no location (its packages carry
+        none)."""
+        if location_id is None and client_id is not None:
+            client = await self.clients.get(client_id)
+            location_id = None if client is None else client.home_location_id
         try:
             return await self.locations.for_sale(location_id)
         except UnknownLocation as err:
@@ -164,7 +172,7 @@ class PackageService:
         if package_type is None:
             raise NotFound(f"unknown package type {request.type_code!r}")
         terms = package_type.terms()
-        location = await self.sale_location(request.location_id)
+        location = await self.sale_location(request.location_id, client_id=request.client_id)
         purchase_id = request.purchase_id or f"pkg_{uuid.uuid4().hex[:12]}"
         purchased_at = request.purchased_at or datetime.now().astimezone()
         notices = request.notices or self.notice_policy()

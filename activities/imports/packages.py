@@ -166,7 +166,7 @@ class PackageImporter:
     ) -> _Plan | None:
         client_id = await self._client_for(row, job.format)
         package_type = await self._type_for(row, job.options)
-        location = await self._location_for(row, job.options)
+        location = await self._location_for(row, job.options, client_id)
         notices = self._sales.notices
         if location is not None:  # its days, and its reminders' hour, are that location's
             notices = notices.model_copy(update={"timezone": location.timezone})
@@ -235,14 +235,21 @@ class PackageImporter:
             self._types_read = (now, await self._types.list())
         return self._types_read[1]
 
-    async def _location_for(self, row: PackageRow, options: ImportOptions) -> LocationRecord | None:
+    async def _location_for(
+        self, row: PackageRow, options: ImportOptions, client_id: str
+    ) -> LocationRecord | None:
         """The row's location (its id, name, or a platform's id for it), else the job's,
-        else the default; None while the spa has configured none."""
+        else the client's home location, else the default; None while the spa has
+        configured none."""
         now = asyncio.get_running_loop().time()
         if self._locations_read is None or now - self._locations_read[0] > TYPES_FOR_SECONDS:
             self._locations_read = (now, await self._locations.list())
         locations = self._locations_read[1]
         ref = row.location_ref or options.location_id
+        if ref is None and locations:
+            ref = await self._pool.fetchval(
+                "SELECT home_location_id FROM clients WHERE client_id = $1", client_id
+            )
         if ref is None:
             return next((loc for loc in locations if loc.is_default), None)
         folded = " ".join(ref.split()).casefold()

@@ -21,9 +21,11 @@ class ClientRecord(Row):
     email: str | None = None
     sms_opt_out: bool = False
     email_opt_out: bool = False
+    # Where sales to the client belong unless one names another (None: the default).
+    home_location_id: str | None = None
 
 
-_CLIENT_COLUMNS = "client_id, name, phone, email, sms_opt_out, email_opt_out"
+_CLIENT_COLUMNS = "client_id, name, phone, email, sms_opt_out, email_opt_out, home_location_id"
 
 
 class ClientRepository:
@@ -40,13 +42,14 @@ class ClientRepository:
         """
         row = await self._pool.fetchrow(
             f"""
-            INSERT INTO clients ({_CLIENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)
+            INSERT INTO clients ({_CLIENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)
             ON CONFLICT (client_id) DO UPDATE SET
                 name = EXCLUDED.name,
                 phone = EXCLUDED.phone,
                 email = EXCLUDED.email,
                 sms_opt_out = clients.sms_opt_out OR EXCLUDED.sms_opt_out,
                 email_opt_out = clients.email_opt_out OR EXCLUDED.email_opt_out,
+                home_location_id = EXCLUDED.home_location_id,
                 updated_at = now()
             RETURNING {_CLIENT_COLUMNS}
             """,
@@ -56,6 +59,7 @@ class ClientRepository:
             client.email,
             client.sms_opt_out,
             client.email_opt_out,
+            client.home_location_id,
         )
         assert row is not None  # INSERT … RETURNING always yields the row
         return ClientRecord.model_validate(dict(row))
@@ -64,7 +68,7 @@ class ClientRepository:
         """Create a client only if the id is free; True when this call created it."""
         created = await self._pool.fetchval(
             f"""
-            INSERT INTO clients ({_CLIENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)
+            INSERT INTO clients ({_CLIENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)
             ON CONFLICT (client_id) DO NOTHING
             RETURNING client_id
             """,
@@ -74,6 +78,7 @@ class ClientRepository:
             client.email,
             client.sms_opt_out,
             client.email_opt_out,
+            client.home_location_id,
         )
         return created is not None
 

@@ -62,6 +62,9 @@ class ClientOut(Model):
     email: str | None
     sms_opt_out: bool = Field(description="no SMS is sent to the client (a STOP, or staff)")
     email_opt_out: bool = Field(default=False, description="no email is sent to the client")
+    home_location_id: str | None = Field(
+        default=None, description="where sales to the client belong (None: the default)"
+    )
 
 
 class LinkOut(Model):
@@ -219,7 +222,8 @@ class SaleBody(Model):
         default=None,
         min_length=1,
         max_length=150,
-        description="where it is sold (GET /api/locations; default: the default location); "
+        description="where it is sold (GET /api/locations; default: the client's home "
+        "location, else the default location); "
         "its reminders go out at that location's local hour, and the days above are that "
         "location's",
     )

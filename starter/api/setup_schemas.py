@@ -45,14 +45,21 @@ class ClientCreate(Body):
         default=False, description="already opted out of SMS (e.g. in the system moved from)"
     )
     email_opt_out: bool = Field(default=False, description="already opted out of email")
+    home_location_id: Id | None = Field(
+        default=None,
+        description="the client's location (a spa group): sales to them belong there unless "
+        "one names another, so their reminders go out at its local hour (default: the "
+        "default location)",
+    )
 
 
 class ClientUpdate(Body):
-    """Only the fields sent change; `null` clears phone or email."""
+    """Only the fields sent change; `null` clears phone, email or the home location."""
 
     name: Name | None = None
     phone: Phone | None = None
     email: Email | None = None
+    home_location_id: Id | None = None
 
     @field_validator("name")
     @classmethod

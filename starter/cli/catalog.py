@@ -45,11 +45,20 @@ def client_add(
     name: Annotated[str, typer.Option(help="Full name.")],
     phone: Annotated[str | None, typer.Option(help="Mobile in E.164, e.g. +15555550123.")] = None,
     email: Annotated[str | None, typer.Option(help="Email address.")] = None,
+    location: Annotated[
+        str | None,
+        typer.Option(
+            help="Home location (`punchcard locations`): sales to the client belong there "
+            "unless one names another."
+        ),
+    ] = None,
 ) -> None:
-    """Add a client, or update their name and contact details."""
+    """Add a client, or update their name, contact details and home location."""
 
     async def action(settings: Settings) -> None:
-        record = ClientRecord(client_id=client_id, name=name, phone=phone, email=email)
+        record = ClientRecord(
+            client_id=client_id, name=name, phone=phone, email=email, home_location_id=location
+        )
         async with database(settings) as pool:
             stored = (await ClientService(pool).save(record)).record
         typer.echo(

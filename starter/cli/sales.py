@@ -54,7 +54,7 @@ def register(app: typer.Typer) -> None:
         location: Annotated[
             str | None,
             typer.Option(
-                help="Location sold at (`punchcard locations`; default: the default one). "
+                help="Location sold at (`punchcard locations`; default: the client's home location, else the default one). "
                 "Its reminders go out at that location's local hour; days are its days."
             ),
         ] = None,
@@ -68,7 +68,7 @@ def register(app: typer.Typer) -> None:
 
         async def action(settings: Settings) -> None:
             async with package_service(settings) as service:
-                where = await service.sale_location(location)
+                where = await service.sale_location(location, client_id=client)
                 tz = settings.spa_timezone if where is None else where.timezone
                 try:
                     dates = sale_dates(

@@ -7,11 +7,13 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
 from activities.repository import LocationRecord, LocationRepository
-from starter.packages import SaleRequest
+from starter.clients import ClientChanges, ClientService
+from starter.packages import NotFound, SaleRequest
 from tests.workflows.conftest import ANA, BEN, Spa
 from workflows import visibility
 from workflows.ids import package_workflow_id
@@ -90,3 +92,31 @@ async def test_a_spa_without_locations_sells_as_before(spa: Spa, client: Client)
     again = await sell_at(spa, ANA.client_id, "main")
     assert (await spa.ledger.balance(again)) is not None
     assert (await spa.ledger.balance(again)).location_id is None  # type: ignore[union-attr]
+
+
+async def test_a_client_of_one_location_is_sold_there_and_reminded_at_its_hour(
+    spa: Spa,
+) -> None:
+    """Ben lives by the Venice spa: a sale that names no location is Venice's, its
+    reminders at 10:00 Los Angeles time; naming a location still wins."""
+    await two_locations(spa)
+    clients = ClientService(spa.pool)
+    ben = await clients.update(BEN.client_id, ClientChanges(home_location_id="venice"))
+    assert ben.home_location_id == "venice"
+
+    unnamed = await sell_at(spa, BEN.client_id, None)
+    named = await sell_at(spa, BEN.client_id, "soho")
+
+    for package_id, location_id, zone in ((unnamed, "venice", LA), (named, "soho", NY)):
+        row = await spa.ledger.balance(package_id)
+        assert row is not None and row.location_id == location_id
+        planned = (await spa.service.state(package_id)).planned_reminders
+        assert {local(due, zone) for due in planned.values()} == {(10, 0)}, planned
+
+    with pytest.raises(NotFound, match="no location 'nowhere'"):
+        await clients.update(BEN.client_id, ClientChanges(home_location_id="nowhere"))
+    cleared = await clients.update(BEN.client_id, ClientChanges(home_location_id=None))
+    assert cleared.home_location_id is None
+    default = await sell_at(spa, BEN.client_id, None)
+    row = await spa.ledger.balance(default)
+    assert row is not None and row.location_id == "soho"  # the default again

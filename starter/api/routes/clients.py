@@ -50,7 +50,8 @@ async def create_client(
 async def update_client(
     client_id: ClientId, body: ClientUpdate, deps: Deps, member: Staff
 ) -> ClientOut:
-    """Change the name, phone or email (only the fields sent; `null` clears phone or email)."""
+    """Change the name, phone, email or home location (only the fields sent; `null`
+    clears phone, email or the home location)."""
     changes = ClientChanges(**body.model_dump(include=body.model_fields_set))
     return client_out(await deps.clients.update(client_id, changes))
 

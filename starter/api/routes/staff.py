@@ -433,7 +433,7 @@ async def book(package_id: str, body: BookBody, deps: Deps, member: Staff) -> Pa
 async def sell(body: SaleBody, deps: Deps, member: Staff) -> SaleOut:
     """Sell a package type to a client (and the attendees of a shared purchase), today or,
     for a manager, on a day in the past; with its own last good day if given."""
-    location = await deps.locations.for_sale(body.location_id)
+    location = await deps.service.sale_location(body.location_id, client_id=body.client_id)
     dates = sale_dates(
         purchased_on=body.purchased_on,
         expires_on=body.expires_on,

@@ -116,3 +116,31 @@ async def test_bad_locations_are_refused_by_name(api: Api) -> None:
         "/api/locations/nowhere", json={"name": "x"}, headers=api.manager
     )
     assert (missing.status_code, missing.json()["detail"]) == (404, "no location 'nowhere'")
+
+
+async def test_a_client_gets_a_home_location_and_sales_default_to_it(api: Api) -> None:
+    for body in (NY, LA):
+        assert (await api.http.post("/api/locations", json=body, headers=api.manager)).is_success
+    unknown = await api.http.post(
+        "/api/clients",
+        json={"client_id": "c-zoe", "name": "Zoe Park", "home_location_id": "nowhere"},
+        headers=api.desk,
+    )
+    assert unknown.status_code == 404 and "no location 'nowhere'" in unknown.json()["detail"]
+    made = await api.http.post(
+        "/api/clients",
+        json={"client_id": "c-zoe", "name": "Zoe Park", "home_location_id": "venice"},
+        headers=api.desk,
+    )
+    assert made.status_code == 201 and made.json()["home_location_id"] == "venice"
+
+    sold = await api.http.post(
+        "/api/sales", json={"client_id": "c-zoe", "type_code": "laser6"}, headers=api.desk
+    )
+    assert sold.status_code in (200, 201), sold.text
+    assert sold.json()["location_id"] == "venice"
+
+    moved = await api.http.patch(
+        "/api/clients/c-zoe", json={"home_location_id": "soho"}, headers=api.desk
+    )
+    assert moved.status_code == 200 and moved.json()["home_location_id"] == "soho"
