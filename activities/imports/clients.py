@@ -20,20 +20,22 @@ from __future__ import annotations
 
 import asyncpg
 
+from activities.imports.locations import LocationMatcher, UnknownLocationRef
 from activities.imports.models import ClientRow, RowResult, fingerprint
 from activities.imports.store import ImportJob, ImportStore
 from activities.repository import ClientRecord, ClientRepository
+from activities.repository.locations import LocationRepository
 
 KEY_KIND = "client"
 
 _INSERT_CLIENT = """
-INSERT INTO clients (client_id, name, phone, email, sms_opt_out)
-VALUES ($1, $2, $3, $4, $5)
+INSERT INTO clients (client_id, name, phone, email, sms_opt_out, home_location_id)
+VALUES ($1, $2, $3, $4, $5, $6)
 ON CONFLICT (client_id) DO NOTHING
 """
 _UPDATE_CLIENT = """
 UPDATE clients SET name = $2, phone = $3, email = $4,
-    sms_opt_out = sms_opt_out OR $5, updated_at = now()
+    sms_opt_out = sms_opt_out OR $5, home_location_id = $6, updated_at = now()
 WHERE client_id = $1
 """
 _LINK = """
@@ -61,6 +63,7 @@ class ClientImporter:
         self._pool = pool
         self._clients = ClientRepository(pool)
         self._store = store
+        self._locations = LocationMatcher(LocationRepository(pool))
 
     async def apply(
         self, job: ImportJob, row: ClientRow, seen: dict[str, int] | None = None
@@ -73,6 +76,13 @@ class ClientImporter:
         return result
 
     async def _apply(self, job: ImportJob, row: ClientRow, seen: dict[str, int]) -> RowResult:
+        home: str | None = None
+        if row.location_ref is not None:
+            try:
+                found = await self._locations.match(row.location_ref)
+            except UnknownLocationRef as why:
+                return _result(row, "refused", str(why))
+            home = None if found is None else found.location_id
         linked = await self._pool.fetch(
             _LINKED,
             list(row.platform_ids),
@@ -107,11 +117,12 @@ class ClientImporter:
                     f"same client as line {earlier} ({matched}): not imported; one row per client",
                     matched,
                 )
-            return await self._same_client(job, row, matched, {str(r["platform"]) for r in linked})
-        return await self._new_client(job, row)
+            linked_on = {str(r["platform"]) for r in linked}
+            return await self._same_client(job, row, matched, linked_on, home)
+        return await self._new_client(job, row, home)
 
     async def _same_client(
-        self, job: ImportJob, row: ClientRow, client_id: str, linked: set[str]
+        self, job: ImportJob, row: ClientRow, client_id: str, linked: set[str], home: str | None
     ) -> RowResult:
         stored = await self._clients.get(client_id)
         assert stored is not None
@@ -121,11 +132,12 @@ class ClientImporter:
                 "phone": row.phone or stored.phone,
                 "email": row.email or stored.email,
                 "sms_opt_out": stored.sms_opt_out or row.sms_opt_out,
+                "home_location_id": home or stored.home_location_id,
             }
         )
         changed = [
             f
-            for f in ("name", "phone", "email", "sms_opt_out")
+            for f in ("name", "phone", "email", "sms_opt_out", "home_location_id")
             if getattr(merged, f) != getattr(stored, f)
         ]
         links = {p: e for p, e in row.platform_ids.items() if p not in linked}
@@ -145,6 +157,7 @@ class ClientImporter:
                 merged.phone,
                 merged.email,
                 merged.sms_opt_out,
+                merged.home_location_id,
             )
             await self._write_links(conn, client_id, links)
             await self._store.claim(
@@ -158,7 +171,7 @@ class ClientImporter:
             await self._store.record(job.job_id, [result], conn)
         return result
 
-    async def _new_client(self, job: ImportJob, row: ClientRow) -> RowResult:
+    async def _new_client(self, job: ImportJob, row: ClientRow, home: str | None) -> RowResult:
         shared: list[str] = []
         for field, value, query in (
             ("phone", row.phone, _SAME_PHONE),
@@ -186,8 +199,10 @@ class ClientImporter:
             phone=row.phone,
             email=row.email,
             sms_opt_out=row.sms_opt_out,
+            home_location_id=home,
         )
         what = [f"client {client_id}"]
+        what += [f"home location {home}"] if home else []
         what += [f"linked {p} {e}" for p, e in sorted(row.platform_ids.items())]
         what += shared + row.notes
         result = _result(row, "created", "; ".join(what), client_id)
@@ -201,6 +216,7 @@ class ClientImporter:
                 record.phone,
                 record.email,
                 record.sms_opt_out,
+                record.home_location_id,
             )
             if inserted == "INSERT 0 0":  # a client with the derived id came in meanwhile
                 return _result(row, "refused", f"client id {client_id} is already taken")

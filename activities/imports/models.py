@@ -44,6 +44,9 @@ class ClientRow(Model):
         default_factory=dict, description="platform -> that platform's client id"
     )
     sms_opt_out: bool = False
+    location_ref: str | None = Field(
+        default=None, description="the client's home location: its id, name or platform id"
+    )
     notes: list[str] = Field(default_factory=list, description="what was dropped on reading")
 
     def key(self) -> str:

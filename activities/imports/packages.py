@@ -31,6 +31,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.imports.locations import LocationMatcher, UnknownLocationRef
 from activities.imports.models import (
     FORMAT_PLATFORM,
     ImportOptions,
@@ -46,7 +47,6 @@ from activities.repository import (
     PackageTypeRecord,
     PackageTypeRepository,
 )
-from activities.repository.locations import IMPLIED_ID
 from activities.sales import SalePolicy
 from workflows import schedule, texts, visibility
 from workflows.ids import package_workflow_id
@@ -97,8 +97,7 @@ class PackageImporter:
         self._links = ClientLinkRepository(pool)
         self._types = PackageTypeRepository(pool)
         self._types_read: tuple[float, list[PackageTypeRecord]] | None = None
-        self._locations = LocationRepository(pool)
-        self._locations_read: tuple[float, list[LocationRecord]] | None = None
+        self._locations = LocationMatcher(LocationRepository(pool))
 
     async def apply(self, job: ImportJob, row: PackageRow, *, now: datetime) -> RowResult:
         key, package_id = row.key(), package_id_for(row)
@@ -238,36 +237,17 @@ class PackageImporter:
     async def _location_for(
         self, row: PackageRow, options: ImportOptions, client_id: str
     ) -> LocationRecord | None:
-        """The row's location (its id, name, or a platform's id for it), else the job's,
-        else the client's home location, else the default; None while the spa has
-        configured none."""
-        now = asyncio.get_running_loop().time()
-        if self._locations_read is None or now - self._locations_read[0] > TYPES_FOR_SECONDS:
-            self._locations_read = (now, await self._locations.list())
-        locations = self._locations_read[1]
+        """The row's location, else the job's, else the client's home location, else the
+        default; None while the spa has configured none."""
         ref = row.location_ref or options.location_id
-        if ref is None and locations:
+        if ref is None and await self._locations.all():
             ref = await self._pool.fetchval(
                 "SELECT home_location_id FROM clients WHERE client_id = $1", client_id
             )
-        if ref is None:
-            return next((loc for loc in locations if loc.is_default), None)
-        folded = " ".join(ref.split()).casefold()
-        for loc in locations:
-            names = (loc.location_id, loc.name, loc.boulevard_location_id, loc.zenoti_center_id)
-            more = (loc.jane_location_id, loc.mindbody_location_id)
-            if any(
-                n is not None and " ".join(n.split()).casefold() == folded for n in names + more
-            ):
-                return loc
-            if loc.boulevard_location_id and loc.boulevard_location_id.endswith(":" + folded):
-                return loc  # the bare UUID of Boulevard's URN
-        if not locations and ref == IMPLIED_ID:
-            return None
-        raise _Refusal(
-            f"unknown location {ref!r}: set it up first (POST /api/locations), or name it "
-            "by its id or name"
-        )
+        try:
+            return await self._locations.match(ref)
+        except UnknownLocationRef as why:
+            raise _Refusal(str(why)) from None
 
     async def _client_for(self, row: PackageRow, format: str) -> str:
         """A Punchcard id, the file's platform id (any platform's for a generic file), an

@@ -40,6 +40,8 @@ _NAMES = {
     "phone": ("phone", "phone number", "client phone", "home phone", "work phone"),
     "email": ("email", "email address", "e-mail", "client email", "e mail"),
     "sms_opt_out": ("sms opt out", "sms opted out", "text opt out", "opted out of sms"),
+    # Mindbody's client export calls it "Home Location" (unconfirmed for Boulevard).
+    "location": ("home location", "location", "home studio", "preferred location"),
 }
 _PLATFORM_IDS = {
     "mindbody_id": ("mindbody id", "mindbody client id"),
@@ -171,6 +173,7 @@ def _row(line: int, cells: Mapping[str, str], table: Table, format: str, country
         email=email,
         platform_ids=platform_ids,
         sms_opt_out=text.get("sms_opt_out", "").strip().lower() in _TRUE,
+        location_ref=text.get("location") or None,
         notes=notes,
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -333,3 +334,44 @@ async def test_packages_come_in_at_their_locations(spa: Spa, imports: ImportServ
         assert row.expires_at is not None and row.expires_at.astimezone(zone).hour == 0
         planned = (await spa.service.state(package_id)).planned_reminders
         assert {due.astimezone(zone).hour for due in planned.values()} == {10}
+
+
+async def test_clients_come_in_with_their_home_location_and_their_packages_follow(
+    spa: Spa, imports: ImportService
+) -> None:
+    locations = LocationRepository(spa.pool)
+    await locations.insert(
+        LocationRecord(location_id="soho", name="Glow SoHo", timezone="America/New_York")
+    )
+    await locations.insert(
+        LocationRecord(location_id="venice", name="Glow Venice", timezone="America/Los_Angeles")
+    )
+    clients = (
+        "ID,First Name,Last Name,Mobile Phone,Home Location\n"
+        "mb-501,Lena,Ortiz,(212) 555-0181,Glow Venice\n"
+        "mb-502,Omar,Haddad,(212) 555-0182,\n"
+        "mb-503,Ivy,Chen,(212) 555-0183,Atlantis\n"
+    )
+    status = await run(imports, "clients", clients, format="mindbody")
+    assert outcomes(status) == {2: "created", 3: "created", 4: "refused"}
+    assert "unknown location 'Atlantis'" in messages(status)[4]
+    lena = await spa.service.links.resolve("mindbody", "mb-501")
+    omar = await spa.service.links.resolve("mindbody", "mb-502")
+    assert lena is not None and omar is not None
+    stored = ClientRepository(spa.pool)
+    assert (await stored.get(lena)).home_location_id == "venice"  # type: ignore[union-attr]
+    assert (await stored.get(omar)).home_location_id is None  # type: ignore[union-attr]
+
+    run_id = uuid.uuid4().hex[:6]
+    text = (
+        "Client ID,Package Type,Expiry Date,Sessions Remaining,Purchase ID\n"
+        f"{lena},laser6,{days(90)},3,{run_id}-1\n"
+        f"{omar},laser6,{days(90)},3,{run_id}-2\n"
+    )
+    status = await run(imports, "packages", text)
+    assert outcomes(status) == {2: "created", 3: "created"}
+    for line, location_id in ((2, "venice"), (3, "soho")):  # Omar: the default location
+        [package_id] = [entry.ref for entry in status.lines if entry.line == line]
+        assert package_id is not None
+        row = await spa.ledger.balance(package_id)
+        assert row is not None and row.location_id == location_id
