@@ -3,6 +3,7 @@ and one staff token per role."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -58,6 +59,21 @@ def settings(settings: Settings, mindbody_api: MindbodyFake) -> Settings:
     )
 
 
+@contextlib.asynccontextmanager
+async def app_http(
+    settings: Settings, client: Client, pool: asyncpg.Pool
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The real ASGI app with these settings, in-process (its lifespan runs)."""
+    app = create_app(settings, client=client, pool=pool)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="https://punchcard.example"
+        ) as http,
+    ):
+        yield http
+
+
 @dataclass
 class Api:
     http: httpx.AsyncClient
@@ -72,7 +88,6 @@ async def api(
     pool: asyncpg.Pool,
     spa: Spa,  # noqa: F811
 ) -> AsyncIterator[Api]:
-    app = create_app(settings, client=client, pool=pool)
     staff = StaffRepository(pool)
     desk = await staff.add(StaffMember(staff_id="fd", name="Front Desk", role=Role.FRONT_DESK))
     manager = await staff.add(StaffMember(staff_id="mgr", name="Manager", role=Role.MANAGER))
@@ -88,12 +103,7 @@ async def api(
         await catalog.upsert(ServiceMapping(platform="*", service_key=name, category=category))
     # Mindbody's Public API names the session type by id only.
     await catalog.upsert(ServiceMapping(platform="mindbody", service_key="12", category="laser"))
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="https://punchcard.example"
-        ) as http,
-    ):
+    async with app_http(settings, client, pool) as http:
         yield Api(
             http=http,
             desk={"Authorization": f"Bearer {desk}"},

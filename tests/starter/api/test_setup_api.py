@@ -15,9 +15,9 @@ from pydantic import SecretStr
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from starter.api.app import create_app
 from starter.staff import StaffService
 from tests.conftest import eventually
+from tests.starter.api.conftest import app_http
 from workers.settings import Settings
 
 BOOTSTRAP = "bootstrap-token-for-the-tests-0123456789"
@@ -51,13 +51,7 @@ async def http(
     settings: Settings, client: Client, pool: asyncpg.Pool, worker: Worker
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The app on an empty spa: no clients, no types, no staff but the bootstrap manager."""
-    app = create_app(settings, client=client, pool=pool)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="https://punchcard.example"
-        ) as http,
-    ):
+    async with app_http(settings, client, pool) as http:
         yield http
 
 

@@ -5,8 +5,6 @@ chatter at once; and with no worker running, still 2xx after the bound, the even
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
@@ -22,30 +20,14 @@ from activities.repository import (
     ServiceCatalog,
     ServiceMapping,
 )
-from starter.api.app import create_app
 from starter.packages import PackageService, SaleRequest
 from tests.conftest import eventually
-from tests.starter.api.conftest import ANA_BLVD, Api
+from tests.starter.api.conftest import ANA_BLVD, Api, app_http
 from tests.starter.api.payloads import boulevard_event, signed_boulevard
 from tests.workflows.conftest import ANA, LASER, Spa
 from workers.settings import Settings
 from workers.shutdown import running
 from workers.worker import build_worker, graceful_shutdown
-
-
-@asynccontextmanager
-async def webhooks(
-    settings: Settings, client: Client, pool: asyncpg.Pool
-) -> AsyncIterator[httpx.AsyncClient]:
-    """The API with these settings (the `api` fixture's app has the defaults)."""
-    app = create_app(settings, client=client, pool=pool)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="https://punchcard.example"
-        ) as http,
-    ):
-        yield http
 
 
 async def post(http: httpx.AsyncClient, payload: dict[str, Any]) -> tuple[dict[str, Any], float]:
@@ -92,7 +74,7 @@ async def test_a_completion_that_goes_to_review_is_answered_without_waiting_the_
 ) -> None:
     await spa.sell("laser6")
     patient = settings.model_copy(update={"webhook_settle_seconds": 25.0})
-    async with webhooks(patient, client, spa.pool) as http:
+    async with app_http(patient, client, spa.pool) as http:
         ack, took = await post(
             http, boulevard_event("APPOINTMENT_COMPLETED", "ack-rv", service="Mystery Glow")
         )
@@ -111,7 +93,7 @@ async def test_with_settle_seconds_zero_a_completion_is_answered_at_once(
 ) -> None:
     (package,) = await spa.sell("laser6")
     hasty = settings.model_copy(update={"webhook_settle_seconds": 0.0})
-    async with webhooks(hasty, client, spa.pool) as http:
+    async with app_http(hasty, client, spa.pool) as http:
         ack, _ = await post(http, boulevard_event("APPOINTMENT_COMPLETED", "ack-0"))
     assert ack["status"] == "accepted" and ack["outcome"] is None
     assert ack["detail"] == "completed for appointment urn:blvd:Appointment:ack-0 is recorded"
@@ -139,7 +121,7 @@ async def test_with_no_worker_a_completion_is_answered_after_the_bound_and_kept(
         assert await service.wait_recorded(package)
     # The worker is gone: the hand-off still works, the wait ends at its bound.
     bounded = settings.model_copy(update={"webhook_settle_seconds": 1.0})
-    async with webhooks(bounded, client, pool) as http:
+    async with app_http(bounded, client, pool) as http:
         ack, took = await post(http, boulevard_event("APPOINTMENT_COMPLETED", "ack-down"))
     assert ack["status"] == "accepted" and ack["outcome"] is None
     assert "not settled within 1 s" in ack["detail"]
