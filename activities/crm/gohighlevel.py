@@ -24,15 +24,8 @@ from urllib.parse import quote
 import httpx
 from pydantic import SecretStr
 
-from activities.crm.base import (
-    FIELD_NAMES,
-    CrmContact,
-    CrmFields,
-    answered,
-    error_message,
-    raise_for_trouble,
-    send,
-)
+from activities.crm.base import FIELD_NAMES, CrmContact, CrmFields, answered
+from activities.provider_errors import error_message, raise_for_trouble, send
 from workflows.contracts import SyncTargetResult
 
 DEFAULT_BASE_URL = "https://services.leadconnectorhq.com"
@@ -116,7 +109,7 @@ class GoHighLevelCrm:
         raise_for_trouble(
             response,
             PROVIDER,
-            interval_headers=(RATE_LIMIT_INTERVAL,),
+            window_headers=(RATE_LIMIT_INTERVAL,),
             config_hint="check PUNCHCARD_GOHIGHLEVEL_TOKEN and its contacts.write scope",
         )
         return answered(

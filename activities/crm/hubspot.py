@@ -28,14 +28,8 @@ from urllib.parse import quote
 import httpx
 from pydantic import SecretStr
 
-from activities.crm.base import (
-    CrmContact,
-    CrmFields,
-    answered,
-    error_message,
-    raise_for_trouble,
-    send,
-)
+from activities.crm.base import CrmContact, CrmFields, answered
+from activities.provider_errors import error_message, raise_for_trouble, send
 from workflows.contracts import SyncTargetResult
 
 DEFAULT_BASE_URL = "https://api.hubapi.com"
@@ -121,7 +115,7 @@ class HubSpotCrm:
         raise_for_trouble(
             response,
             PROVIDER,
-            interval_headers=(RATE_LIMIT_INTERVAL,),
+            window_headers=(RATE_LIMIT_INTERVAL,),
             config_hint="check PUNCHCARD_HUBSPOT_TOKEN and its crm.objects.contacts.write scope",
         )
         return answered(self.name, "rejected", self._rejection(response))

@@ -29,7 +29,8 @@ from temporalio.exceptions import ApplicationError
 
 from activities.booking.mindbody import MindbodyApi
 from activities.booking.zenoti import ZenotiApi
-from activities.crm.base import good_through_day, scrub
+from activities.crm.base import good_through_day
+from activities.provider_errors import scrub
 from activities.writeback.boulevard import BoulevardAdmin, client_urn
 from workflows import texts
 from workflows.contracts import PackageSync, SyncStatus

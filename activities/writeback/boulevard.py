@@ -34,7 +34,7 @@ import httpx
 from pydantic import SecretStr
 from temporalio.exceptions import ApplicationError
 
-from activities.crm.base import raise_for_trouble, scrub, send, unavailable_type
+from activities.provider_errors import raise_for_trouble, scrub, send, unavailable_type
 from workflows.policies import PROVIDER_REJECTED
 
 DEFAULT_BASE_URL = "https://dashboard.boulevard.io/api/2020-01"
