@@ -9,7 +9,7 @@ activity, through the same per-target code (`messaging`, `alerts`, `writeback`, 
 
     outbound_messages (message key, channel)   staff_alerts (alert key)
     integration_syncs (package, target)        event_deliveries (event id, url)
-    stripe_checkouts (offer key; Stripe's Idempotency-Key)
+    renewal_links / stripe_checkouts (offer key; the processor's idempotency key)
 
 so when one target fails transiently and the activity is retried, the others answer
 "already done" from their rows and only the failed one is attempted again. A target
@@ -189,8 +189,9 @@ class EffectActivities:
     async def _renewal_link(
         self, input: EffectsInput, notice: ClientNoticeEffect, outcome: _Outcome
     ) -> str | None:
-        """A Checkout link for the offer (the same session on every attempt), or the spa's
-        renewal page once Stripe has failed for good or for long enough."""
+        """The offer's link: a stable `/renew/{token}` link (the checkout is made on click),
+        or, without links, a checkout for the offer (the same one on every attempt); the
+        spa's renewal page once the processor has failed for good or for long enough."""
         offer = input.offer
         if offer is None:
             raise ApplicationError(
@@ -207,7 +208,7 @@ class EffectActivities:
             price_cents=offer.price_cents,
         )
         try:
-            result = await self._payments.create_renewal_checkout(checkout)
+            link = await self._payments.renewal_offer_link(checkout)
         except Exception as err:
             if not _permanent(err) and outcome.attempt < CHECKOUT_ATTEMPTS and not outcome.last:
                 outcome.pending.append(_Pending(notice.key, "checkout", False, _describe(err)))
@@ -219,8 +220,8 @@ class EffectActivities:
             )
             outcome.renewal_link = offer.fallback_url
             return offer.fallback_url
-        outcome.renewal_link = result.url
-        return result.url
+        outcome.renewal_link = link
+        return link
 
     async def _staff_alert(
         self, input: EffectsInput, notice: StaffAlertEffect, outcome: _Outcome

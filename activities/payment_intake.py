@@ -27,6 +27,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 import workflows.payment_models as pm
+from activities.payments.renewal_links import mark_renewed
 from activities.repository import (
     ClientRepository,
     LocationRepository,
@@ -167,6 +168,10 @@ class PaymentIntakeActivities:
             notices=notices,
             location_id=None if location is None else location.location_id,
         )
+        offer_key = event.metadata.get("punchcard_offer_key")
+        if offer_key is not None:
+            # The offer's stable links now say "already renewed" instead of selling twice.
+            await mark_renewed(self._pool, offer_key)
         return pm.PrepareSaleResult(package_input=package)
 
     async def _price(

@@ -32,6 +32,9 @@ from activities.ledger import LedgerActivities
 from activities.messaging import MessagingActivities, SmtpMailer, TwilioSms
 from activities.payment_intake import PaymentIntakeActivities
 from activities.payments import PaymentActivities, StripeApi
+from activities.payments.base import Processor
+from activities.payments.renewal_links import RenewalLinks
+from activities.payments.stripe_processor import StripeProcessor
 from activities.polling import PollingActivities
 from activities.reports import ReportActivities
 from activities.sales import SalePolicy
@@ -166,6 +169,36 @@ def build_stripe(settings: Settings, http: httpx.AsyncClient) -> StripeApi | Non
     return StripeApi(http, base_url=settings.stripe_base_url, secret_key=key)
 
 
+def build_processor(settings: Settings, http: httpx.AsyncClient) -> Processor | None:
+    """The configured payment processor, or None when its credentials are unset."""
+    api = build_stripe(settings, http)
+    if api is None:
+        return None
+    return StripeProcessor(
+        api,
+        currency=settings.stripe_currency,
+        success_url=settings.stripe_success_url,
+        cancel_url=settings.stripe_cancel_url,
+    )
+
+
+def build_payments(
+    settings: Settings, pool: asyncpg.Pool, http: httpx.AsyncClient
+) -> PaymentActivities:
+    """Renewal checkouts and refunds; with a public URL, offers carry stable links."""
+    return PaymentActivities(
+        pool=pool,
+        processor=build_processor(settings, http),
+        renewal_url=settings.renewal_url,
+        currency=settings.stripe_currency,
+        links=(
+            RenewalLinks(pool, public_url=settings.api_public_url)
+            if settings.api_public_url
+            else None
+        ),
+    )
+
+
 def build_publisher(settings: Settings, http: httpx.AsyncClient) -> WebhookPublisher | None:
     """Lifecycle webhooks; URLs without a signing secret stop the worker at start."""
     urls = parse_urls(settings.event_webhook_urls)
@@ -247,14 +280,7 @@ async def build_worker(
                 mailer=build_mailer(settings),
                 manager_email=settings.manager_email or settings.staff_email,
             )
-            stripe = PaymentActivities(
-                pool=pool,
-                stripe=build_stripe(settings, http),
-                renewal_url=settings.renewal_url,
-                currency=settings.stripe_currency,
-                success_url=settings.stripe_success_url,
-                cancel_url=settings.stripe_cancel_url,
-            )
+            stripe = build_payments(settings, pool, http)
             effects = EffectActivities(
                 alerts=StaffAlertActivities(pool),
                 messaging=messaging,

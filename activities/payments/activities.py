@@ -1,30 +1,37 @@
-"""Payment activities: renewal Checkout Sessions and refunds through Stripe, recorded in Postgres.
+"""Payment activities: renewal checkouts and refunds through the configured processor
+(Stripe or Square, `base.Processor`), recorded in Postgres.
 
-Each call carries an Idempotency-Key derived from the caller's business key (the offer
-key, the refund key), so a retried activity replays Stripe's first answer: one session
-per offer, one refund per refund key. Balances stay ours; Stripe only moves money.
+Each call carries an idempotency key derived from the caller's business key (the offer
+key, the refund key), so a retried activity replays the processor's first answer: one
+checkout per offer, one refund per refund key. Balances stay ours; processors only move
+money.
 
-`stripe_checkouts` keeps every session created (the payments intake can map a session
-back to its offer); `stripe_refunds` gets its row *before* the request, so a
-`charge.refunded` webhook that arrives before our own write is still recognised as ours
-(`refund_issued_by_us`). A refund already answered is returned from that row without
-asking Stripe again, which also covers Stripe pruning idempotency keys after a day.
+`stripe_checkouts` keeps the checkout of every offer (the payments intake can map a
+payment back to its offer; `processor` says whose). A checkout that expired is made
+again under the offer's next `generation`, whose key is new: a stable renewal link
+(`renewal_links`) clicked days later gets a fresh page, and two clicks at once get the
+same one. `stripe_refunds` gets its row *before* the request, so a refund webhook that
+arrives before our own write is still recognised as ours (`refund_issued_by_us`). A
+refund already answered is returned from that row without asking again, which also
+covers Stripe pruning idempotency keys after a day.
 
-Failures: `StripeError` from the adapter (see `stripe_api`), and for a refund with Stripe
-unconfigured, `ApplicationError(type=BAD_CONFIGURATION, non_retryable)`.
+Failures: `ProviderError`/`StripeError` from the adapters, and for a refund with no
+processor configured, `ApplicationError(type=BAD_CONFIGURATION, non_retryable)`.
 """
 
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.payments.stripe_api import FormValue, StripeApi
+from activities.payments.base import Checkout, Processor
+from activities.payments.renewal_links import RenewalLinks
+from activities.payments.stripe_api import StripeApi
+from activities.payments.stripe_processor import StripeProcessor
 from workflows import contracts
 from workflows.contracts import (
     RefundInput,
@@ -43,11 +50,17 @@ _CLIENT_EMAIL = "SELECT email FROM clients WHERE client_id = $1"
 _RECORD_CHECKOUT = """
 INSERT INTO stripe_checkouts AS c
     (offer_key, package_id, client_id, type_code, amount_cents, currency, session_id, url,
-     expires_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+     expires_at, generation, processor)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 ON CONFLICT (offer_key) DO UPDATE SET
     session_id = EXCLUDED.session_id, url = EXCLUDED.url, expires_at = EXCLUDED.expires_at,
-    amount_cents = EXCLUDED.amount_cents, currency = EXCLUDED.currency, updated_at = now()
+    amount_cents = EXCLUDED.amount_cents, currency = EXCLUDED.currency,
+    generation = EXCLUDED.generation, processor = EXCLUDED.processor, updated_at = now()
+WHERE c.generation <= EXCLUDED.generation
+"""
+
+_LAST_CHECKOUT = """
+SELECT url, expires_at, generation, processor FROM stripe_checkouts WHERE offer_key = $1
 """
 
 _ANSWERED_REFUND = """
@@ -58,8 +71,9 @@ WHERE refund_key = $1 AND refund_id IS NOT NULL
 # A refund Stripe has answered is never re-requested: the upsert leaves it alone.
 _BEGIN_REFUND = """
 INSERT INTO stripe_refunds AS r
-    (refund_key, package_id, client_id, payment_intent_id, amount_cents, status, attempts)
-VALUES ($1, $2, $3, $4, $5, 'requested', 1)
+    (refund_key, package_id, client_id, payment_intent_id, amount_cents, status, attempts,
+     processor)
+VALUES ($1, $2, $3, $4, $5, 'requested', 1, $6)
 ON CONFLICT (refund_key) DO UPDATE SET
     status = 'requested', attempts = r.attempts + 1, updated_at = now()
 WHERE r.refund_id IS NULL
@@ -85,9 +99,15 @@ SELECT EXISTS (
 """
 
 
-def checkout_idempotency_key(offer_key: str) -> str:
-    """Stripe's Idempotency-Key for an offer: stable, short, and free of the key's text."""
-    return "punchcard-checkout-" + hashlib.sha256(offer_key.encode()).hexdigest()
+# A checkout this close to its expiry is made again rather than handed out.
+EXPIRY_MARGIN = timedelta(minutes=15)
+
+
+def checkout_idempotency_key(offer_key: str, generation: int = 0) -> str:
+    """The idempotency key of an offer's checkout: stable, short, free of the key's text;
+    generation 0 is the key renewal checkouts always had."""
+    business = offer_key if generation == 0 else f"{offer_key}#{generation}"
+    return "punchcard-checkout-" + hashlib.sha256(business.encode()).hexdigest()
 
 
 def refund_idempotency_key(refund_key: str) -> str:
@@ -125,50 +145,93 @@ def _describe(err: BaseException) -> str:
     return f"{type(err).__name__}: {err}"
 
 
-def _timestamp(value: Any) -> datetime | None:
-    return datetime.fromtimestamp(value, UTC) if isinstance(value, int) else None
-
-
 class PaymentActivities:
-    """Stripe Checkout and Refunds; with `stripe` None, checkout falls back to `renewal_url`."""
+    """Renewal checkouts and refunds through `processor` (or a Stripe API as `stripe`);
+    with neither, checkout falls back to `renewal_url`. With `links`, renewal offers carry
+    a stable `/renew/{token}` link instead of a checkout URL."""
 
     def __init__(
         self,
         *,
         pool: asyncpg.Pool,
-        stripe: StripeApi | None,
+        stripe: StripeApi | None = None,
         renewal_url: str,
         currency: str = "usd",
-        success_url: str,
+        success_url: str = "",
         cancel_url: str | None = None,
+        processor: Processor | None = None,
+        links: RenewalLinks | None = None,
     ) -> None:
         self._pool = pool
-        self._stripe = stripe
+        if processor is None and stripe is not None:
+            processor = StripeProcessor(
+                stripe, currency=currency, success_url=success_url, cancel_url=cancel_url
+            )
+        self._processor = processor
         self._renewal_url = renewal_url
         self._currency = currency.lower()
-        self._success_url = success_url
-        self._cancel_url = cancel_url
+        self.links = links
+
+    @property
+    def configured(self) -> bool:
+        return self._processor is not None
+
+    def fallback_url(self, package_id: str) -> str:
+        """The spa's renewal page for a package."""
+        return self._renewal_url.format(package_id=package_id)
+
+    async def renewal_offer_link(self, input: RenewalCheckoutInput) -> str:
+        """The link a renewal offer goes out with: a stable `/renew/{token}` link when
+        links are on and a processor is configured (the checkout is made on click), else
+        the offer's checkout URL now, else the spa's renewal page."""
+        if self.links is not None and self._processor is not None:
+            return await self.links.issue(input)
+        return (await self.create_renewal_checkout(input)).url
 
     async def create_renewal_checkout(self, input: RenewalCheckoutInput) -> RenewalCheckoutResult:
-        """Create (or replay) the Checkout Session for one renewal offer.
+        """Create (or replay) the checkout of one renewal offer (its first generation).
 
-        Without Stripe, answers `not_configured` with the spa's renewal page instead.
+        Without a processor, answers `not_configured` with the spa's renewal page instead.
         """
-        fallback = self._renewal_url.format(package_id=input.package_id)
-        if self._stripe is None:
-            return RenewalCheckoutResult(status="not_configured", url=fallback)
-        email = await self._pool.fetchval(_CLIENT_EMAIL, input.client_id)
-        session = await self._stripe.create_checkout_session(
-            self._checkout_params(input, email),
-            idempotency_key=checkout_idempotency_key(input.offer_key),
-        )
-        session_id, url = session["id"], session.get("url")
-        if not isinstance(url, str) or not url:
-            raise ApplicationError(
-                f"Stripe checkout session {session_id} has no url",
-                type=BAD_CONFIGURATION,
-                non_retryable=True,
+        if self._processor is None:
+            return RenewalCheckoutResult(
+                status="not_configured", url=self.fallback_url(input.package_id)
             )
+        checkout = await self._checkout(input, generation=0)
+        return RenewalCheckoutResult(status="created", url=checkout.url, session_id=checkout.id)
+
+    async def fresh_renewal_checkout(
+        self, input: RenewalCheckoutInput, *, now: datetime | None = None
+    ) -> RenewalCheckoutResult:
+        """A checkout for a clicked renewal link: the offer's last one while it is open,
+        else a new one under the next generation's key (the same for concurrent clicks)."""
+        if self._processor is None:
+            return RenewalCheckoutResult(
+                status="not_configured", url=self.fallback_url(input.package_id)
+            )
+        row = await self._pool.fetchrow(_LAST_CHECKOUT, input.offer_key)
+        now = now or datetime.now(UTC)
+        if row is None:
+            generation = 0
+        elif row["processor"] == self._processor.name and (
+            row["expires_at"] is None or row["expires_at"] > now + EXPIRY_MARGIN
+        ):
+            return RenewalCheckoutResult(status="created", url=row["url"])
+        else:
+            generation = row["generation"] + 1
+        checkout = await self._checkout(input, generation=generation)
+        return RenewalCheckoutResult(status="created", url=checkout.url, session_id=checkout.id)
+
+    async def _checkout(self, input: RenewalCheckoutInput, *, generation: int) -> Checkout:
+        processor = self._processor
+        assert processor is not None
+        email = await self._pool.fetchval(_CLIENT_EMAIL, input.client_id)
+        checkout = await processor.create_checkout(
+            input,
+            email=email,
+            metadata=renewal_metadata(input),
+            idempotency_key=checkout_idempotency_key(input.offer_key, generation),
+        )
         await self._pool.execute(
             _RECORD_CHECKOUT,
             input.offer_key,
@@ -177,29 +240,33 @@ class PaymentActivities:
             input.type_code,
             input.price_cents,
             self._currency,
-            session_id,
-            url,
-            _timestamp(session.get("expires_at")),
+            checkout.id,
+            checkout.url,
+            checkout.expires_at,
+            generation,
+            processor.name,
         )
         activity.logger.info(
-            "renewal checkout %s for package %s (offer %s)",
-            session_id,
+            "renewal checkout %s (%s, generation %s) for package %s (offer %s)",
+            checkout.id,
+            processor.name,
+            generation,
             input.package_id,
             input.offer_key,
         )
-        return RenewalCheckoutResult(status="created", url=url, session_id=session_id)
+        return checkout
 
     @activity.defn(name=contracts.ISSUE_REFUND.name)
     async def issue_refund(self, input: RefundInput) -> RefundResult:
         """Refund part of a payment, once per refund key; the answer is recorded.
 
         Raises:
-            ApplicationError: BAD_CONFIGURATION when Stripe is not configured.
-            StripeError: retryable for transient trouble, PROVIDER_REJECTED for Stripe's
-                refusals (already refunded, amount too large, unknown payment).
+            ApplicationError: BAD_CONFIGURATION when no processor is configured.
+            ProviderError/StripeError: retryable for transient trouble, non-retryable for
+                the processor's refusals (already refunded, amount too large, unknown payment).
         """
-        stripe = self._stripe
-        if stripe is None:
+        processor = self._processor
+        if processor is None:
             raise ApplicationError(NOT_CONFIGURED, type=BAD_CONFIGURATION, non_retryable=True)
         answered = await self._pool.fetchrow(_ANSWERED_REFUND, input.refund_key)
         if answered is not None:
@@ -215,19 +282,12 @@ class PaymentActivities:
             input.client_id,
             input.payment_intent_id,
             input.amount_cents,
+            processor.name,
         )
-        params: dict[str, FormValue] = {
-            "payment_intent": input.payment_intent_id,
-            "amount": input.amount_cents,
-            "reason": "requested_by_customer",
-            "metadata": {
-                "punchcard_package_id": input.package_id,
-                REFUND_KEY_METADATA: input.refund_key,
-            },
-        }
+        metadata = {"punchcard_package_id": input.package_id, REFUND_KEY_METADATA: input.refund_key}
         try:
-            refund = await stripe.create_refund(
-                params, idempotency_key=refund_idempotency_key(input.refund_key)
+            refund = await processor.refund(
+                input, metadata=metadata, idempotency_key=refund_idempotency_key(input.refund_key)
             )
         except ApplicationError as err:
             status = "rejected" if err.non_retryable else "requested"
@@ -237,11 +297,7 @@ class PaymentActivities:
             )
             raise
         result = RefundResult(
-            refund_id=refund["id"],
-            status=str(refund.get("status") or "pending"),
-            amount_cents=(
-                refund["amount"] if isinstance(refund.get("amount"), int) else input.amount_cents
-            ),
+            refund_id=refund.id, status=refund.status, amount_cents=refund.amount_cents
         )
         await self._pool.execute(
             _FINISH_REFUND, input.refund_key, result.refund_id, result.status, result.amount_cents
@@ -250,32 +306,3 @@ class PaymentActivities:
             "refund %s issued for package %s: %s", result.refund_id, input.package_id, result.status
         )
         return result
-
-    def _checkout_params(
-        self, input: RenewalCheckoutInput, email: str | None
-    ) -> dict[str, FormValue]:
-        metadata = renewal_metadata(input)
-        return {
-            "mode": "payment",
-            "line_items": [
-                {
-                    "price_data": {
-                        "currency": self._currency,
-                        "unit_amount": input.price_cents,
-                        "product_data": {"name": input.name},
-                    },
-                    "quantity": 1,
-                }
-            ],
-            "success_url": self._success_url.replace("{package_id}", input.package_id),
-            "cancel_url": (
-                self._cancel_url.replace("{package_id}", input.package_id)
-                if self._cancel_url
-                else None
-            ),
-            "client_reference_id": f"renewal:{input.package_id}",
-            "customer_email": email or None,
-            "metadata": metadata,
-            # Session metadata is not copied to the PaymentIntent (§1.5): send it twice.
-            "payment_intent_data": {"metadata": metadata},
-        }

@@ -36,6 +36,7 @@ from starter.api.routes import (
     imports,
     locations,
     package_types,
+    renew,
     reports,
     staff,
     team,
@@ -137,6 +138,7 @@ def create_app(
     app.include_router(reports.router)
     app.include_router(reports.page_router)
     app.include_router(webhooks.router)
+    app.include_router(renew.router)
     app.include_router(desk.router)
     app.include_router(codec.router)
     docs.install(app)

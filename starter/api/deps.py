@@ -35,7 +35,7 @@ from starter.package_types import PackageTypeService
 from starter.packages import PackageService
 from starter.staff import StaffService
 from workers.settings import Settings
-from workers.worker import build_stripe
+from workers.worker import build_payments
 
 
 @dataclass(frozen=True)
@@ -82,14 +82,7 @@ class ApiDeps:
             staff=StaffRepository(pool),
             # The worker's own adapter and activity code, called in-process: one Checkout
             # Session per offer key, recorded in stripe_checkouts like the workflow's.
-            payments=PaymentActivities(
-                pool=pool,
-                stripe=build_stripe(settings, http),
-                renewal_url=settings.renewal_url,
-                currency=settings.stripe_currency,
-                success_url=settings.stripe_success_url,
-                cancel_url=settings.stripe_cancel_url,
-            ),
+            payments=build_payments(settings, pool, http),
             clients=ClientService(pool),
             types=PackageTypeService(pool),
             team=StaffService(pool),

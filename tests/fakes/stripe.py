@@ -397,6 +397,8 @@ class StripeFake:
         """The client pays on the Checkout page: a PaymentIntent is created and the session
         completes; `unpaid` is a delayed method (e.g. a bank debit) still processing."""
         session = self.sessions[session_id]
+        if session["status"] != "open":
+            raise ValueError(f"session {session_id} is {session['status']}: it cannot be paid")
         intent = PaymentIntent(
             id=stripe_id("pi_3"),
             amount=int(session["amount_total"]),
@@ -414,6 +416,12 @@ class StripeFake:
             url=None,
         )
         return copy.deepcopy(session)
+
+    def expire_session(self, session_id: str) -> None:
+        """A day went by unpaid: the session expires (`status: expired`, no `url`)."""
+        self.sessions[session_id].update(
+            status="expired", url=None, expires_at=int(time.time()) - 1
+        )
 
     def succeed_async_payment(self, session_id: str) -> dict[str, Any]:
         """The delayed payment of a completed-but-unpaid session went through."""

@@ -9,6 +9,7 @@ adapters, webhooks, workflows, Temporal and Postgres are the real ones.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -94,6 +95,24 @@ async def redeem(api: Api, package_id: str, appointment: str, day: str) -> dict[
     return body
 
 
+RENEW_PREFIX = "https://punchcard.example/renew/"
+
+
+def renewal_link_in(bodies: list[str]) -> str:
+    found = {m for b in bodies for m in re.findall(re.escape(RENEW_PREFIX) + r"[\w-]+", b)}
+    assert len(found) == 1, found
+    return found.pop()
+
+
+async def click(api: Api, stripe: StripeFake, link: str) -> str:
+    """The client opens the link: 303 to a Checkout Session; returns the session's id."""
+    response = await api.http.get(link, follow_redirects=False)
+    assert response.status_code == 303, response.text
+    location = response.headers["location"]
+    (session_id,) = [s for s, v in stripe.sessions.items() if v["url"] == location]
+    return session_id
+
+
 async def balance(pool: asyncpg.Pool, package_id: str) -> asyncpg.Record | None:
     return await pool.fetchrow(
         "SELECT status, remaining, refund_due_cents, payment_intent_id FROM packages "
@@ -124,19 +143,27 @@ async def test_one_left_offer_links_checkout_and_a_paid_renewal_starts_one_packa
     (old,) = await spa.sell(TWO.type_code)
     await redeem(api, old, "appt-1", "2026-11-02")
 
-    # The 1-left alert carries a Checkout link made through Stripe's API for this package.
+    # The 1-left alert carries a stable renewal link; a click makes the Checkout Session.
     bodies = await eventually(
         lambda: _async(twilio.sent_to(ANA.phone or "")),
-        lambda sent: any("checkout.stripe.com" in b for b in sent),
+        lambda sent: any(RENEW_PREFIX in b for b in sent),
     )
+    link = renewal_link_in(bodies)
+    assert stripe.requests_to("/v1/checkout/sessions") == []  # nothing made before a click
+    session_id = await click(api, stripe, link)
     (created,) = stripe.requests_to("/v1/checkout/sessions")
     assert created.idempotency_key and created.idempotency_key.startswith("punchcard-")
     for metadata in (created.params["metadata"], created.params["payment_intent_data"]["metadata"]):
         assert metadata["punchcard_client_id"] == ANA.client_id
         assert metadata["punchcard_type_code"] == TWO.type_code
         assert metadata["punchcard_renews_package_id"] == old
-    (session_id,) = stripe.sessions
-    assert any(stripe.sessions[session_id]["url"] in b for b in bodies)
+    # A second click while the session is open goes to the same session.
+    assert await click(api, stripe, link) == session_id
+    assert len(stripe.requests_to("/v1/checkout/sessions")) == 1
+    # The CRM holds the stable link, not the session's.
+    await eventually(lambda: spa.service.state(old), lambda v: v.pending_effects == 0)
+    crm_link = json.loads(hubspot.writes()[-1]["body"])["properties"]
+    assert link in crm_link.values()
 
     # The client pays; Stripe sends the checkout event twice and the payment intent's too.
     stripe.complete_session(session_id)
@@ -246,6 +273,86 @@ async def test_delayed_payment_starts_the_package_only_when_it_succeeds(
         lambda: balance(spa.pool, stripe_package_id(pi)), lambda r: r is not None
     )
     assert row is not None and row["remaining"] == LASER.units
+
+
+async def test_renewal_link_clicked_two_days_later_opens_a_fresh_session_and_sells_once(
+    api: Api, spa: Spa, stripe: StripeFake, twilio: TwilioFake
+) -> None:
+    (old,) = await spa.sell(TWO.type_code)
+    await redeem(api, old, "appt-1", "2026-11-02")
+    bodies = await eventually(
+        lambda: _async(twilio.sent_to(ANA.phone or "")),
+        lambda sent: any(RENEW_PREFIX in b for b in sent),
+    )
+    link = renewal_link_in(bodies)
+    first = await click(api, stripe, link)
+
+    # Two days pass: Stripe expired the session (24 h) and we recorded its expiry.
+    stripe.expire_session(first)
+    await spa.pool.execute(
+        "UPDATE stripe_checkouts SET expires_at = now() - interval '1 day' WHERE session_id = $1",
+        first,
+    )
+    fresh = await click(api, stripe, link)
+    assert fresh != first and stripe.sessions[fresh]["status"] == "open"
+    keys = [r.idempotency_key for r in stripe.requests_to("/v1/checkout/sessions")]
+    assert len(keys) == 2 and len(set(keys)) == 2  # the next generation's key, once
+    assert await click(api, stripe, link) == fresh  # clicked again: the same fresh session
+    assert len(stripe.requests_to("/v1/checkout/sessions")) == 2
+
+    # Paid, delivered twice plus the intent's event: one package.
+    stripe.complete_session(fresh)
+    pi = stripe.sessions[fresh]["payment_intent"]
+    event = stripe.checkout_completed_event(fresh)
+    for delivery in (event, event, stripe.payment_intent_succeeded_event(pi)):
+        assert (await post_event(api, stripe, delivery)).status_code == 200
+    renewal = stripe_package_id(pi)
+    row = await eventually(lambda: balance(spa.pool, renewal), lambda r: r is not None)
+    assert row is not None and row["status"] == "active"
+    packages = await spa.pool.fetchval(
+        "SELECT count(*) FROM packages WHERE client_id = $1", ANA.client_id
+    )
+    assert packages == 2
+
+    # Once paid, the link says so instead of selling again; a made-up one is unknown.
+    again = await api.http.get(link, follow_redirects=False)
+    assert again.status_code == 410 and "already been renewed" in again.text
+    unknown = await api.http.get(RENEW_PREFIX + "x" * 32, follow_redirects=False)
+    assert unknown.status_code == 404 and "call" in unknown.text.lower()
+    assert len(stripe.requests_to("/v1/checkout/sessions")) == 2
+
+
+async def test_revoked_or_expired_renewal_link_is_gone_and_says_to_call(
+    api: Api, spa: Spa, stripe: StripeFake, twilio: TwilioFake
+) -> None:
+    (old,) = await spa.sell(TWO.type_code)
+    await redeem(api, old, "appt-1", "2026-11-02")
+    bodies = await eventually(
+        lambda: _async(twilio.sent_to(ANA.phone or "")),
+        lambda sent: any(RENEW_PREFIX in b for b in sent),
+    )
+    link = renewal_link_in(bodies)
+    token = link.rsplit("/", 1)[1]
+    stored = await spa.pool.fetchrow("SELECT * FROM renewal_links WHERE package_id = $1", old)
+    assert stored is not None and token.encode() not in bytes(stored["token_hash"])
+    expiry = await spa.pool.fetchval("SELECT expires_at FROM packages WHERE package_id = $1", old)
+    assert stored["expires_at"] == expiry  # the link dies with the package
+
+    await spa.pool.execute(
+        "UPDATE renewal_links SET expires_at = now() - interval '1 second' WHERE package_id = $1",
+        old,
+    )
+    expired = await api.http.get(link, follow_redirects=False)
+    assert expired.status_code == 410 and "expired" in expired.text
+
+    refused = await api.http.post(f"/api/packages/{old}/renewal-links/revoke", headers=api.desk)
+    assert refused.status_code == 403
+    revoked = await api.http.post(f"/api/packages/{old}/renewal-links/revoke", headers=api.manager)
+    assert revoked.status_code == 200 and revoked.json()["revoked"] == 1
+    gone = await api.http.get(link, follow_redirects=False)
+    assert gone.status_code == 410 and "withdrawn" in gone.text
+    assert "call" in gone.text.lower()
+    assert stripe.requests_to("/v1/checkout/sessions") == []
 
 
 # --- refunds ------------------------------------------------------------------------------

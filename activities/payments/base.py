@@ -1,0 +1,53 @@
+"""What a payment processor does for Punchcard: a renewal checkout and a refund.
+
+Stripe (Checkout Sessions, Refunds) and Square (Payment Links, Refunds API) both fit;
+`PaymentActivities` speaks to whichever is configured and keeps the business keys, the
+idempotency and the records the same for both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal, Protocol
+
+from workflows.contracts import RefundInput, RenewalCheckoutInput
+
+ProcessorName = Literal["stripe", "square"]
+
+
+@dataclass(frozen=True)
+class Checkout:
+    """A page where the client pays: its id at the processor, its URL, when it dies."""
+
+    id: str
+    url: str
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Refund:
+    id: str
+    status: str
+    amount_cents: int
+
+
+class Processor(Protocol):
+    name: ProcessorName
+
+    async def create_checkout(
+        self,
+        offer: RenewalCheckoutInput,
+        *,
+        email: str | None,
+        metadata: dict[str, str],
+        idempotency_key: str,
+    ) -> Checkout:
+        """Create (or replay, under the same key) the page paying for `offer`."""
+        ...
+
+    async def refund(
+        self, input: RefundInput, *, metadata: dict[str, str], idempotency_key: str
+    ) -> Refund:
+        """Refund part of a payment once per key."""
+        ...
