@@ -27,6 +27,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 import workflows.payment_models as pm
+from activities.payments.base import processor_of_payment
 from activities.payments.renewal_links import mark_renewed
 from activities.repository import (
     ClientRepository,
@@ -47,9 +48,14 @@ _CLIENT_BY_EMAIL = "SELECT client_id FROM clients WHERE lower(email) = lower($1)
 # terms, which may differ from today's list price). Client and type must agree too.
 _OUR_CHECKOUT = """
 SELECT amount_cents, currency FROM stripe_checkouts
-WHERE (session_id = $1 OR offer_key = $2) AND client_id = $3 AND type_code = $4
-ORDER BY (session_id = $1) DESC NULLS LAST
+WHERE (session_id = $1 OR order_id = $1 OR offer_key = $2) AND client_id = $3
+  AND type_code = $4
+ORDER BY (session_id = $1 OR order_id = $1) DESC NULLS LAST
 LIMIT 1
+"""
+_OFFER_OF_ORDER = """
+SELECT offer_key, package_id, client_id, type_code FROM stripe_checkouts
+WHERE order_id = $1 AND processor = 'square'
 """
 _PACKAGES_FOR_PAYMENT = """
 SELECT package_id FROM packages WHERE payment_intent_id = $1 ORDER BY package_id
@@ -115,6 +121,7 @@ class PaymentIntakeActivities:
     @activity.defn(name=pm.PREPARE_SALE.name)
     async def prepare_sale(self, event: pm.StripePaymentEvent) -> pm.PrepareSaleResult:
         """The package this payment bought, or why it cannot be told."""
+        event = await self._with_our_offer(event)
         client_id = event.metadata.get("punchcard_client_id")
         if client_id is not None:
             if await self._clients.get(client_id) is None:
@@ -174,6 +181,27 @@ class PaymentIntakeActivities:
             await mark_renewed(self._pool, offer_key)
         return pm.PrepareSaleResult(package_input=package)
 
+    async def _with_our_offer(self, event: pm.StripePaymentEvent) -> pm.StripePaymentEvent:
+        """A Square payment carries no metadata: its payment link's Order, recorded when
+        we made the link, names the offer (client, type, the package it renews)."""
+        if (
+            event.processor != "square"
+            or event.checkout_session_id is None
+            or "punchcard_client_id" in event.metadata
+        ):
+            return event
+        row = await self._pool.fetchrow(_OFFER_OF_ORDER, event.checkout_session_id)
+        if row is None:
+            return event
+        metadata = {
+            **event.metadata,
+            "punchcard_client_id": row["client_id"],
+            "punchcard_type_code": row["type_code"],
+            "punchcard_renews_package_id": row["package_id"],
+            "punchcard_offer_key": row["offer_key"],
+        }
+        return event.model_copy(update={"metadata": metadata})
+
     async def _price(
         self, event: pm.StripePaymentEvent, client_id: str, package_type: PackageTypeRecord
     ) -> _Price:
@@ -204,7 +232,7 @@ class PaymentIntakeActivities:
             reason=item.reason,
             detail=item.detail,
             client_id=item.client_id,
-            platform="stripe",
+            platform=processor_of_payment(item.payment_intent_id),
         )
         log.info("payment review item %s %s", item.item_id, "opened" if added else "already open")
 

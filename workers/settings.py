@@ -90,6 +90,22 @@ class Settings(BaseSettings):
     stripe_success_url: str = "https://punchcard.invalid/renewed?session={CHECKOUT_SESSION_ID}"
     stripe_cancel_url: str | None = None
 
+    # The processor renewal checkouts go through: stripe | square. Refunds always go to
+    # the processor a payment was made with (both may be configured).
+    payment_processor: Literal["stripe", "square"] = "stripe"
+
+    # Square: Payment Links for renewals, the Refunds API, payment/refund webhooks.
+    # Sandbox: https://connect.squareupsandbox.com. Payments are in PUNCHCARD_STRIPE_CURRENCY.
+    square_base_url: str = "https://connect.squareup.com"
+    square_access_token: SecretStr | None = None
+    square_version: str = "2025-01-23"  # the Square-Version header
+    square_location_id: str | None = None
+    square_redirect_url: str | None = None  # checkout_options.redirect_url; {package_id}
+    square_webhook_signature_key: SecretStr | None = None
+    # The notification URL exactly as configured in Square (it is signed); default:
+    # PUNCHCARD_API_PUBLIC_URL + /webhooks/square.
+    square_notification_url: str | None = None
+
     # CRM write-back after every balance change: none | hubspot | gohighlevel
     crm_provider: Literal["none", "hubspot", "gohighlevel"] = "none"
     hubspot_base_url: str = "https://api.hubapi.com"

@@ -34,6 +34,7 @@ from activities.payment_intake import PaymentIntakeActivities
 from activities.payments import PaymentActivities, StripeApi
 from activities.payments.base import Processor
 from activities.payments.renewal_links import RenewalLinks
+from activities.payments.square import SquareApi, SquareProcessor
 from activities.payments.stripe_processor import StripeProcessor
 from activities.polling import PollingActivities
 from activities.reports import ReportActivities
@@ -169,26 +170,42 @@ def build_stripe(settings: Settings, http: httpx.AsyncClient) -> StripeApi | Non
     return StripeApi(http, base_url=settings.stripe_base_url, secret_key=key)
 
 
-def build_processor(settings: Settings, http: httpx.AsyncClient) -> Processor | None:
-    """The configured payment processor, or None when its credentials are unset."""
+def build_processors(settings: Settings, http: httpx.AsyncClient) -> dict[str, Processor]:
+    """Every payment processor whose credentials are set, by name."""
+    processors: dict[str, Processor] = {}
     api = build_stripe(settings, http)
-    if api is None:
-        return None
-    return StripeProcessor(
-        api,
-        currency=settings.stripe_currency,
-        success_url=settings.stripe_success_url,
-        cancel_url=settings.stripe_cancel_url,
-    )
+    if api is not None:
+        processors["stripe"] = StripeProcessor(
+            api,
+            currency=settings.stripe_currency,
+            success_url=settings.stripe_success_url,
+            cancel_url=settings.stripe_cancel_url,
+        )
+    token = settings.square_access_token
+    if token is not None and token.get_secret_value() and settings.square_location_id:
+        processors["square"] = SquareProcessor(
+            SquareApi(
+                http,
+                access_token=token,
+                base_url=settings.square_base_url,
+                version=settings.square_version,
+            ),
+            location_id=settings.square_location_id,
+            currency=settings.stripe_currency,
+            redirect_url=settings.square_redirect_url,
+        )
+    return processors
 
 
 def build_payments(
     settings: Settings, pool: asyncpg.Pool, http: httpx.AsyncClient
 ) -> PaymentActivities:
     """Renewal checkouts and refunds; with a public URL, offers carry stable links."""
+    processors = build_processors(settings, http)
     return PaymentActivities(
         pool=pool,
-        processor=build_processor(settings, http),
+        processor=processors.get(settings.payment_processor),
+        refunders=list(processors.values()),
         renewal_url=settings.renewal_url,
         currency=settings.stripe_currency,
         links=(

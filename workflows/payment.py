@@ -101,7 +101,7 @@ class PaymentWorkflow:
                     payment_intent_id=event.payment_intent_id,
                     reason=prepared.review_reason or "unmatched_payment",
                     detail=(
-                        f"Stripe payment {event.payment_intent_id} of {event.amount_cents / 100:.2f} "
+                        f"{event.processor.title()} payment {event.payment_intent_id} of {event.amount_cents / 100:.2f} "
                         f"{(event.currency or '').upper()}: {reason}"
                     ),
                     client_id=event.metadata.get("punchcard_client_id"),
@@ -166,7 +166,7 @@ class PaymentWorkflow:
                         payment_intent_id=event.payment_intent_id,
                         reason="shared_refund",
                         detail=(
-                            f"Stripe refund {line.refund_id} of {line.amount_cents / 100:.2f} on "
+                            f"{event.processor.title()} refund {line.refund_id} of {line.amount_cents / 100:.2f} on "
                             f"a shared purchase ({', '.join(package_ids)}): adjust by hand"
                         ),
                     ),

@@ -65,9 +65,11 @@ PAID_EVENTS = frozenset(
         "checkout.session.completed",
         "checkout.session.async_payment_succeeded",
         "payment_intent.succeeded",
+        "payment.updated",  # Square: paid when its status is COMPLETED
     }
 )
-REFUND_EVENTS = frozenset({"charge.refunded", "refund.created"})
+REFUND_EVENTS = frozenset({"charge.refunded", "refund.created", "refund.updated"})
+Processor = Literal["stripe", "square"]
 
 
 class StripeRefundLine(Model):
@@ -77,8 +79,11 @@ class StripeRefundLine(Model):
 
 
 class StripePaymentEvent(Model):
-    """The parts of a Stripe event Punchcard acts on (provider-formats.md §1.4, §1.5)."""
+    """The parts of a payment event Punchcard acts on (provider-formats.md §1.4, §1.5):
+    Stripe's, or Square's (`processor`), whose payment id stands in `payment_intent_id`
+    and the Order of its payment link in `checkout_session_id`."""
 
+    processor: Processor = "stripe"
     event_id: StripeId
     event_type: EventType
     created: Created
@@ -100,11 +105,13 @@ class StripePaymentEvent(Model):
     def is_paid(self) -> bool:
         if self.event_type == "checkout.session.completed":
             return self.payment_status == "paid"
+        if self.event_type == "payment.updated":
+            return self.payment_status == "COMPLETED"
         return self.event_type in PAID_EVENTS
 
 
 class PaymentInput(Model):
-    provider: Literal["stripe"] = "stripe"
+    provider: Processor = "stripe"
     payment_intent_id: StripeId
 
 

@@ -23,4 +23,7 @@ CREATE INDEX renewal_links_package_idx ON renewal_links (package_id);
 -- (Checkout Session) or Square (Payment Link); refunds likewise.
 ALTER TABLE stripe_checkouts ADD COLUMN generation integer NOT NULL DEFAULT 0;
 ALTER TABLE stripe_checkouts ADD COLUMN processor text NOT NULL DEFAULT 'stripe';
+-- Square: the Order its payment link made; the payment names it, and so finds its offer.
+ALTER TABLE stripe_checkouts ADD COLUMN order_id text;
+CREATE INDEX stripe_checkouts_order_idx ON stripe_checkouts (order_id) WHERE order_id IS NOT NULL;
 ALTER TABLE stripe_refunds ADD COLUMN processor text NOT NULL DEFAULT 'stripe';

@@ -22,13 +22,14 @@ processor configured, `ApplicationError(type=BAD_CONFIGURATION, non_retryable)`.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.payments.base import Checkout, Processor
+from activities.payments.base import Checkout, Processor, processor_of_payment
 from activities.payments.renewal_links import RenewalLinks
 from activities.payments.stripe_api import StripeApi
 from activities.payments.stripe_processor import StripeProcessor
@@ -44,18 +45,23 @@ from workflows.policies import BAD_CONFIGURATION
 METADATA_PREFIX = "punchcard_"
 REFUND_KEY_METADATA = "punchcard_refund_key"
 NOT_CONFIGURED = "Stripe is not configured: PUNCHCARD_STRIPE_SECRET_KEY is unset"
+NOT_CONFIGURED_SQUARE = (
+    "Square is not configured: PUNCHCARD_SQUARE_ACCESS_TOKEN or PUNCHCARD_SQUARE_LOCATION_ID "
+    "is unset"
+)
 
 _CLIENT_EMAIL = "SELECT email FROM clients WHERE client_id = $1"
 
 _RECORD_CHECKOUT = """
 INSERT INTO stripe_checkouts AS c
     (offer_key, package_id, client_id, type_code, amount_cents, currency, session_id, url,
-     expires_at, generation, processor)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+     expires_at, generation, processor, order_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 ON CONFLICT (offer_key) DO UPDATE SET
     session_id = EXCLUDED.session_id, url = EXCLUDED.url, expires_at = EXCLUDED.expires_at,
     amount_cents = EXCLUDED.amount_cents, currency = EXCLUDED.currency,
-    generation = EXCLUDED.generation, processor = EXCLUDED.processor, updated_at = now()
+    generation = EXCLUDED.generation, processor = EXCLUDED.processor,
+    order_id = EXCLUDED.order_id, updated_at = now()
 WHERE c.generation <= EXCLUDED.generation
 """
 
@@ -160,14 +166,19 @@ class PaymentActivities:
         success_url: str = "",
         cancel_url: str | None = None,
         processor: Processor | None = None,
+        refunders: Sequence[Processor] = (),
         links: RenewalLinks | None = None,
     ) -> None:
+        """`processor` makes renewal checkouts; refunds go to the processor the payment
+        was made with, `processor` or one of `refunders` (a spa that moved from Stripe to
+        Square still refunds its Stripe payments through Stripe)."""
         self._pool = pool
         if processor is None and stripe is not None:
             processor = StripeProcessor(
                 stripe, currency=currency, success_url=success_url, cancel_url=cancel_url
             )
         self._processor = processor
+        self._refunders = {p.name: p for p in (*refunders, *([processor] if processor else []))}
         self._renewal_url = renewal_url
         self._currency = currency.lower()
         self.links = links
@@ -245,6 +256,7 @@ class PaymentActivities:
             checkout.expires_at,
             generation,
             processor.name,
+            checkout.order_id,
         )
         activity.logger.info(
             "renewal checkout %s (%s, generation %s) for package %s (offer %s)",
@@ -265,9 +277,15 @@ class PaymentActivities:
             ProviderError/StripeError: retryable for transient trouble, non-retryable for
                 the processor's refusals (already refunded, amount too large, unknown payment).
         """
-        processor = self._processor
+        processor = self._refunders.get(processor_of_payment(input.payment_intent_id))
         if processor is None:
-            raise ApplicationError(NOT_CONFIGURED, type=BAD_CONFIGURATION, non_retryable=True)
+            raise ApplicationError(
+                NOT_CONFIGURED
+                if processor_of_payment(input.payment_intent_id) == "stripe"
+                else NOT_CONFIGURED_SQUARE,
+                type=BAD_CONFIGURATION,
+                non_retryable=True,
+            )
         answered = await self._pool.fetchrow(_ANSWERED_REFUND, input.refund_key)
         if answered is not None:
             return RefundResult(

@@ -18,11 +18,13 @@ ProcessorName = Literal["stripe", "square"]
 
 @dataclass(frozen=True)
 class Checkout:
-    """A page where the client pays: its id at the processor, its URL, when it dies."""
+    """A page where the client pays: its id at the processor, its URL, when it dies, and
+    the order its payment will name (Square)."""
 
     id: str
     url: str
     expires_at: datetime | None = None
+    order_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,11 @@ class Refund:
     id: str
     status: str
     amount_cents: int
+
+
+def processor_of_payment(payment_id: str) -> ProcessorName:
+    """Whose payment an id is: Stripe's PaymentIntents are `pi_…`, anything else Square's."""
+    return "stripe" if payment_id.startswith("pi_") else "square"
 
 
 class Processor(Protocol):

@@ -24,7 +24,7 @@ from starter.api.schemas import WebhookAck
 from starter.ingress import stripe
 from starter.ingress.base import ParsedDelivery, WebhookRejected
 from workflows.ids import payment_workflow_id
-from workflows.payment_models import PaymentInput
+from workflows.payment_models import PaymentInput, StripePaymentEvent
 from workflows.visit_models import Platform, VisitChange, VisitEvent, VisitOutcome
 
 log = logging.getLogger("punchcard.webhooks")
@@ -217,8 +217,11 @@ def _in_spa_zone(visit: VisitEvent, timezone: str) -> VisitEvent:
     return visit if day == visit.service_date else visit.model_copy(update={"service_date": day})
 
 
-async def accept_payment(deps: ApiDeps, parsed: ParsedDelivery) -> WebhookAck:
-    """Hand a Stripe event to its payment's workflow (signal-with-start), then record it.
+async def accept_payment(
+    deps: ApiDeps, parsed: ParsedDelivery, event: StripePaymentEvent | None = None
+) -> WebhookAck:
+    """Hand a payment event (Stripe's, or Square's when `event` is given) to its payment's
+    workflow (signal-with-start), then record it.
 
     Every copy is signalled — the workflow dedupes on the event id, and the package it
     starts is named by the payment — so a copy that arrives after a crash between the
@@ -229,15 +232,16 @@ async def accept_payment(deps: ApiDeps, parsed: ParsedDelivery) -> WebhookAck:
         return WebhookAck(
             status="ignored", event_key=parsed.event_key, detail=parsed.ignored_reason
         )
-    event = stripe.payment_event(parsed)
+    if event is None:
+        event = stripe.payment_event(parsed)
     if event is None:
         detail = "this charge.refunded lists no refunds: they are taken from refund.created"
         await _record(deps, parsed, status="ignored", detail=detail)
         return WebhookAck(status="ignored", event_key=parsed.event_key, detail=detail)
-    workflow_id = payment_workflow_id("stripe", event.payment_intent_id)
+    workflow_id = payment_workflow_id(event.processor, event.payment_intent_id)
     await deps.client.start_workflow(
         "PaymentWorkflow",
-        PaymentInput(payment_intent_id=event.payment_intent_id),
+        PaymentInput(provider=event.processor, payment_intent_id=event.payment_intent_id),
         id=workflow_id,
         task_queue=deps.settings.task_queue,
         start_signal="event",

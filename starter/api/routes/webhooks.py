@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from starter.api.deps import Deps
 from starter.api.schemas import ErrorBody, WebhookAck
 from starter.api.webhook_intake import accept_payment, accept_visit
-from starter.ingress import boulevard, mindbody, stripe, twilio
+from starter.ingress import boulevard, mindbody, square, stripe, twilio
 from starter.ingress.base import WebhookRejected
 
 log = logging.getLogger("punchcard.webhooks")
@@ -111,6 +111,30 @@ async def stripe_webhook(request: Request, deps: Deps) -> Response:
         ack = await accept_payment(deps, stripe.parse(body))
     except WebhookRejected as err:
         return _refused("stripe", err)
+    return JSONResponse(ack.model_dump(mode="json"))
+
+
+@router.post("/square", openapi_extra=_JSON_BODY, response_model=WebhookAck)
+async def square_webhook(request: Request, deps: Deps) -> Response:
+    """Square payments (payment.updated, COMPLETED) and refunds (refund.updated): verified
+    against the notification URL Square signs, then handed to the payment's workflow."""
+    body = await request.body()
+    s = deps.settings
+    url = s.square_notification_url or (
+        f"{s.api_public_url}/webhooks/square" if s.api_public_url else None
+    )
+    try:
+        square.verify(
+            body,
+            request.headers.get(square.SIGNATURE_HEADER),
+            _secret(s.square_webhook_signature_key),
+            url,
+        )
+        parsed = square.parse(body)
+        event = None if parsed.ignored_reason else square.payment_event(parsed)
+        ack = await accept_payment(deps, parsed, event)
+    except WebhookRejected as err:
+        return _refused("square", err)
     return JSONResponse(ack.model_dump(mode="json"))
 
 
