@@ -1,9 +1,15 @@
-"""Stripe webhooks: check `Stripe-Signature` exactly as stripe-python does, read the envelope.
+"""Stripe webhooks: check `Stripe-Signature` with stripe-python, read the envelope.
 
-The scheme (provider-formats.md §1.3, from stripe-python's `WebhookSignature`): the header
-is `t=<unix>,v1=<hex>[,v1=<hex>…]`; each v1 is hex HMAC-SHA256 of `"{t}.{raw body}"` keyed by
+The scheme (provider-formats.md §1.3, stripe-python's `WebhookSignature`): the header is
+`t=<unix>,v1=<hex>[,v1=<hex>…]`; each v1 is hex HMAC-SHA256 of `"{t}.{raw body}"` keyed by
 the `whsec_…` secret's UTF-8 bytes; any v1 may match (several appear while a secret
 rotates); a timestamp older than the tolerance is refused, a future one is not.
+
+The signature itself is checked by the official SDK (`stripe.WebhookSignature.
+verify_header`). The header is read here first, so every refusal names its problem (the
+SDK's messages are generic) and the age is checked against an injectable clock (the SDK
+reads `time.time()`); the SDK then gets the header rebuilt from what was read (t and the
+v1 entries, spaces trimmed) and checks the HMAC with its constant-time compare.
 
 Payment events are not visits: `parse` only says which event this is and whether we act on
 it; the payments intake reads `payload["data"]["object"]`.
@@ -23,6 +29,8 @@ import hmac
 import time
 from datetime import UTC, datetime
 from typing import Any
+
+import stripe as stripe_sdk
 
 from starter.ingress import base, limits
 from starter.ingress.base import ParsedDelivery, WebhookRejected
@@ -102,15 +110,18 @@ def verify(
         raise WebhookRejected(401, f"stripe: {SIGNATURE_HEADER} has no timestamp (t=)")
     if not signatures:
         raise WebhookRejected(401, f"stripe: {SIGNATURE_HEADER} has no {EXPECTED_SCHEME} signature")
-    expected = compute_signature(timestamp, body, secret).encode("ascii")
-    # Every candidate is compared, so the time taken does not say which one was close.
-    matched = False
-    for signature in signatures:
-        matched |= hmac.compare_digest(expected, signature.encode("utf-8"))
-    if not matched:
+    # Only ASCII can be a hex digest (the SDK's compare refuses anything else).
+    candidates = [s for s in signatures if s.isascii()]
+    rebuilt = ",".join([f"t={timestamp}", *(f"{EXPECTED_SCHEME}={s}" for s in candidates)])
+    try:
+        if not candidates:
+            raise ValueError("no ASCII signature")
+        # tolerance=None: the age is checked below, against `now`.
+        stripe_sdk.WebhookSignature.verify_header(body, rebuilt, secret, tolerance=None)
+    except (stripe_sdk.SignatureVerificationError, ValueError):
         raise WebhookRejected(
             401, f"stripe: no {EXPECTED_SCHEME} signature in {SIGNATURE_HEADER} matches the body"
-        )
+        ) from None
     current = time.time() if now is None else now
     if tolerance and timestamp < current - tolerance:
         late = int(current - tolerance - timestamp)
