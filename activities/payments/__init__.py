@@ -1,4 +1,4 @@
-"""Payments through Stripe: renewal Checkout Sessions and refunds, and the activities using them."""
+"""Payments through Stripe or Square: renewal checkouts and refunds, and the activities using them."""
 
 from activities.payments.activities import (
     NOT_CONFIGURED,
@@ -11,23 +11,23 @@ from activities.payments.activities import (
 )
 from activities.payments.stripe_api import (
     API_VERSION,
+    STRIPE_REJECTED,
     STRIPE_UNAVAILABLE,
     StripeApi,
-    StripeError,
-    encode_form,
+    without_none,
 )
 
 __all__ = [
     "API_VERSION",
     "NOT_CONFIGURED",
     "REFUND_KEY_METADATA",
+    "STRIPE_REJECTED",
     "STRIPE_UNAVAILABLE",
     "PaymentActivities",
     "StripeApi",
-    "StripeError",
     "checkout_idempotency_key",
-    "encode_form",
     "refund_idempotency_key",
     "refund_issued_by_us",
     "renewal_metadata",
+    "without_none",
 ]

@@ -1,101 +1,112 @@
-"""Call Stripe's REST API (Checkout Sessions, Refunds), turning its answers into typed failures.
+"""Call Stripe's REST API (Checkout Sessions, Refunds) through the official SDK, turning
+its failures into `ProviderError`s.
 
-Stripe's conventions (provider-formats.md §1.1): HTTP Basic with the secret key as user
-name, form-encoded bodies whose nested fields use bracket keys (`metadata[k]=v`), JSON
-answers, and an `Idempotency-Key` header on every POST that the caller derives from a
-business key, so a retried activity replays Stripe's first answer instead of paying twice.
+stripe-python's `StripeClient` with its async HTTPX client (`stripe.HTTPXClient`, the
+`*_async` methods) does the wire format (provider-formats.md §1.1: the secret key as
+Bearer token, form bodies with bracket keys, `Stripe-Version`, `Idempotency-Key`); the
+base URL is configurable (`base_addresses`), so the same code talks to the local
+stand-in in tests. The SDK's own network retries are off (`max_network_retries=0`):
+Temporal retries the activity, under the same idempotency key the caller derived from a
+business key, so a retry replays Stripe's first answer instead of paying twice.
 
-Temporal retries whatever is not marked non-retryable::
+Failures (`activities.provider_errors`, provider "Stripe")::
 
-    StripeError (ApplicationError)
+    ProviderError
     ├── type "StripeUnavailable", retryable    network errors, timeouts, 408, 409 (a
     │                                          concurrent request holds the idempotency
     │                                          key), 429 (Retry-After honoured), 5xx
     ├── type BAD_CONFIGURATION, non-retryable  401/403: wrong or restricted secret key
-    └── type PROVIDER_REJECTED, non-retryable  any other 4xx: invalid_request_error
+    └── type "StripeRejected", non-retryable   any other 4xx: invalid_request_error
                                                (charge_already_refunded, amount_too_large,
                                                resource_missing…), idempotency_error
 
 Error texts carry Stripe's own `error.message` (with email addresses scrubbed) and never
-the secret key.
+the secret key; `details[0]["code"]` is Stripe's error code.
+
+The SDK's transport is `SharedHttpx`, a `stripe.HTTPClient` over the worker's own
+`httpx.AsyncClient` (its timeouts, its pool, closed with it). Why not the SDK's
+`stripe.HTTPXClient`: it opens a pool of its own that something must close, and it hands
+the form body to httpx as `data=<str>`, which httpx deprecates (a DeprecationWarning on
+every call, an error once httpx drops it); `SharedHttpx` sends it as `content=`.
 """
 
 from __future__ import annotations
 
-import re
+import asyncio
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
 from typing import Any
 
 import httpx
+import stripe
 from pydantic import SecretStr
-from temporalio.exceptions import ApplicationError
 
-from workflows.policies import BAD_CONFIGURATION, PROVIDER_REJECTED
+from activities.provider_errors import (
+    CONFIG_STATUSES,
+    ProviderError,
+    error_type,
+    is_retryable_status,
+    retry_after,
+    scrub,
+    unavailable_type,
+)
 
-STRIPE_UNAVAILABLE = "StripeUnavailable"
+PROVIDER = "Stripe"
+STRIPE_UNAVAILABLE = unavailable_type(PROVIDER)
+STRIPE_REJECTED = error_type(PROVIDER, "rejected")
 DEFAULT_BASE_URL = "https://api.stripe.com"
 # The version the request and response shapes here were written against (§1.9).
 API_VERSION = "2024-06-20"
 MAX_IDEMPOTENCY_KEY = 255
 
-_RETRYABLE_STATUSES = frozenset({408, 409, 429})
-_CONFIG_STATUSES = frozenset({401, 403})
-_ADDRESS = re.compile(r"[^\s<>@\"']+@[^\s<>@\"']+")
-
 FormValue = str | int | bool | None | Mapping[str, Any] | Sequence[Any]
 
 
-class StripeError(ApplicationError):
-    """A failed Stripe call, typed for Temporal's retry policy; carries Stripe's error fields."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        type: str,
-        non_retryable: bool,
-        http_status: int | None = None,
-        stripe_code: str | None = None,
-        request_id: str | None = None,
-        next_retry_delay: timedelta | None = None,
-    ) -> None:
-        super().__init__(
-            message,
-            {"http_status": http_status, "stripe_code": stripe_code, "request_id": request_id},
-            type=type,
-            non_retryable=non_retryable,
-            next_retry_delay=next_retry_delay,
-        )
-        self.http_status = http_status
-        self.stripe_code = stripe_code
-        self.request_id = request_id
-
-
-def encode_form(params: Mapping[str, FormValue], prefix: str = "") -> dict[str, str]:
-    """Flatten nested params into Stripe's bracket keys; None values are left out.
-
-    >>> encode_form({"metadata": {"a": "1"}, "line_items": [{"quantity": 1}]})
-    {'metadata[a]': '1', 'line_items[0][quantity]': '1'}
-    """
-    form: dict[str, str] = {}
+def without_none(params: Mapping[str, FormValue]) -> dict[str, Any]:
+    """Params as the SDK takes them, with the None values (not sent) left out."""
+    out: dict[str, Any] = {}
     for name, value in params.items():
-        key = f"{prefix}[{name}]" if prefix else name
         if value is None:
             continue
         if isinstance(value, Mapping):
-            form.update(encode_form(value, key))
-        elif isinstance(value, bool):
-            form[key] = "true" if value else "false"
-        elif isinstance(value, str | int):
-            form[key] = str(value)
+            out[name] = without_none(value)
+        elif isinstance(value, str | int | bool):
+            out[name] = value
         else:
-            form.update(encode_form({str(i): item for i, item in enumerate(value)}, key))
-    return form
+            out[name] = [without_none(v) if isinstance(v, Mapping) else v for v in value]
+    return out
+
+
+class SharedHttpx(stripe.HTTPClient):
+    """stripe-python's transport over a shared `httpx.AsyncClient` (async only)."""
+
+    name = "httpx"
+
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        super().__init__()
+        self._http = http
+
+    async def request_async(
+        self, method: str, url: str, headers: Mapping[str, str], post_data: Any = None
+    ) -> tuple[bytes, int, Mapping[str, str]]:
+        try:
+            response = await self._http.request(
+                method, url, headers=dict(headers), content=post_data or None
+            )
+        except httpx.RequestError as err:
+            raise stripe.APIConnectionError(  # type: ignore[no-untyped-call]
+                f"Stripe unreachable: {type(err).__name__}", should_retry=True
+            ) from err
+        return response.content, response.status_code, response.headers
+
+    async def close_async(self) -> None:
+        """Nothing: the shared client is closed by its owner."""
+
+    async def sleep_async(self, secs: float) -> None:
+        await asyncio.sleep(secs)
 
 
 class StripeApi:
-    """The two Stripe calls Punchcard makes, over a shared `httpx.AsyncClient`."""
+    """The two Stripe calls Punchcard makes, through stripe-python's `StripeClient`."""
 
     def __init__(
         self,
@@ -105,10 +116,13 @@ class StripeApi:
         base_url: str = DEFAULT_BASE_URL,
         api_version: str | None = API_VERSION,
     ) -> None:
-        self._http = http
-        self._base_url = base_url.rstrip("/")
-        self._auth = httpx.BasicAuth(secret_key.get_secret_value(), "")
-        self._api_version = api_version
+        self._client = stripe.StripeClient(
+            secret_key.get_secret_value(),
+            base_addresses={"api": base_url.rstrip("/")},
+            stripe_version=api_version,
+            max_network_retries=0,
+            http_client=SharedHttpx(http),
+        )
 
     async def create_checkout_session(
         self, params: Mapping[str, FormValue], *, idempotency_key: str
@@ -116,9 +130,17 @@ class StripeApi:
         """POST /v1/checkout/sessions; returns the Session object (`id`, `url`, …).
 
         Raises:
-            StripeError: retryable for transient trouble, non-retryable otherwise.
+            ProviderError: retryable for transient trouble, non-retryable otherwise.
         """
-        return await self._post("/v1/checkout/sessions", params, idempotency_key)
+        path = "/v1/checkout/sessions"
+        try:
+            session = await self._client.v1.checkout.sessions.create_async(
+                params=without_none(params),  # type: ignore[arg-type]
+                options={"idempotency_key": _checked(idempotency_key)},
+            )
+        except stripe.StripeError as err:
+            raise _error_for(err, path) from None
+        return _object(session, path)
 
     async def create_refund(
         self, params: Mapping[str, FormValue], *, idempotency_key: str
@@ -126,92 +148,62 @@ class StripeApi:
         """POST /v1/refunds; returns the Refund object (`id`, `status`, `amount`, …).
 
         Raises:
-            StripeError: retryable for transient trouble, non-retryable otherwise.
+            ProviderError: retryable for transient trouble, non-retryable otherwise.
         """
-        return await self._post("/v1/refunds", params, idempotency_key)
-
-    async def _post(
-        self, path: str, params: Mapping[str, FormValue], idempotency_key: str
-    ) -> dict[str, Any]:
-        if not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
-            raise ValueError(f"a Stripe Idempotency-Key has 1 to {MAX_IDEMPOTENCY_KEY} chars")
-        headers = {"Idempotency-Key": idempotency_key, "Accept": "application/json"}
-        if self._api_version:
-            headers["Stripe-Version"] = self._api_version
+        path = "/v1/refunds"
         try:
-            response = await self._http.post(
-                self._base_url + path, data=encode_form(params), headers=headers, auth=self._auth
+            refund = await self._client.v1.refunds.create_async(
+                params=without_none(params),  # type: ignore[arg-type]
+                options={"idempotency_key": _checked(idempotency_key)},
             )
-        except httpx.RequestError as err:
-            raise StripeError(
-                f"Stripe {path} unreachable: {type(err).__name__}",
-                type=STRIPE_UNAVAILABLE,
-                non_retryable=False,
-            ) from err
-        if not response.is_success:
-            raise _error_for(response, path)
-        data = _json_object(response)
-        if data is None or not isinstance(data.get("id"), str):
-            raise StripeError(
-                f"Stripe {path} answered {response.status_code} without an object id",
-                type=STRIPE_UNAVAILABLE,
-                non_retryable=False,
-                http_status=response.status_code,
-                request_id=response.headers.get("Request-Id"),
-            )
-        return data
+        except stripe.StripeError as err:
+            raise _error_for(err, path) from None
+        return _object(refund, path)
 
 
-def _json_object(response: httpx.Response) -> dict[str, Any] | None:
-    try:
-        data: Any = response.json()
-    except ValueError:
-        return None
-    return data if isinstance(data, dict) else None
+def _checked(idempotency_key: str) -> str:
+    if not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
+        raise ValueError(f"a Stripe Idempotency-Key has 1 to {MAX_IDEMPOTENCY_KEY} chars")
+    return idempotency_key
 
 
-def _error_for(response: httpx.Response, path: str) -> StripeError:
-    """Map an error answer (`{"error": {"type", "code", "message", "param"}}`) to a failure."""
-    status = response.status_code
-    body = _json_object(response)
-    error = body.get("error") if body else None
-    if not isinstance(error, dict):
-        error = {}
-    kind = error.get("type") if isinstance(error.get("type"), str) else None
-    code = error.get("code") if isinstance(error.get("code"), str) else None
-    message = error.get("message")
-    if not isinstance(message, str) or not message:
-        message = response.reason_phrase or "no error body"
-    label = " ".join(part for part in (kind, code) if part)
-    text = f"Stripe {path} answered {status}{' ' + label if label else ''}: {_scrub(message)}"
-    request_id = response.headers.get("Request-Id")
-    if status in _RETRYABLE_STATUSES or status >= 500:
-        return StripeError(
-            text,
-            type=STRIPE_UNAVAILABLE,
-            non_retryable=False,
-            http_status=status,
-            stripe_code=code,
-            request_id=request_id,
-            next_retry_delay=_retry_after(response),
+def _object(found: stripe.StripeObject, path: str) -> dict[str, Any]:
+    data: dict[str, Any] = found.to_dict()
+    if not isinstance(data.get("id"), str):
+        raise ProviderError(
+            PROVIDER, f"Stripe {path} answered without an object id", kind="unavailable"
         )
-    category = BAD_CONFIGURATION if status in _CONFIG_STATUSES else PROVIDER_REJECTED
-    return StripeError(
+    return data
+
+
+def _error_for(err: stripe.StripeError, path: str) -> ProviderError:
+    """Map the SDK's error (Stripe's `{"error": {"type", "code", "message"}}`) to the tree."""
+    status = err.http_status
+    if status is None:  # APIConnectionError: nothing came back
+        return ProviderError(
+            PROVIDER,
+            f"Stripe {path} unreachable: {type(err).__name__}",
+            kind="unavailable",
+        )
+    kind = getattr(err.error, "type", None) if err.error is not None else None
+    code = err.code
+    message = err.user_message or "no error body"
+    label = " ".join(part for part in (kind, code) if part)
+    text = f"Stripe {path} answered {status}{' ' + label if label else ''}: {scrub(message)}"
+    if is_retryable_status(status) or status == 409:
+        headers = {k: str(v) for k, v in (err.headers or {}).items()}
+        return ProviderError(
+            PROVIDER,
+            text,
+            kind="unavailable",
+            http_status=status,
+            code=code,
+            next_retry_delay=retry_after(httpx.Response(status, headers=headers)),
+        )
+    return ProviderError(
+        PROVIDER,
         text,
-        type=category,
-        non_retryable=True,
+        kind="configuration" if status in CONFIG_STATUSES else "rejected",
         http_status=status,
-        stripe_code=code,
-        request_id=request_id,
+        code=code,
     )
-
-
-def _scrub(text: str) -> str:
-    """Stripe echoes invalid email addresses in its messages; keep them out of history."""
-    return _ADDRESS.sub("[address]", text)
-
-
-def _retry_after(response: httpx.Response) -> timedelta | None:
-    """Honour Retry-After (seconds) on a 429 or 503 so retries do not hammer the rate limit."""
-    value = response.headers.get("Retry-After", "").strip()
-    return timedelta(seconds=int(value)) if value.isdigit() else None

@@ -4,7 +4,6 @@ and which failures retry."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -19,17 +18,18 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.payments import (
     NOT_CONFIGURED,
+    STRIPE_REJECTED,
     STRIPE_UNAVAILABLE,
     PaymentActivities,
     StripeApi,
-    encode_form,
     refund_issued_by_us,
+    without_none,
 )
 from starter.ingress import stripe as stripe_ingress
 from tests.activities.messaging.helpers import add_client, closed_port
 from tests.fakes.stripe import CHECKOUT_PATH, REFUNDS_PATH, StripeFake
 from workflows.contracts import RefundInput, RenewalCheckoutInput
-from workflows.policies import BAD_CONFIGURATION, PROVIDER_REJECTED
+from workflows.policies import BAD_CONFIGURATION
 
 SUCCESS_URL = "https://spa.example/renewed?session={CHECKOUT_SESSION_ID}"
 CANCEL_URL = "https://spa.example/renew/{package_id}?cancelled=1"
@@ -149,8 +149,8 @@ async def test_checkout_session_carries_the_offer_in_both_metadata_places(
     )
     digest = hashlib.sha256(b"pkg-1/offer/30d").hexdigest()
     assert request.idempotency_key == f"punchcard-checkout-{digest}"
-    basic = base64.b64encode(f"{stripe.secret_key}:".encode()).decode()
-    assert request.headers["Authorization"] == f"Basic {basic}"
+    # stripe-python sends the secret key as a Bearer token (§1.1: accepted like Basic).
+    assert request.headers["Authorization"] == f"Bearer {stripe.secret_key}"
 
     session = stripe.sessions[result.session_id or ""]
     assert result.url == session["url"]
@@ -233,7 +233,7 @@ async def test_offer_key_reused_for_another_price_is_rejected(
     with pytest.raises(ApplicationError) as failed:
         await env.run(payments.create_renewal_checkout, offer(price_cents=150_000))
 
-    assert failed.value.type == PROVIDER_REJECTED and failed.value.non_retryable
+    assert failed.value.type == STRIPE_REJECTED and failed.value.non_retryable
     assert "idempotency_error" in failed.value.message
     assert "same parameters" in failed.value.message
     assert len(stripe.sessions) == 1
@@ -387,7 +387,7 @@ async def test_refund_above_what_remains_is_rejected_with_stripes_message(
     with pytest.raises(ApplicationError) as failed:
         await ActivityEnvironment().run(payments.issue_refund, refund(intent, 60_000))
 
-    assert failed.value.type == PROVIDER_REJECTED and failed.value.non_retryable
+    assert failed.value.type == STRIPE_REJECTED and failed.value.non_retryable
     assert "amount_too_large" in failed.value.message
     assert "greater than unrefunded amount on charge ($500.00)" in failed.value.message
     row = await refund_row(pool)
@@ -406,7 +406,7 @@ async def test_refund_of_an_already_refunded_charge_is_rejected(
     with pytest.raises(ApplicationError) as failed:
         await env.run(payments.issue_refund, refund(intent, 100, refund_key="pkg-1/second"))
 
-    assert failed.value.type == PROVIDER_REJECTED and failed.value.non_retryable
+    assert failed.value.type == STRIPE_REJECTED and failed.value.non_retryable
     assert "charge_already_refunded" in failed.value.message
     assert "has already been refunded" in failed.value.message
 
@@ -417,9 +417,9 @@ async def test_refund_of_an_unknown_payment_is_rejected(
     with pytest.raises(ApplicationError) as failed:
         await ActivityEnvironment().run(payments.issue_refund, refund("pi_3NoSuchIntent"))
 
-    assert failed.value.type == PROVIDER_REJECTED and failed.value.non_retryable
+    assert failed.value.type == STRIPE_REJECTED and failed.value.non_retryable
     assert "No such payment_intent: 'pi_3NoSuchIntent'" in failed.value.message
-    assert failed.value.details[0]["stripe_code"] == "resource_missing"
+    assert failed.value.details[0]["code"] == "resource_missing"
 
 
 async def test_refund_without_stripe_is_a_configuration_error(pool: asyncpg.Pool) -> None:
@@ -452,23 +452,22 @@ async def test_refund_is_recognised_by_its_key_before_its_id_is_recorded(
 # --- the wire format and the webhook helpers --------------------------------------------
 
 
-def test_nested_params_become_bracket_keys() -> None:
-    form = encode_form(
+def test_unset_params_are_left_out_for_the_sdk() -> None:
+    params = without_none(
         {
             "mode": "payment",
-            "line_items": [{"price_data": {"unit_amount": 500}, "quantity": 1}],
+            "line_items": [{"price_data": {"unit_amount": 500, "x": None}, "quantity": 1}],
             "metadata": {"a": "x"},
             "cancel_url": None,
             "flag": True,
         }
     )
 
-    assert form == {
+    assert params == {
         "mode": "payment",
-        "line_items[0][price_data][unit_amount]": "500",
-        "line_items[0][quantity]": "1",
-        "metadata[a]": "x",
-        "flag": "true",
+        "line_items": [{"price_data": {"unit_amount": 500}, "quantity": 1}],
+        "metadata": {"a": "x"},
+        "flag": True,
     }
 
 
