@@ -135,6 +135,15 @@ async def refund_issued_by_us(
     return bool(await pool.fetchval(_OURS, refund_id, refund_key))
 
 
+async def our_refund_key(pool: asyncpg.Pool, refund_id: str) -> str | None:
+    """The refund key of a refund we issued, by the processor's id (Square refunds carry
+    no metadata: a `refund.updated` is known as ours by the id we recorded)."""
+    key: str | None = await pool.fetchval(
+        "SELECT refund_key FROM stripe_refunds WHERE refund_id = $1", refund_id
+    )
+    return key
+
+
 def renewal_metadata(input: RenewalCheckoutInput) -> dict[str, str]:
     """What the payments intake reads back from the Session and the PaymentIntent."""
     return {

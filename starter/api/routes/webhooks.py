@@ -12,6 +12,7 @@ import logging
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
+from activities.payments.activities import our_refund_key
 from starter.api.deps import Deps
 from starter.api.schemas import ErrorBody, WebhookAck
 from starter.api.webhook_intake import accept_payment, accept_visit
@@ -132,6 +133,16 @@ async def square_webhook(request: Request, deps: Deps) -> Response:
         )
         parsed = square.parse(body)
         event = None if parsed.ignored_reason else square.payment_event(parsed)
+        if event is not None and event.refunds:
+            # Ours carries our refund key, so the package knows it even before the refund
+            # saga has recorded Square's answer.
+            lines = [
+                line.model_copy(
+                    update={"punchcard_refund_key": await our_refund_key(deps.pool, line.refund_id)}
+                )
+                for line in event.refunds
+            ]
+            event = event.model_copy(update={"refunds": lines})
         ack = await accept_payment(deps, parsed, event)
     except WebhookRejected as err:
         return _refused("square", err)
