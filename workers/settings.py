@@ -54,6 +54,14 @@ class Settings(BaseSettings):
     email_from: str = "Punchcard <no-reply@punchcard.invalid>"
     staff_email: str | None = None
 
+    # Who messages clients about their packages: punchcard (Twilio/SMTP, the default),
+    # klaviyo (lifecycle notices become Klaviyo events for the spa's flows; other notices
+    # still go out through Punchcard) or both. See README "Klaviyo".
+    client_messaging: Literal["punchcard", "klaviyo", "both"] = "punchcard"
+    klaviyo_base_url: str = "https://a.klaviyo.com"
+    klaviyo_private_key: SecretStr | None = None  # needs the events:write scope
+    klaviyo_revision: str = "2026-07-15"  # the API revision header
+
     # HTTP API (staff endpoints, webhooks, the front-desk page)
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)

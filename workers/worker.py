@@ -30,6 +30,8 @@ from activities.imports import ImportActivities
 from activities.intake import IntakeActivities, VisitGateway
 from activities.ledger import LedgerActivities
 from activities.messaging import MessagingActivities, SmtpMailer, TwilioSms
+from activities.messaging.handoff import KlaviyoHandoff
+from activities.messaging.klaviyo import KlaviyoEvents
 from activities.payment_intake import PaymentIntakeActivities
 from activities.payments import PaymentActivities, StripeApi
 from activities.polling import PollingActivities
@@ -159,6 +161,30 @@ def build_sms(settings: Settings, http: httpx.AsyncClient) -> TwilioSms | None:
     )
 
 
+def build_klaviyo(
+    settings: Settings, pool: asyncpg.Pool, http: httpx.AsyncClient
+) -> KlaviyoHandoff | None:
+    """Klaviyo events when the spa hands client messaging to it. Without a key the worker
+    refuses to start: in klaviyo mode no one would message the client at all."""
+    if settings.client_messaging == "punchcard":
+        return None
+    key = settings.klaviyo_private_key
+    if key is None or not key.get_secret_value():
+        raise ValueError(
+            f"PUNCHCARD_CLIENT_MESSAGING={settings.client_messaging} needs "
+            "PUNCHCARD_KLAVIYO_PRIVATE_KEY (a private key with the events:write scope)"
+        )
+    events = KlaviyoEvents(
+        http=http,
+        base_url=settings.klaviyo_base_url,
+        private_key=key,
+        revision=settings.klaviyo_revision,
+    )
+    return KlaviyoHandoff(
+        pool=pool, events=events, timezone=settings.spa_timezone, renewal_url=settings.renewal_url
+    )
+
+
 def build_stripe(settings: Settings, http: httpx.AsyncClient) -> StripeApi | None:
     key = settings.stripe_secret_key
     if key is None or not key.get_secret_value():
@@ -261,6 +287,8 @@ async def build_worker(
                 payments=stripe,
                 sync=build_sync_activities(settings, pool, http),
                 events=EventActivities(pool=pool, publisher=build_publisher(settings, http)),
+                klaviyo=build_klaviyo(settings, pool, http),
+                client_messaging=settings.client_messaging,
             )
             activities = activity_list(
                 ledger=LedgerActivities(pool),
