@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import pytest
 from pydantic import SecretStr
@@ -14,7 +15,7 @@ from temporalio.client import Client
 from tests.conftest import eventually
 from tests.fakes.klaviyo import KlaviyoFake, RecordedEvent
 from tests.fakes.twilio import TwilioFake
-from tests.workflows.conftest import ANA, CARA, Spa
+from tests.workflows.conftest import ANA, CARA, Spa, short_notices
 from workers.settings import Settings
 from workflows.contracts import PERFORM_EFFECTS
 from workflows.ids import package_workflow_id
@@ -144,3 +145,30 @@ async def test_throttled_by_klaviyo_then_accepted_records_one_event(
         "SELECT attempts FROM klaviyo_events WHERE event_key = $1", f"{pkg}:confirm:k1"
     )
     assert attempts == 2
+
+
+async def test_reminders_and_expiry_reach_klaviyo_with_the_renewal_link(
+    spa: Spa, klaviyo: KlaviyoFake, twilio: TwilioFake
+) -> None:
+    [pkg] = await spa.sell(
+        "laser6", expires_in=timedelta(seconds=8), notices=short_notices(30, 5, 3)
+    )
+    outcome = await spa.outcome(pkg)
+    assert outcome.status == "expired"
+
+    async def lifecycle() -> list[RecordedEvent]:
+        return [e for e in klaviyo.events if e.metric != COMPLETED]
+
+    events = await eventually(lifecycle, lambda found: len(found) == 3)
+    assert [e.metric for e in events] == [
+        "Punchcard Package Expiring",
+        "Punchcard Package Expiring",
+        "Punchcard Package Expired",
+    ]
+    # The 30-day reminder offers renewal: its link (no Stripe here: the renewal page).
+    assert events[0].profile["properties"]["punchcard_renewal_link"] == (
+        f"https://spa.example/renew/{pkg}"
+    )
+    assert events[0].properties["message"].endswith(f"Renew: https://spa.example/renew/{pkg}")
+    assert events[2].profile["properties"]["punchcard_package_status"] == "expired"
+    assert twilio.sent_to(ANA.phone or "") == []  # nothing texted by Punchcard
