@@ -10,13 +10,15 @@ activity, through the same per-target code (`messaging`, `alerts`, `writeback`, 
     outbound_messages (message key, channel)   staff_alerts (alert key)
     integration_syncs (package, target)        event_deliveries (event id, url)
     stripe_checkouts (offer key; Stripe's Idempotency-Key)
+    klaviyo_events (notice key; Klaviyo's unique_id), when the spa hands notices to Klaviyo
 
 so when one target fails transiently and the activity is retried, the others answer
 "already done" from their rows and only the failed one is attempted again. A target
 refused for good is recorded by its own code and reported back as a failure (the package
 alerts staff). On the last attempt the policy allows (`attempt_limit`), what still fails
 is recorded as given up and reported the same way instead of raised: bounded, never a
-silent retry loop.
+silent retry loop. A provider that asked for a pause (429 Retry-After) holds the retry
+back that long, up to the policy's longest interval.
 """
 
 from __future__ import annotations
@@ -55,12 +57,15 @@ from workflows.contracts import (
     UndeliveredInput,
 )
 from workflows.models import RENEWAL_LINK, ClientNoticeEffect, StaffAlertEffect
-from workflows.policies import INVALID_DATA, PERMANENT_ERRORS
+from workflows.policies import EFFECTS, INVALID_DATA, PERMANENT_ERRORS
 
 EFFECTS_PENDING = "EffectsPending"
 # A transient Checkout failure is retried with the rest for this many attempts (about
 # 30 s); after that the offer goes out with the spa's renewal page instead of waiting.
 CHECKOUT_ATTEMPTS = 5
+# A Retry-After longer than the policy's own longest interval would hold every other
+# pending target back with it: cap it there.
+_LONGEST_WAIT = EFFECTS.retry.maximum_interval or timedelta(minutes=10)
 
 
 @dataclass
@@ -155,7 +160,7 @@ class EffectActivities:
                 f"will be retried (attempt {attempt} of {input.attempt_limit}); first: "
                 f"{first.target} {first.key}: {first.reason}",
                 type=EFFECTS_PENDING,
-                next_retry_delay=max(delays) if delays else None,
+                next_retry_delay=min(max(delays), _LONGEST_WAIT) if delays else None,
             )
         for pending in outcome.pending:
             await self._give_up(pending, attempt)
