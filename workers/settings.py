@@ -90,8 +90,8 @@ class Settings(BaseSettings):
     stripe_success_url: str = "https://punchcard.invalid/renewed?session={CHECKOUT_SESSION_ID}"
     stripe_cancel_url: str | None = None
 
-    # CRM write-back after every balance change: none | hubspot | gohighlevel
-    crm_provider: Literal["none", "hubspot", "gohighlevel"] = "none"
+    # CRM write-back after every balance change: none | hubspot | gohighlevel | salesforce
+    crm_provider: Literal["none", "hubspot", "gohighlevel", "salesforce"] = "none"
     hubspot_base_url: str = "https://api.hubapi.com"
     hubspot_token: SecretStr | None = None
     hubspot_property_prefix: str = "punchcard_"
@@ -99,6 +99,16 @@ class Settings(BaseSettings):
     gohighlevel_token: SecretStr | None = None
     gohighlevel_location_id: str | None = None
     gohighlevel_field_keys: str = ""  # overrides, e.g. "sessions_remaining=contact.pc_left"
+    # Salesforce: OAuth client credentials against the org's My Domain URL; the instance
+    # URL comes with the token unless set. Upsert by external id (README: Salesforce).
+    salesforce_login_url: str = "https://login.salesforce.com"
+    salesforce_instance_url: str = ""
+    salesforce_client_id: SecretStr | None = None
+    salesforce_client_secret: SecretStr | None = None
+    salesforce_api_version: str = "v62.0"
+    salesforce_object: str = "Contact"
+    salesforce_external_id_field: str = "Punchcard_Client_Id__c"
+    salesforce_field_names: str = ""  # overrides, e.g. "sessions_remaining=Sessions_Left__c"
 
     # Booking-platform write-back: which linked platforms get the remaining count.
     booking_write_back: str = ""  # comma list of mindbody, boulevard, zenoti

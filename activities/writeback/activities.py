@@ -15,8 +15,8 @@ Every outcome is recorded: updated, not_linked, not_configured, read_only, rejec
 Transient failures are noted in `last_error` and raised for Temporal to retry; refused
 credentials are recorded as rejected and raised as BAD_CONFIGURATION.
 
-Contact details (the email HubSpot may be addressed by) are read here by client id and
-never logged or stored.
+Contact details (the email HubSpot may be addressed by, the name a new Salesforce Contact
+needs) are read here by client id and never logged or stored.
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ FROM integration_syncs WHERE target = $1 AND package_id = $2
 """
 
 _CONTACT = """
-SELECT c.email,
+SELECT c.email, c.name,
        (SELECT l.external_id FROM client_links l
         WHERE l.client_id = c.client_id AND l.platform = $2
         ORDER BY l.created_at DESC, l.external_id LIMIT 1) AS crm_id
@@ -157,7 +157,9 @@ class SyncActivities:
                         )
                     ]
                 )
-        contact = CrmContact(client_id=input.client_id, crm_id=row["crm_id"], email=row["email"])
+        contact = CrmContact(
+            client_id=input.client_id, crm_id=row["crm_id"], email=row["email"], name=row["name"]
+        )
         fields = crm_fields(input, self._zone)
 
         async def push(ref: str | None) -> Written:

@@ -19,6 +19,7 @@ from activities.booking.zenoti import ZenotiApi
 from activities.crm.base import CrmAdapter
 from activities.crm.gohighlevel import GoHighLevelCrm, parse_field_keys
 from activities.crm.hubspot import HubSpotCrm
+from activities.crm.salesforce import SalesforceCrm, parse_field_names
 from activities.writeback.activities import SyncActivities
 from activities.writeback.booking import (
     BOOKING_PLATFORMS,
@@ -51,6 +52,22 @@ class SyncConfig(Protocol):
     def gohighlevel_token(self) -> SecretStr | None: ...
     @property
     def gohighlevel_field_keys(self) -> str: ...
+    @property
+    def salesforce_login_url(self) -> str: ...
+    @property
+    def salesforce_instance_url(self) -> str: ...
+    @property
+    def salesforce_client_id(self) -> SecretStr | None: ...
+    @property
+    def salesforce_client_secret(self) -> SecretStr | None: ...
+    @property
+    def salesforce_api_version(self) -> str: ...
+    @property
+    def salesforce_object(self) -> str: ...
+    @property
+    def salesforce_external_id_field(self) -> str: ...
+    @property
+    def salesforce_field_names(self) -> str: ...
     @property
     def booking_write_back(self) -> str: ...
     @property
@@ -109,7 +126,25 @@ def build_crm(config: SyncConfig, http: httpx.AsyncClient) -> CrmAdapter | None:
             base_url=config.gohighlevel_base_url,
             field_keys=parse_field_keys(config.gohighlevel_field_keys),
         )
-    raise ValueError(f"unknown PUNCHCARD_CRM_PROVIDER {provider!r} (none, hubspot, gohighlevel)")
+    if provider == "salesforce":
+        return SalesforceCrm(
+            http,
+            client_id=_required(
+                config.salesforce_client_id, "PUNCHCARD_SALESFORCE_CLIENT_ID", provider
+            ),
+            client_secret=_required(
+                config.salesforce_client_secret, "PUNCHCARD_SALESFORCE_CLIENT_SECRET", provider
+            ),
+            login_url=config.salesforce_login_url,
+            instance_url=config.salesforce_instance_url,
+            api_version=config.salesforce_api_version,
+            sobject=config.salesforce_object,
+            external_id_field=config.salesforce_external_id_field,
+            field_names=parse_field_names(config.salesforce_field_names),
+        )
+    raise ValueError(
+        f"unknown PUNCHCARD_CRM_PROVIDER {provider!r} (none, hubspot, gohighlevel, salesforce)"
+    )
 
 
 def write_back_platforms(text: str) -> list[str]:
