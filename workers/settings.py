@@ -117,6 +117,11 @@ class Settings(BaseSettings):
     boulevard_business_id: str | None = None
     boulevard_api_key: str | None = None
     boulevard_api_secret: SecretStr | None = None
+    # A renewal paid through Stripe also sold in Mindbody as a pricing option (README):
+    # "type_code=<pricing option id>, …"; empty: off. Paid as comp | custom:<method id>.
+    mindbody_renewal_pricing_options: str = ""
+    mindbody_renewal_payment: str = "comp"
+    mindbody_location_id: int | None = None
 
     # Outbound lifecycle webhooks (package.created, .redeemed, …), HMAC-signed.
     event_webhook_urls: str = ""  # comma-separated

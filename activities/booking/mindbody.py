@@ -127,6 +127,15 @@ class MindbodyApi:
         body = {"Client": client, "CrossRegionalUpdate": cross_regional}
         return await self._request("POST", "/client/updateclient", site_id, json=body)
 
+    async def checkout_shopping_cart(self, site_id: str, cart: dict[str, Any]) -> dict[str, Any]:
+        """`POST /sale/checkoutshoppingcart`: sell the cart's items to `ClientId`, paid by
+        `Payments`; answers `{"ShoppingCart": {"Id", "GrandTotal", …}, …}`. Staff token.
+
+        Raises:
+            ProviderError: retryable for transient trouble, PROVIDER_REJECTED otherwise.
+        """
+        return await self._request("POST", "/sale/checkoutshoppingcart", site_id, json=cart)
+
     async def _get(self, path: str, site_id: str, params: dict[str, str]) -> dict[str, Any]:
         return await self._request("GET", path, site_id, params=params)
 

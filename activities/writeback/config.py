@@ -29,6 +29,11 @@ from activities.writeback.booking import (
     ZenotiWriter,
 )
 from activities.writeback.boulevard import BoulevardAdmin
+from activities.writeback.mindbody_sale import (
+    MindbodyRenewalSale,
+    parse_payment,
+    parse_pricing_options,
+)
 
 _T = TypeVar("_T")
 
@@ -79,6 +84,12 @@ class SyncConfig(Protocol):
     @property
     def mindbody_site_id(self) -> str | None: ...
     @property
+    def mindbody_renewal_pricing_options(self) -> str: ...
+    @property
+    def mindbody_renewal_payment(self) -> str: ...
+    @property
+    def mindbody_location_id(self) -> int | None: ...
+    @property
     def boulevard_base_url(self) -> str: ...
     @property
     def boulevard_business_id(self) -> str | None: ...
@@ -104,6 +115,7 @@ def build_sync_activities(
         pool=pool,
         crm=build_crm(config, http),
         writers=build_writers(config, http),
+        renewal_sale=build_renewal_sale(config, http),
         timezone=config.spa_timezone,
     )
 
@@ -201,7 +213,32 @@ def build_writers(config: SyncConfig, http: httpx.AsyncClient) -> list[BookingWr
     return writers
 
 
+def build_renewal_sale(config: SyncConfig, http: httpx.AsyncClient) -> MindbodyRenewalSale | None:
+    """Stripe renewals sold in Mindbody too, when pricing options are mapped (else None)."""
+    options = parse_pricing_options(config.mindbody_renewal_pricing_options)
+    if not options:
+        return None
+    what = "sell renewals in Mindbody"
+    api = MindbodyApi(
+        http,
+        base_url=config.mindbody_base_url,
+        api_key=_required(config.mindbody_api_key, "PUNCHCARD_MINDBODY_API_KEY", what),
+        staff_token=_required(config.mindbody_staff_token, "PUNCHCARD_MINDBODY_STAFF_TOKEN", what),
+    )
+    return MindbodyRenewalSale(
+        api,
+        site_id=_required(config.mindbody_site_id, "PUNCHCARD_MINDBODY_SITE_ID", what),
+        pricing_options=options,
+        payment=parse_payment(config.mindbody_renewal_payment),
+        location_id=config.mindbody_location_id,
+    )
+
+
 def _required(value: _T | None, name: str, provider: str) -> _T:
     if value is None or (isinstance(value, str) and not value.strip()):
-        raise ValueError(f"{name} is required to write back to {provider}")
+        raise ValueError(f"{name} is required to {_purpose(provider)}")
     return value
+
+
+def _purpose(provider: str) -> str:
+    return provider if " " in provider else f"write back to {provider}"
