@@ -105,6 +105,10 @@ class Settings(BaseSettings):
     salesforce_instance_url: str = ""
     salesforce_client_id: SecretStr | None = None
     salesforce_client_secret: SecretStr | None = None
+    # JWT bearer flow instead, when a private key (PEM; "\n" escapes accepted) is set.
+    salesforce_username: str | None = None
+    salesforce_private_key: SecretStr | None = None
+    salesforce_jwt_audience: str = "https://login.salesforce.com"
     salesforce_api_version: str = "v62.0"
     salesforce_object: str = "Contact"
     salesforce_external_id_field: str = "Punchcard_Client_Id__c"

@@ -11,7 +11,7 @@ from activities.crm.base import (
 )
 from activities.crm.gohighlevel import DEFAULT_FIELD_KEYS, GoHighLevelCrm, parse_field_keys
 from activities.crm.hubspot import HubSpotCrm
-from activities.crm.salesforce import SalesforceCrm, parse_field_names
+from activities.crm.salesforce import JwtBearer, SalesforceCrm, parse_field_names
 
 __all__ = [
     "DEFAULT_FIELD_KEYS",
@@ -21,6 +21,7 @@ __all__ = [
     "CrmFields",
     "GoHighLevelCrm",
     "HubSpotCrm",
+    "JwtBearer",
     "SalesforceCrm",
     "crm_fields",
     "local_day",

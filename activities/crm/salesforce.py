@@ -9,7 +9,10 @@
     {"Punchcard_Sessions_Remaining__c": 2, "Punchcard_Package_Expires__c": "2027-04-30", ...}
 
 The token (OAuth 2.0 client credentials flow of a connected / external client app, run as
-its "run as" user; `login` is the org's My Domain URL) is cached in the adapter and shared
+its "run as" user; `login` is the org's My Domain URL; or, given a private key, the JWT
+bearer flow: `grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer` with an RS256
+assertion {iss: client id, sub: username, aud: login.salesforce.com, exp: +3 min} signed
+by google-auth's signer, the app holding the certificate) is cached in the adapter and shared
 by every push; it is fetched again when Salesforce answers 401 INVALID_SESSION_ID (the
 session timed out: the request is then sent once more) or when `expires_in`, if given, has
 passed. The record is the one linked to the client (`client_links` platform `salesforce`,
@@ -38,6 +41,8 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+from google.auth import crypt
+from google.auth import jwt as google_jwt
 from pydantic import SecretStr
 
 from activities.crm.base import FIELD_NAMES, CrmContact, CrmFields, answered
@@ -60,12 +65,15 @@ DEFAULT_FIELD_NAMES: Mapping[str, str] = {
     name: "Punchcard_" + "_".join(part.capitalize() for part in name.split("_")) + "__c"
     for name in FIELD_NAMES
 }
+JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+DEFAULT_JWT_AUDIENCE = "https://login.salesforce.com"
+JWT_LIFETIME_SECONDS = 180  # Salesforce takes an assertion that expires within 3 minutes
 DATE_FIELDS = frozenset({"package_expires", "last_session"})
 NUMBER_FIELDS = frozenset({"sessions_remaining"})
 RETRYABLE_CODES = frozenset({"REQUEST_LIMIT_EXCEEDED", "SERVER_UNAVAILABLE", "UNABLE_TO_LOCK_ROW"})
 CONFIG_HINT = (
-    "check PUNCHCARD_SALESFORCE_CLIENT_ID / _CLIENT_SECRET, the app's client credentials "
-    "flow and its run-as user's access to the object and fields"
+    "check PUNCHCARD_SALESFORCE_CLIENT_ID and _CLIENT_SECRET (or _PRIVATE_KEY and _USERNAME), "
+    "the app's OAuth flow and its user's access to the object and fields"
 )
 
 
@@ -90,6 +98,28 @@ def parse_field_names(text: str) -> dict[str, str]:
 
 
 @dataclass(frozen=True)
+class JwtBearer:
+    """The JWT bearer flow's own settings: the user the app acts as, and its signing key."""
+
+    username: str
+    private_key: SecretStr  # PEM
+    audience: str = DEFAULT_JWT_AUDIENCE
+
+    def assertion(self, client_id: str, now: float) -> str:
+        # google-auth's signer: no hand-made JWT crypto (its functions carry no annotations).
+        signer = crypt.RSASigner.from_string(self.private_key.get_secret_value())  # type: ignore[no-untyped-call]
+        claims = {
+            "iss": client_id,
+            "sub": self.username,
+            "aud": self.audience,
+            "iat": int(now),  # not required by Salesforce; standard, and verifiers expect it
+            "exp": int(now) + JWT_LIFETIME_SECONDS,
+        }
+        token: bytes = google_jwt.encode(signer, claims)  # type: ignore[no-untyped-call]
+        return token.decode("ascii")
+
+
+@dataclass(frozen=True)
 class _Token:
     value: str
     instance_url: str
@@ -106,7 +136,8 @@ class SalesforceCrm:
         http: httpx.AsyncClient,
         *,
         client_id: SecretStr,
-        client_secret: SecretStr,
+        client_secret: SecretStr | None = None,
+        jwt_bearer: JwtBearer | None = None,
         login_url: str = DEFAULT_LOGIN_URL,
         instance_url: str = "",
         api_version: str = DEFAULT_API_VERSION,
@@ -116,7 +147,10 @@ class SalesforceCrm:
     ) -> None:
         self._http = http
         self._client_id = client_id
+        if client_secret is None and jwt_bearer is None:
+            raise ValueError("Salesforce needs a client secret or a JWT bearer private key")
         self._client_secret = client_secret
+        self._jwt = jwt_bearer
         self._token_url = login_url.rstrip("/") + "/services/oauth2/token"
         self._instance_url = instance_url.rstrip("/")
         version = api_version if api_version.startswith("v") else f"v{api_version}"
@@ -215,17 +249,32 @@ class SalesforceCrm:
             self._token = await self._fetch_token()
             return self._token
 
+    def _grant(self) -> dict[str, str]:
+        client_id = self._client_id.get_secret_value()
+        if self._jwt is not None:
+            try:
+                assertion = self._jwt.assertion(client_id, time.time())
+            except ValueError as err:
+                raise ProviderError(
+                    PROVIDER,
+                    f"PUNCHCARD_SALESFORCE_PRIVATE_KEY is not a PEM RSA private key ({err})",
+                    kind="configuration",
+                ) from None
+            return {"grant_type": JWT_GRANT, "assertion": assertion}
+        assert self._client_secret is not None
+        return {
+            "grant_type": "client_credentials",
+            "client_id": client_id,
+            "client_secret": self._client_secret.get_secret_value(),
+        }
+
     async def _fetch_token(self) -> _Token:
         response = await send(
             self._http,
             PROVIDER,
             "POST",
             self._token_url,
-            data={
-                "grant_type": "client_credentials",
-                "client_id": self._client_id.get_secret_value(),
-                "client_secret": self._client_secret.get_secret_value(),
-            },
+            data=self._grant(),
             headers={"Accept": "application/json"},
         )
         if not response.is_success:

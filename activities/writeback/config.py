@@ -19,7 +19,7 @@ from activities.booking.zenoti import ZenotiApi
 from activities.crm.base import CrmAdapter
 from activities.crm.gohighlevel import GoHighLevelCrm, parse_field_keys
 from activities.crm.hubspot import HubSpotCrm
-from activities.crm.salesforce import SalesforceCrm, parse_field_names
+from activities.crm.salesforce import JwtBearer, SalesforceCrm, parse_field_names
 from activities.writeback.activities import SyncActivities
 from activities.writeback.booking import (
     BOOKING_PLATFORMS,
@@ -65,6 +65,12 @@ class SyncConfig(Protocol):
     def salesforce_client_id(self) -> SecretStr | None: ...
     @property
     def salesforce_client_secret(self) -> SecretStr | None: ...
+    @property
+    def salesforce_username(self) -> str | None: ...
+    @property
+    def salesforce_private_key(self) -> SecretStr | None: ...
+    @property
+    def salesforce_jwt_audience(self) -> str: ...
     @property
     def salesforce_api_version(self) -> str: ...
     @property
@@ -139,14 +145,28 @@ def build_crm(config: SyncConfig, http: httpx.AsyncClient) -> CrmAdapter | None:
             field_keys=parse_field_keys(config.gohighlevel_field_keys),
         )
     if provider == "salesforce":
+        jwt = None
+        if config.salesforce_private_key is not None:
+            jwt = JwtBearer(
+                username=_required(
+                    config.salesforce_username, "PUNCHCARD_SALESFORCE_USERNAME", provider
+                ),
+                private_key=SecretStr(
+                    config.salesforce_private_key.get_secret_value().replace("\\n", "\n")
+                ),
+                audience=config.salesforce_jwt_audience,
+            )
         return SalesforceCrm(
             http,
             client_id=_required(
                 config.salesforce_client_id, "PUNCHCARD_SALESFORCE_CLIENT_ID", provider
             ),
-            client_secret=_required(
+            client_secret=None
+            if jwt is not None
+            else _required(
                 config.salesforce_client_secret, "PUNCHCARD_SALESFORCE_CLIENT_SECRET", provider
             ),
+            jwt_bearer=jwt,
             login_url=config.salesforce_login_url,
             instance_url=config.salesforce_instance_url,
             api_version=config.salesforce_api_version,

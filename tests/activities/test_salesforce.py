@@ -12,10 +12,12 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import SecretStr
 from temporalio.exceptions import ApplicationError
 
-from activities.crm import SalesforceCrm, parse_field_names
+from activities.crm import JwtBearer, SalesforceCrm, parse_field_names
 from activities.writeback import SyncActivities, build_sync_activities
 from tests.activities.test_crm import (
     CLIENT,
@@ -306,3 +308,85 @@ async def test_salesforce_without_its_secret_refuses_to_start(http: httpx.AsyncC
 
     with pytest.raises(ValueError, match="PUNCHCARD_SALESFORCE_CLIENT_SECRET is required"):
         build_sync_activities(settings, None, http)  # type: ignore[arg-type]
+
+
+def rsa_key_pair() -> tuple[str, str]:
+    """A fresh private key (PEM) and its public key, as the connected app's certificate."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    return private, public
+
+
+async def test_the_jwt_bearer_flow_signs_an_assertion_salesforce_accepts(
+    pool: asyncpg.Pool, http: httpx.AsyncClient
+) -> None:
+    private, public = rsa_key_pair()
+    fake = SalesforceFake(jwt_public_key=public)
+    async with running(fake):
+        await add_client(pool)
+        fake.add_record(LastName="Test", **{EXTERNAL_ID: CLIENT})
+        settings = Settings(
+            database_url=None,
+            crm_provider="salesforce",
+            salesforce_login_url=fake.base_url,
+            salesforce_client_id=SecretStr(fake.client_id),
+            salesforce_username=fake.jwt_username,
+            # As an environment variable holds it: one line, newlines escaped.
+            salesforce_private_key=SecretStr(private.replace("\n", "\\n")),
+        )
+
+        [answer] = (
+            await run_crm(build_sync_activities(settings, pool, http), package_sync())
+        ).results
+
+        assert answer.status == "updated"
+        [token] = fake.token_requests()
+        assert token["form"]["grant_type"] == "urn:ietf:params:oauth:grant-type:jwt-bearer"
+        assert "client_secret" not in token["form"]
+        assert token["status"] == 200
+
+
+async def test_an_assertion_signed_by_another_key_is_bad_configuration(
+    pool: asyncpg.Pool, http: httpx.AsyncClient
+) -> None:
+    _, public = rsa_key_pair()
+    other, _ = rsa_key_pair()
+    fake = SalesforceFake(jwt_public_key=public)
+    async with running(fake):
+        await add_client(pool)
+        crm = SalesforceCrm(
+            http,
+            client_id=SecretStr(fake.client_id),
+            jwt_bearer=JwtBearer(username=fake.jwt_username, private_key=SecretStr(other)),
+            login_url=fake.base_url,
+        )
+
+        with pytest.raises(ApplicationError) as refused:
+            await run_crm(SyncActivities(pool=pool, crm=crm), package_sync())
+
+        assert refused.value.type == BAD_CONFIGURATION
+        assert "invalid_grant" in refused.value.message
+        assert fake.writes() == []
+
+
+async def test_an_external_id_on_two_records_is_rejected_saying_so(
+    pool: asyncpg.Pool, salesforce: SalesforceFake, with_salesforce: SyncActivities
+) -> None:
+    await add_client(pool)
+    salesforce.add_record(LastName="Test", **{EXTERNAL_ID: CLIENT})
+    salesforce.add_record(LastName="Test", **{EXTERNAL_ID: CLIENT})
+
+    [answer] = (await run_crm(with_salesforce, package_sync())).results
+
+    assert answer.status == "rejected"
+    assert f"more than one Contact has {EXTERNAL_ID} = {CLIENT}" in (answer.detail or "")
+    assert salesforce.writes() == []

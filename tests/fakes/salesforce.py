@@ -6,7 +6,9 @@
 
 What Salesforce checks that we can check offline: the form-encoded token request
 (`grant_type=client_credentials`, the app's client id and secret; 400 `invalid_client`
-otherwise), `Authorization: Bearer <issued token>` (401 `[{"message": "Session expired or
+otherwise; or `grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer` with an RS256
+`assertion` verified against the app's certificate key, iss = client id, sub = the user,
+aud = login.salesforce.com, not expired; 400 `invalid_grant` otherwise), `Authorization: Bearer <issued token>` (401 `[{"message": "Session expired or
 invalid", "errorCode": "INVALID_SESSION_ID"}]` for a token never issued or expired with
 `expire_tokens`), that every field exists on the object (400 INVALID_FIELD), that a date
 field holds `YYYY-MM-DD` or null (400 JSON_PARSER_ERROR), that a new Contact has a
@@ -30,6 +32,8 @@ from datetime import date
 from typing import Any
 
 from aiohttp import web
+from google.auth import exceptions as google_exceptions
+from google.auth import jwt as google_jwt
 
 _ids = itertools.count(1)
 
@@ -68,6 +72,9 @@ class Failure:
 class SalesforceFake:
     client_id: str = "3MVG9-test-consumer-key"
     client_secret: str = "test-consumer-secret"
+    jwt_public_key: str | None = None  # PEM: the certificate's key, for the JWT bearer flow
+    jwt_username: str = "integration@spa.example"
+    jwt_audience: str = "https://login.salesforce.com"
     object_name: str = "Contact"
     external_id_fields: frozenset[str] = frozenset({"Punchcard_Client_Id__c"})
     known_fields: set[str] = field(
@@ -140,7 +147,16 @@ class SalesforceFake:
         form = await request.post()
         record = {"kind": "token", "form": dict(form), "status": 0}
         self.requests.append(record)
-        if form.get("grant_type") != "client_credentials":
+        if form.get("grant_type") == "urn:ietf:params:oauth:grant-type:jwt-bearer":
+            problem = self._jwt_problem(str(form.get("assertion") or ""))
+            response = (
+                self._issue()
+                if problem is None
+                else web.json_response(
+                    {"error": "invalid_grant", "error_description": problem}, status=400
+                )
+            )
+        elif form.get("grant_type") != "client_credentials":
             response = web.json_response(
                 {
                     "error": "unsupported_grant_type",
@@ -157,22 +173,41 @@ class SalesforceFake:
                 status=400,
             )
         else:
-            token = f"00D000000000001!{secrets.token_urlsafe(24)}"
-            self._valid_tokens.add(token)
-            self.tokens_issued.append(token)
-            response = web.json_response(
-                {
-                    "access_token": token,
-                    "signature": secrets.token_urlsafe(32),
-                    "scope": "api",
-                    "instance_url": self.base_url,
-                    "id": f"{self.base_url}/id/00D000000000001/005000000000001",
-                    "token_type": "Bearer",
-                    "issued_at": "1767225600000",
-                }
-            )
+            response = self._issue()
         record["status"] = response.status
         return response
+
+    def _issue(self) -> web.Response:
+        token = f"00D000000000001!{secrets.token_urlsafe(24)}"
+        self._valid_tokens.add(token)
+        self.tokens_issued.append(token)
+        return web.json_response(
+            {
+                "access_token": token,
+                "signature": secrets.token_urlsafe(32),
+                "scope": "api",
+                "instance_url": self.base_url,
+                "id": f"{self.base_url}/id/00D000000000001/005000000000001",
+                "token_type": "Bearer",
+                "issued_at": "1767225600000",
+            }
+        )
+
+    def _jwt_problem(self, assertion: str) -> str | None:
+        """Why Salesforce refuses this assertion, or None (the words are Salesforce's)."""
+        if self.jwt_public_key is None:
+            return "invalid assertion"
+        try:
+            claims = google_jwt.decode(
+                assertion, certs=self.jwt_public_key, audience=self.jwt_audience
+            )
+        except (ValueError, google_exceptions.GoogleAuthError):
+            return "invalid assertion"
+        if claims.get("iss") != self.client_id:
+            return "invalid client credentials"
+        if claims.get("sub") != self.jwt_username:
+            return "user hasn't approved this consumer"
+        return None
 
     async def _update(self, request: web.Request) -> web.Response:
         return await self._write(request, None, request.match_info["key"])
