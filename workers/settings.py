@@ -98,8 +98,8 @@ class Settings(BaseSettings):
     stripe_success_url: str = "https://punchcard.invalid/renewed?session={CHECKOUT_SESSION_ID}"
     stripe_cancel_url: str | None = None
 
-    # CRM write-back after every balance change: none | hubspot | gohighlevel
-    crm_provider: Literal["none", "hubspot", "gohighlevel"] = "none"
+    # CRM write-back after every balance change: none | hubspot | gohighlevel | salesforce
+    crm_provider: Literal["none", "hubspot", "gohighlevel", "salesforce"] = "none"
     hubspot_base_url: str = "https://api.hubapi.com"
     hubspot_token: SecretStr | None = None
     hubspot_property_prefix: str = "punchcard_"
@@ -107,6 +107,20 @@ class Settings(BaseSettings):
     gohighlevel_token: SecretStr | None = None
     gohighlevel_location_id: str | None = None
     gohighlevel_field_keys: str = ""  # overrides, e.g. "sessions_remaining=contact.pc_left"
+    # Salesforce: OAuth client credentials against the org's My Domain URL; the instance
+    # URL comes with the token unless set. Upsert by external id (README: Salesforce).
+    salesforce_login_url: str = "https://login.salesforce.com"
+    salesforce_instance_url: str = ""
+    salesforce_client_id: SecretStr | None = None
+    salesforce_client_secret: SecretStr | None = None
+    # JWT bearer flow instead, when a private key (PEM; "\n" escapes accepted) is set.
+    salesforce_username: str | None = None
+    salesforce_private_key: SecretStr | None = None
+    salesforce_jwt_audience: str = "https://login.salesforce.com"
+    salesforce_api_version: str = "v62.0"
+    salesforce_object: str = "Contact"
+    salesforce_external_id_field: str = "Punchcard_Client_Id__c"
+    salesforce_field_names: str = ""  # overrides, e.g. "sessions_remaining=Sessions_Left__c"
 
     # Booking-platform write-back: which linked platforms get the remaining count.
     booking_write_back: str = ""  # comma list of mindbody, boulevard, zenoti
@@ -115,6 +129,11 @@ class Settings(BaseSettings):
     boulevard_business_id: str | None = None
     boulevard_api_key: str | None = None
     boulevard_api_secret: SecretStr | None = None
+    # A renewal paid through Stripe also sold in Mindbody as a pricing option (README):
+    # "type_code=<pricing option id>, …"; empty: off. Paid as comp | custom:<method id>.
+    mindbody_renewal_pricing_options: str = ""
+    mindbody_renewal_payment: str = "comp"
+    mindbody_location_id: int | None = None
 
     # Outbound lifecycle webhooks (package.created, .redeemed, …), HMAC-signed.
     event_webhook_urls: str = ""  # comma-separated
