@@ -8,6 +8,7 @@ Failures:
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import asyncpg
@@ -15,9 +16,11 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.messaging.email import Attachment, SmtpMailer
+from activities.reports.chart import chart_png
 from activities.reports.models import Period, ReconciliationReport, last_full_week
 from activities.reports.reconciliation import build_report
 from activities.reports.render import (
+    CHART_CID,
     headline_liability_cents,
     money,
     reconciliation_csv,
@@ -60,7 +63,8 @@ class ReportActivities:
             period = last_full_week(input.as_of, self._timezone)
         report = await build_report(self._pool, period)
         csv_text = reconciliation_csv(report)
-        html = reconciliation_html(report, spa_name=self._spa_name)
+        # The chart is drawn by matplotlib (CPU work): off the event loop.
+        html = await asyncio.to_thread(reconciliation_html, report, spa_name=self._spa_name)
         await self._store.save(
             report_id=input.report_id,
             kind="reconciliation",
@@ -90,9 +94,10 @@ class ReportActivities:
 
     @activity.defn(name=rm.EMAIL_REPORT.name)
     async def email_report(self, input: rm.EmailReportInput) -> rm.EmailReportResult:
-        """Email the stored report to the manager: the summary as text, the HTML page as
-        the HTML body and as a file (mail clients that hide inline SVG still open it), the
-        CSV attached. Sent once per report: a rerun answers `already_sent`."""
+        """Email the stored report to the manager: the summary as text, the page as the
+        HTML body with its chart as an inline PNG part (`cid:`; Gmail and Outlook drop
+        inline SVG), the web page (SVG chart) and the CSV attached. Sent once per report:
+        a rerun answers `already_sent`."""
         stored = await self._store.get(input.report_id)
         if stored is None:
             raise ApplicationError(
@@ -112,14 +117,17 @@ class ReportActivities:
             return rm.EmailReportResult(status="not_configured")
         report = ReconciliationReport.model_validate_json(stored.summary)
         stem = _stem(report)
+        body, png = await asyncio.to_thread(self._email_body, report)
+        chart = [] if png is None else [Attachment(f"{stem}.png", png, "image/png", CHART_CID)]
         await self._mailer.send(
             self._manager_email,
             f"{self._spa_name}: reconciliation {report.period.label()}, liability "
             f"{money(headline_liability_cents(report))}",
             reconciliation_text(report),
             f"report/{input.report_id}",
-            html=stored.html,
+            html=body,
             attachments=[
+                *chart,
                 Attachment(f"{stem}.csv", stored.csv.encode(), "text/csv"),
                 Attachment(f"{stem}.html", (stored.html or "").encode(), "text/html"),
             ],
@@ -127,6 +135,12 @@ class ReportActivities:
         await self._store.mark_emailed(input.report_id, "sent")
         activity.logger.info("reconciliation %s emailed to the manager", input.report_id)
         return rm.EmailReportResult(status="sent")
+
+    def _email_body(self, report: ReconciliationReport) -> tuple[str, bytes | None]:
+        """The email's HTML (its chart a `cid:` image) and that chart's PNG (None: no
+        categories, so no chart, and the HTML says so in words)."""
+        html = reconciliation_html(report, spa_name=self._spa_name, chart="cid")
+        return html, chart_png(report)
 
     def _write_files(
         self, report_id: str, report: ReconciliationReport, csv_text: str, html: str
