@@ -15,7 +15,7 @@ ReportKind = Literal["reconciliation", "overrun_audit"]
 
 _COLUMNS = (
     "report_id, kind, period_start, period_end, generated_at, generated_by, summary, csv, "
-    "html, email_status, emailed_at"
+    "html, email_status, emailed_at, sheets_status"
 )
 
 
@@ -31,6 +31,7 @@ class StoredReport(Row):
     html: str | None
     email_status: str | None
     emailed_at: datetime | None
+    sheets_status: str | None = None  # the Google Sheet: published | failed | not_configured
 
 
 class ReportStore:
