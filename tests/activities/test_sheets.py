@@ -19,6 +19,8 @@ from activities.reports.models import OverrunAudit, OverrunLine
 from activities.reports.sheets import SheetsPublisher, load_credentials
 from tests.activities.report_data import NY, ny, seed_week
 from tests.fakes.google_sheets import GoogleSheetsFake
+from workers.settings import Settings
+from workers.worker import build_sheets
 from workflows.reconcile_models import BuildReportInput, EmailReportInput
 
 AFTER = ny(2026, 3, 11, 9)
@@ -207,3 +209,11 @@ async def test_a_bad_key_is_a_configuration_error(
         with pytest.raises(ProviderError) as failed:
             await publisher.publish([])
     assert failed.value.non_retryable and failed.value.type == "BadConfiguration"
+
+
+def test_the_worker_publishes_only_with_both_settings(tmp_path: Path) -> None:
+    """Neither set: no sheet. One without the other: refused at start, naming both."""
+    http = httpx.AsyncClient()
+    assert build_sheets(Settings(), http) is None
+    with pytest.raises(ValueError, match="PUNCHCARD_GOOGLE_SHEETS_CREDENTIALS_FILE"):
+        build_sheets(Settings(google_sheets_spreadsheet_id="abc"), http)
