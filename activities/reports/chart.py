@@ -32,8 +32,14 @@ def _figure(report: ReconciliationReport) -> Figure | None:
     if not cats:
         return None
     height_in = (60 + 38 * len(cats)) / _DPI
-    fig = Figure(figsize=(CHART_WIDTH_PX / _DPI, height_in), dpi=_DPI, facecolor="white")
-    ax = fig.add_axes((0.22, 0.04, 0.58, 0.92))
+    # Constrained layout makes room for the longest label and the amounts at the bars' ends.
+    fig = Figure(
+        figsize=(CHART_WIDTH_PX / _DPI, height_in),
+        dpi=_DPI,
+        facecolor="white",
+        layout="constrained",
+    )
+    ax = fig.add_subplot()
     names = [_short(c.category) for c in cats][::-1]
     values = [max(c.unused_value_cents, 0) / 100 for c in cats][::-1]
     bars = ax.barh(names, values, color=_BAR, height=0.6)
@@ -44,7 +50,7 @@ def _figure(report: ReconciliationReport) -> Figure | None:
         color=_INK,
         fontsize=13,
     )
-    ax.set_xlim(0, max(max(values), 1.0))
+    ax.set_xlim(0, max(max(values), 1.0) * 1.3)  # room for the amount after the longest bar
     ax.xaxis.set_visible(False)
     for side in ("top", "right", "bottom"):
         ax.spines[side].set_visible(False)
