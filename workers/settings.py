@@ -153,6 +153,12 @@ class Settings(BaseSettings):
     # Reports: the weekly reconciliation (cron in the spa's time zone)
     reconciliation_cron: str = "0 7 * * MON"
     reports_dir: Path | None = None  # defaults to data_dir/reports
+    # The reconciliation written to a Google Sheet after each run (Looker Studio reads it):
+    # a service account's JSON key file, and the spreadsheet shared with its email as editor
+    google_sheets_spreadsheet_id: str | None = None
+    google_sheets_credentials_file: Path | None = None
+    google_sheets_base_url: str = "https://sheets.googleapis.com"
+    google_sheets_token_uri: str | None = None  # default: the key file's token_uri
 
     # Zenoti polling
     zenoti_base_url: str = "https://api.zenoti.com/v1"

@@ -36,6 +36,7 @@ from activities.payment_intake import PaymentIntakeActivities
 from activities.payments import PaymentActivities, StripeApi
 from activities.polling import PollingActivities
 from activities.reports import ReportActivities
+from activities.reports.sheets import SheetsPublisher, load_credentials
 from activities.sales import SalePolicy
 from activities.writeback import build_sync_activities
 from workers.codec import codec_from_settings, data_converter_for
@@ -228,8 +229,30 @@ def build_sale_policy(settings: Settings) -> SalePolicy:
     )
 
 
-def build_reports(settings: Settings, pool: asyncpg.Pool) -> ReportActivities:
-    """The reconciliation goes to the manager (else the staff address)."""
+def build_sheets(settings: Settings, http: httpx.AsyncClient) -> SheetsPublisher | None:
+    """The Google Sheet the reconciliation is written to, when both its id and the service
+    account's key file are set (one without the other is a configuration error)."""
+    sheet, key_file = settings.google_sheets_spreadsheet_id, settings.google_sheets_credentials_file
+    if sheet is None and key_file is None:
+        return None
+    if sheet is None or key_file is None:
+        raise ValueError(
+            "set both PUNCHCARD_GOOGLE_SHEETS_SPREADSHEET_ID and "
+            "PUNCHCARD_GOOGLE_SHEETS_CREDENTIALS_FILE, or neither"
+        )
+    return SheetsPublisher(
+        http=http,
+        credentials=load_credentials(key_file, token_uri=settings.google_sheets_token_uri),
+        spreadsheet_id=sheet,
+        base_url=settings.google_sheets_base_url,
+    )
+
+
+def build_reports(
+    settings: Settings, pool: asyncpg.Pool, http: httpx.AsyncClient | None = None
+) -> ReportActivities:
+    """The reconciliation goes to the manager (else the staff address), and to the Google
+    Sheet when one is configured."""
     return ReportActivities(
         pool=pool,
         mailer=build_mailer(settings),
@@ -237,6 +260,7 @@ def build_reports(settings: Settings, pool: asyncpg.Pool) -> ReportActivities:
         timezone=settings.spa_timezone,
         spa_name=settings.spa_name,
         reports_dir=settings.reports_dir or settings.data_dir / "reports",
+        sheets=None if http is None else build_sheets(settings, http),
     )
 
 
@@ -301,7 +325,7 @@ async def build_worker(
                     sales=build_sale_policy(settings),
                     currency=settings.stripe_currency,
                 ),
-                reports=build_reports(settings, pool),
+                reports=build_reports(settings, pool, http),
                 stripe=stripe,
                 imports=ImportActivities(
                     pool=pool,

@@ -51,9 +51,13 @@ def message_id_for(message_key: str, sender: str) -> str:
 
 @dataclass(frozen=True)
 class Attachment:
+    """A file after the body; with a `content_id`, a part of the HTML body instead (an
+    image the HTML shows as `<img src="cid:{content_id}">`, in multipart/related)."""
+
     filename: str
     content: bytes
     mime_type: str = "application/octet-stream"
+    content_id: str | None = None
 
 
 class SmtpMailer:
@@ -96,7 +100,8 @@ class SmtpMailer:
             body: the plain-text body.
             message_id: the business key of this message; the Message-ID derives from it.
             html: an HTML alternative of the body, for mail clients that show it.
-            attachments: files attached after the body (e.g. a report's CSV).
+            attachments: files attached after the body (e.g. a report's CSV); those with a
+                `content_id` go with the HTML body (multipart/related), shown inline.
 
         Raises:
             ProviderError: retryable for transient trouble, non-retryable otherwise.
@@ -110,7 +115,19 @@ class SmtpMailer:
         message.set_content(body)
         if html is not None:
             message.add_alternative(html, subtype="html")
-        for attachment in attachments:
+            html_part = message.get_body(("html",))
+            assert html_part is not None  # just added
+            for image in (a for a in attachments if a.content_id):
+                maintype, _, subtype = image.mime_type.partition("/")
+                html_part.add_related(
+                    image.content,
+                    maintype=maintype,
+                    subtype=subtype or "octet-stream",
+                    cid=f"<{image.content_id}>",
+                    filename=image.filename,
+                    disposition="inline",
+                )
+        for attachment in (a for a in attachments if not a.content_id or html is None):
             maintype, _, subtype = attachment.mime_type.partition("/")
             message.add_attachment(
                 attachment.content,
