@@ -10,13 +10,15 @@ activity, through the same per-target code (`messaging`, `alerts`, `writeback`, 
     outbound_messages (message key, channel)   staff_alerts (alert key)
     integration_syncs (package, target)        event_deliveries (event id, url)
     renewal_links / stripe_checkouts (offer key; the processor's idempotency key)
+    klaviyo_events (notice key; Klaviyo's unique_id), when the spa hands notices to Klaviyo
 
 so when one target fails transiently and the activity is retried, the others answer
 "already done" from their rows and only the failed one is attempted again. A target
 refused for good is recorded by its own code and reported back as a failure (the package
 alerts staff). On the last attempt the policy allows (`attempt_limit`), what still fails
 is recorded as given up and reported the same way instead of raised: bounded, never a
-silent retry loop.
+silent retry loop. A provider that asked for a pause (429 Retry-After) holds the retry
+back that long, up to the policy's longest interval.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -31,6 +34,14 @@ from temporalio.exceptions import ApplicationError
 from activities.alerts import StaffAlertActivities
 from activities.events.activities import EventActivities
 from activities.messaging.activities import MessagingActivities
+from activities.messaging.handoff import (
+    ClientMessaging,
+    Handoff,
+    KlaviyoHandoff,
+    PackageFacts,
+    hands_to_klaviyo,
+    punchcard_sends,
+)
 from activities.payments.activities import PaymentActivities
 from activities.writeback.activities import SyncActivities
 from workflows import contracts
@@ -46,12 +57,15 @@ from workflows.contracts import (
     UndeliveredInput,
 )
 from workflows.models import RENEWAL_LINK, ClientNoticeEffect, StaffAlertEffect
-from workflows.policies import INVALID_DATA, PERMANENT_ERRORS
+from workflows.policies import EFFECTS, INVALID_DATA, PERMANENT_ERRORS
 
 EFFECTS_PENDING = "EffectsPending"
 # A transient Checkout failure is retried with the rest for this many attempts (about
 # 30 s); after that the offer goes out with the spa's renewal page instead of waiting.
 CHECKOUT_ATTEMPTS = 5
+# A Retry-After longer than the policy's own longest interval would hold every other
+# pending target back with it: cap it there.
+_LONGEST_WAIT = EFFECTS.retry.maximum_interval or timedelta(minutes=10)
 
 
 @dataclass
@@ -61,6 +75,7 @@ class _Pending:
     staff_alert: bool
     reason: str
     message_key: str | None = None  # for messages: recorded as failed when given up
+    delay: timedelta | None = None  # the provider's Retry-After, when it gave one
 
 
 @dataclass
@@ -98,12 +113,16 @@ class EffectActivities:
         payments: PaymentActivities,
         sync: SyncActivities,
         events: EventActivities,
+        klaviyo: KlaviyoHandoff | None = None,
+        client_messaging: ClientMessaging = "punchcard",
     ) -> None:
         self._alerts = alerts
         self._messaging = messaging
         self._payments = payments
         self._sync = sync
         self._events = events
+        self._klaviyo = klaviyo
+        self._client_messaging: ClientMessaging = client_messaging if klaviyo else "punchcard"
 
     @activity.defn(name=contracts.PERFORM_EFFECTS.name)
     async def perform(self, input: EffectsInput) -> EffectsResult:
@@ -134,11 +153,14 @@ class EffectActivities:
         await asyncio.gather(*jobs)
         if outcome.pending and not outcome.last:
             first = outcome.pending[0]
+            # A provider that asked us to wait (429 Retry-After) is not asked again sooner.
+            delays = [p.delay for p in outcome.pending if p.delay is not None]
             raise ApplicationError(
                 f"{len(outcome.pending)} effect(s) of package {input.package_id} failed and "
                 f"will be retried (attempt {attempt} of {input.attempt_limit}); first: "
                 f"{first.target} {first.key}: {first.reason}",
                 type=EFFECTS_PENDING,
+                next_retry_delay=min(max(delays), _LONGEST_WAIT) if delays else None,
             )
         for pending in outcome.pending:
             await self._give_up(pending, attempt)
@@ -160,6 +182,7 @@ class EffectActivities:
         self, input: EffectsInput, notice: ClientNoticeEffect, outcome: _Outcome
     ) -> None:
         body = notice.body
+        link: str | None = None
         if notice.renewal_offer:
             link = await self._renewal_link(input, notice, outcome)
             if link is None:
@@ -173,18 +196,35 @@ class EffectActivities:
             subject=notice.subject,
             body=body,
         )
-        await asyncio.gather(
-            self._target(
-                outcome, notice.key, "sms", self._messaging.send_client_sms(message), message=True
-            ),
-            self._target(
-                outcome,
-                notice.key,
-                "email",
-                self._messaging.send_client_email(message),
-                message=True,
-            ),
-        )
+        jobs: list[Awaitable[bool]] = []
+        mode = self._client_messaging
+        if punchcard_sends(mode, notice.kind):
+            jobs.append(
+                self._target(
+                    outcome,
+                    notice.key,
+                    "sms",
+                    self._messaging.send_client_sms(message),
+                    message=True,
+                )
+            )
+            jobs.append(
+                self._target(
+                    outcome,
+                    notice.key,
+                    "email",
+                    self._messaging.send_client_email(message),
+                    message=True,
+                )
+            )
+        if self._klaviyo is not None and hands_to_klaviyo(mode, notice.kind):
+            handoff = _handoff(input, notice, body, link if notice.renewal_offer else None)
+            jobs.append(
+                self._target(
+                    outcome, notice.key, "klaviyo", self._klaviyo.hand_over(handoff), message=True
+                )
+            )
+        await asyncio.gather(*jobs)
 
     async def _renewal_link(
         self, input: EffectsInput, notice: ClientNoticeEffect, outcome: _Outcome
@@ -267,8 +307,16 @@ class EffectActivities:
                 )
                 return True
             activity.logger.info("%s for %s failed, will retry: %s", target, key, _describe(err))
+            delay = err.next_retry_delay if isinstance(err, ApplicationError) else None
             outcome.pending.append(
-                _Pending(key, target, staff, _describe(err), message_key=key if message else None)
+                _Pending(
+                    key,
+                    target,
+                    staff,
+                    _describe(err),
+                    message_key=key if message else None,
+                    delay=delay,
+                )
             )
             return False
         if isinstance(result, SyncResult):
@@ -291,7 +339,14 @@ class EffectActivities:
     async def _give_up(self, pending: _Pending, attempt: int) -> None:
         """Close a message's row as failed, so it never reads `sending` (the other tables
         keep the last error of their target already)."""
-        if pending.message_key is None or pending.target not in ("sms", "email", "staff_email"):
+        if pending.message_key is None:
+            return
+        if pending.target == "klaviyo" and self._klaviyo is not None:
+            await self._klaviyo.record_undelivered(
+                pending.message_key, f"gave up after {attempt} attempts: {pending.reason}"
+            )
+            return
+        if pending.target not in ("sms", "email", "staff_email"):
             return
         channel = "sms" if pending.target == "sms" else "email"
         await self._messaging.record_undelivered(
@@ -301,3 +356,41 @@ class EffectActivities:
                 reason=f"gave up after {attempt} attempts: {pending.reason}",
             )
         )
+
+
+def _handoff(
+    input: EffectsInput, notice: ClientNoticeEffect, body: str, offer_link: str | None
+) -> Handoff:
+    """The notice for Klaviyo, with the package as this drain knows it: the sync's state
+    (the latest), else the newest event's snapshot, else (None) the projection row."""
+    facts: PackageFacts | None = None
+    sync = input.sync
+    if sync is not None:
+        facts = PackageFacts(
+            name=sync.name,
+            kind=sync.kind,
+            status=sync.status,
+            remaining=sync.remaining,
+            purchased_units=sync.purchased_units,
+            expires_at=sync.expires_at,
+        )
+    elif input.events:
+        snap = max(input.events, key=lambda e: e.entry_seq or 0).package
+        facts = PackageFacts(
+            name=snap.name,
+            kind=snap.kind.value,
+            status=snap.status.value,
+            remaining=snap.remaining,
+            purchased_units=snap.purchased_units,
+            expires_at=snap.expires_at,
+        )
+    return Handoff(
+        key=notice.key,
+        kind=notice.kind,
+        client_id=input.client_id,
+        package_id=input.package_id,
+        subject=notice.subject,
+        body=body,
+        renewal_link=offer_link or (sync.renewal_url if sync is not None else None),
+        package=facts,
+    )

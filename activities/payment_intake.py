@@ -165,7 +165,7 @@ class PaymentIntakeActivities:
             terms=terms,
             purchased_at=purchased_at,
             expires_at=self._sales.expires_at(package_type, purchased_at, notices.timezone),
-            sold_by="stripe",
+            sold_by=event.processor,
             payment=PaymentRef(
                 payment_intent_id=event.payment_intent_id,
                 checkout_session_id=event.checkout_session_id,

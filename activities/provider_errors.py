@@ -52,11 +52,13 @@ class ProviderError(ApplicationError):
         http_status: int | None = None,
         code: str | int | None = None,
         next_retry_delay: timedelta | None = None,
+        type: str | None = None,
     ) -> None:
         super().__init__(
             message,
             {"provider": provider, "http_status": http_status, "code": code},
-            type=error_type(provider, kind),
+            # `type`: an older name callers match on (PROVIDER_REJECTED), same retry meaning.
+            type=type or error_type(provider, kind),
             non_retryable=kind != "unavailable",
             next_retry_delay=next_retry_delay,
         )

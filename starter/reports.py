@@ -3,8 +3,9 @@ the overrun audit of an uploaded export (parsed like the CSV import, then stored
 
 from __future__ import annotations
 
+import re
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -29,6 +30,32 @@ EARLIEST, LATEST = date(2000, 1, 1), date(2999, 12, 31)
 
 class ReportRejected(PunchcardError):
     """The request cannot make a report (bad period, unreadable file); str() says why."""
+
+
+_ISO_WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
+_RANGE = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:\.\.|/)(\d{4}-\d{2}-\d{2})$")
+
+
+def feed_period(text: str | None, *, timezone: str, now: datetime | None = None) -> Period:
+    """A feed's `?period=`: absent or `last-week` (the last full week, Monday to Sunday),
+    an ISO week `2026-W10`, or days `2026-03-02..2026-03-08` (inclusive; `/` works too)."""
+    if text is None or text == "last-week":
+        return report_period(None, None, timezone=timezone, now=now)
+    if week := _ISO_WEEK.match(text):
+        try:
+            monday = date.fromisocalendar(int(week[1]), int(week[2]), 1)
+        except ValueError as err:
+            raise ReportRejected(f"no such week: {text}") from err
+        return report_period(monday, monday + timedelta(days=6), timezone=timezone, now=now)
+    if days := _RANGE.match(text):
+        try:
+            first, last = date.fromisoformat(days[1]), date.fromisoformat(days[2])
+        except ValueError as err:
+            raise ReportRejected(f"no such day in {text}") from err
+        return report_period(first, last, timezone=timezone, now=now)
+    raise ReportRejected(
+        f"period {text!r}: give last-week, an ISO week (2026-W10) or days (2026-03-02..2026-03-08)"
+    )
 
 
 def report_period(

@@ -54,6 +54,14 @@ class Settings(BaseSettings):
     email_from: str = "Punchcard <no-reply@punchcard.invalid>"
     staff_email: str | None = None
 
+    # Who messages clients about their packages: punchcard (Twilio/SMTP, the default),
+    # klaviyo (lifecycle notices become Klaviyo events for the spa's flows; other notices
+    # still go out through Punchcard) or both. See README "Klaviyo".
+    client_messaging: Literal["punchcard", "klaviyo", "both"] = "punchcard"
+    klaviyo_base_url: str = "https://a.klaviyo.com"
+    klaviyo_private_key: SecretStr | None = None  # needs the events:write scope
+    klaviyo_revision: str = "2026-07-15"  # the API revision header
+
     # HTTP API (staff endpoints, webhooks, the front-desk page)
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
@@ -106,8 +114,8 @@ class Settings(BaseSettings):
     # PUNCHCARD_API_PUBLIC_URL + /webhooks/square.
     square_notification_url: str | None = None
 
-    # CRM write-back after every balance change: none | hubspot | gohighlevel
-    crm_provider: Literal["none", "hubspot", "gohighlevel"] = "none"
+    # CRM write-back after every balance change: none | hubspot | gohighlevel | salesforce
+    crm_provider: Literal["none", "hubspot", "gohighlevel", "salesforce"] = "none"
     hubspot_base_url: str = "https://api.hubapi.com"
     hubspot_token: SecretStr | None = None
     hubspot_property_prefix: str = "punchcard_"
@@ -115,6 +123,20 @@ class Settings(BaseSettings):
     gohighlevel_token: SecretStr | None = None
     gohighlevel_location_id: str | None = None
     gohighlevel_field_keys: str = ""  # overrides, e.g. "sessions_remaining=contact.pc_left"
+    # Salesforce: OAuth client credentials against the org's My Domain URL; the instance
+    # URL comes with the token unless set. Upsert by external id (README: Salesforce).
+    salesforce_login_url: str = "https://login.salesforce.com"
+    salesforce_instance_url: str = ""
+    salesforce_client_id: SecretStr | None = None
+    salesforce_client_secret: SecretStr | None = None
+    # JWT bearer flow instead, when a private key (PEM; "\n" escapes accepted) is set.
+    salesforce_username: str | None = None
+    salesforce_private_key: SecretStr | None = None
+    salesforce_jwt_audience: str = "https://login.salesforce.com"
+    salesforce_api_version: str = "v62.0"
+    salesforce_object: str = "Contact"
+    salesforce_external_id_field: str = "Punchcard_Client_Id__c"
+    salesforce_field_names: str = ""  # overrides, e.g. "sessions_remaining=Sessions_Left__c"
 
     # Booking-platform write-back: which linked platforms get the remaining count.
     booking_write_back: str = ""  # comma list of mindbody, boulevard, zenoti
@@ -123,6 +145,11 @@ class Settings(BaseSettings):
     boulevard_business_id: str | None = None
     boulevard_api_key: str | None = None
     boulevard_api_secret: SecretStr | None = None
+    # A renewal paid through Stripe also sold in Mindbody as a pricing option (README):
+    # "type_code=<pricing option id>, …"; empty: off. Paid as comp | custom:<method id>.
+    mindbody_renewal_pricing_options: str = ""
+    mindbody_renewal_payment: str = "comp"
+    mindbody_location_id: int | None = None
 
     # Outbound lifecycle webhooks (package.created, .redeemed, …), HMAC-signed.
     event_webhook_urls: str = ""  # comma-separated
@@ -142,6 +169,12 @@ class Settings(BaseSettings):
     # Reports: the weekly reconciliation (cron in the spa's time zone)
     reconciliation_cron: str = "0 7 * * MON"
     reports_dir: Path | None = None  # defaults to data_dir/reports
+    # The reconciliation written to a Google Sheet after each run (Looker Studio reads it):
+    # a service account's JSON key file, and the spreadsheet shared with its email as editor
+    google_sheets_spreadsheet_id: str | None = None
+    google_sheets_credentials_file: Path | None = None
+    google_sheets_base_url: str = "https://sheets.googleapis.com"
+    google_sheets_token_uri: str | None = None  # default: the key file's token_uri
 
     # Zenoti polling
     zenoti_base_url: str = "https://api.zenoti.com/v1"

@@ -30,6 +30,8 @@ from activities.imports import ImportActivities
 from activities.intake import IntakeActivities, VisitGateway
 from activities.ledger import LedgerActivities
 from activities.messaging import MessagingActivities, SmtpMailer, TwilioSms
+from activities.messaging.handoff import KlaviyoHandoff
+from activities.messaging.klaviyo import KlaviyoEvents
 from activities.payment_intake import PaymentIntakeActivities
 from activities.payments import PaymentActivities, StripeApi
 from activities.payments.base import Processor
@@ -38,6 +40,7 @@ from activities.payments.square import SquareApi, SquareProcessor
 from activities.payments.stripe_processor import StripeProcessor
 from activities.polling import PollingActivities
 from activities.reports import ReportActivities
+from activities.reports.sheets import SheetsPublisher, load_credentials
 from activities.sales import SalePolicy
 from activities.writeback import build_sync_activities
 from workers.codec import codec_from_settings, data_converter_for
@@ -163,6 +166,30 @@ def build_sms(settings: Settings, http: httpx.AsyncClient) -> TwilioSms | None:
     )
 
 
+def build_klaviyo(
+    settings: Settings, pool: asyncpg.Pool, http: httpx.AsyncClient
+) -> KlaviyoHandoff | None:
+    """Klaviyo events when the spa hands client messaging to it. Without a key the worker
+    refuses to start: in klaviyo mode no one would message the client at all."""
+    if settings.client_messaging == "punchcard":
+        return None
+    key = settings.klaviyo_private_key
+    if key is None or not key.get_secret_value():
+        raise ValueError(
+            f"PUNCHCARD_CLIENT_MESSAGING={settings.client_messaging} needs "
+            "PUNCHCARD_KLAVIYO_PRIVATE_KEY (a private key with the events:write scope)"
+        )
+    events = KlaviyoEvents(
+        http=http,
+        base_url=settings.klaviyo_base_url,
+        private_key=key,
+        revision=settings.klaviyo_revision,
+    )
+    return KlaviyoHandoff(
+        pool=pool, events=events, timezone=settings.spa_timezone, renewal_url=settings.renewal_url
+    )
+
+
 def build_stripe(settings: Settings, http: httpx.AsyncClient) -> StripeApi | None:
     key = settings.stripe_secret_key
     if key is None or not key.get_secret_value():
@@ -252,8 +279,30 @@ def build_sale_policy(settings: Settings) -> SalePolicy:
     )
 
 
-def build_reports(settings: Settings, pool: asyncpg.Pool) -> ReportActivities:
-    """The reconciliation goes to the manager (else the staff address)."""
+def build_sheets(settings: Settings, http: httpx.AsyncClient) -> SheetsPublisher | None:
+    """The Google Sheet the reconciliation is written to, when both its id and the service
+    account's key file are set (one without the other is a configuration error)."""
+    sheet, key_file = settings.google_sheets_spreadsheet_id, settings.google_sheets_credentials_file
+    if sheet is None and key_file is None:
+        return None
+    if sheet is None or key_file is None:
+        raise ValueError(
+            "set both PUNCHCARD_GOOGLE_SHEETS_SPREADSHEET_ID and "
+            "PUNCHCARD_GOOGLE_SHEETS_CREDENTIALS_FILE, or neither"
+        )
+    return SheetsPublisher(
+        http=http,
+        credentials=load_credentials(key_file, token_uri=settings.google_sheets_token_uri),
+        spreadsheet_id=sheet,
+        base_url=settings.google_sheets_base_url,
+    )
+
+
+def build_reports(
+    settings: Settings, pool: asyncpg.Pool, http: httpx.AsyncClient | None = None
+) -> ReportActivities:
+    """The reconciliation goes to the manager (else the staff address), and to the Google
+    Sheet when one is configured."""
     return ReportActivities(
         pool=pool,
         mailer=build_mailer(settings),
@@ -261,6 +310,7 @@ def build_reports(settings: Settings, pool: asyncpg.Pool) -> ReportActivities:
         timezone=settings.spa_timezone,
         spa_name=settings.spa_name,
         reports_dir=settings.reports_dir or settings.data_dir / "reports",
+        sheets=None if http is None else build_sheets(settings, http),
     )
 
 
@@ -304,6 +354,8 @@ async def build_worker(
                 payments=stripe,
                 sync=build_sync_activities(settings, pool, http),
                 events=EventActivities(pool=pool, publisher=build_publisher(settings, http)),
+                klaviyo=build_klaviyo(settings, pool, http),
+                client_messaging=settings.client_messaging,
             )
             activities = activity_list(
                 ledger=LedgerActivities(pool),
@@ -316,7 +368,7 @@ async def build_worker(
                     sales=build_sale_policy(settings),
                     currency=settings.stripe_currency,
                 ),
-                reports=build_reports(settings, pool),
+                reports=build_reports(settings, pool, http),
                 stripe=stripe,
                 imports=ImportActivities(
                     pool=pool,

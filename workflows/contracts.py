@@ -222,7 +222,15 @@ class EffectsInput(Model):
 
 
 EffectTarget = Literal[
-    "sms", "email", "staff_alert", "staff_email", "checkout", "crm", "booking", "webhook"
+    "sms",
+    "email",
+    "staff_alert",
+    "staff_email",
+    "checkout",
+    "crm",
+    "booking",
+    "webhook",
+    "klaviyo",
 ]
 
 

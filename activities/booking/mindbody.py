@@ -3,10 +3,11 @@
 Webhooks can arrive thin (a `.cancelled` with ids only), so the intake re-fetches the
 appointment here; write-back reads a client and updates their staff notes
 (`GET /client/clients`, `POST /client/updateclient`, which needs the staff token).
-Temporal retries whatever is not marked non-retryable::
+Temporal retries whatever is not marked non-retryable (`activities.provider_errors`)::
 
-    ApplicationError
-    ├── type "MindbodyUnavailable", retryable    429, 408, 5xx, network errors, bad JSON
+    ProviderError
+    ├── type "MindbodyUnavailable", retryable    429, 408, 425, 5xx, network errors, bad
+    │                                            JSON; a 429/503 waits for Retry-After
     └── type PROVIDER_REJECTED, non-retryable    any other 4xx (bad key, wrong site…)
 
 Unconfirmed (provider-formats.md §4.1, §4.3): whether `Authorization` takes the bare staff
@@ -17,19 +18,25 @@ to today; pass `start_date`/`end_date` to widen it).
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 import httpx
 from pydantic import SecretStr
-from temporalio.exceptions import ApplicationError
 
+from activities.provider_errors import (
+    ProviderError,
+    from_response,
+    is_retryable_status,
+    scrub,
+    send,
+    unavailable_type,
+)
 from workflows.policies import PROVIDER_REJECTED
 
-MINDBODY_UNAVAILABLE = "MindbodyUnavailable"
+PROVIDER = "Mindbody"
+MINDBODY_UNAVAILABLE = unavailable_type(PROVIDER)
 DEFAULT_BASE_URL = "https://api.mindbodyonline.com/public/v6"
-
-_RETRYABLE_STATUSES = frozenset({408, 429})
 
 
 class MindbodyApi:
@@ -72,7 +79,7 @@ class MindbodyApi:
         """The `Appointment` object with this id at this site, or None if Mindbody has none.
 
         Raises:
-            ApplicationError: retryable for transient trouble, PROVIDER_REJECTED otherwise.
+            ProviderError: retryable for transient trouble, PROVIDER_REJECTED otherwise.
         """
         params = {"AppointmentIds": appointment_id}
         if start_date is not None:
@@ -82,10 +89,10 @@ class MindbodyApi:
         data = await self._get("/appointment/staffappointments", site_id, params)
         appointments = data.get("Appointments")
         if not isinstance(appointments, list):
-            raise ApplicationError(
+            raise ProviderError(
+                PROVIDER,
                 "Mindbody staffappointments answered without an Appointments list",
-                type=MINDBODY_UNAVAILABLE,
-                non_retryable=False,
+                kind="unavailable",
             )
         for appointment in appointments:
             if isinstance(appointment, dict) and str(appointment.get("Id")) == appointment_id:
@@ -96,15 +103,13 @@ class MindbodyApi:
         """The `Client` with this id at this site, or None if Mindbody has none.
 
         Raises:
-            ApplicationError: retryable for transient trouble, PROVIDER_REJECTED otherwise.
+            ProviderError: retryable for transient trouble, PROVIDER_REJECTED otherwise.
         """
         data = await self._get("/client/clients", site_id, {"ClientIds": client_id})
         clients = data.get("Clients")
         if not isinstance(clients, list):
-            raise ApplicationError(
-                "Mindbody clients answered without a Clients list",
-                type=MINDBODY_UNAVAILABLE,
-                non_retryable=False,
+            raise ProviderError(
+                PROVIDER, "Mindbody clients answered without a Clients list", kind="unavailable"
             )
         for client in clients:
             if isinstance(client, dict) and str(client.get("Id")) == client_id:
@@ -117,10 +122,19 @@ class MindbodyApi:
         """`POST /client/updateclient`: only the fields in `client` change; `Id` names it.
 
         Raises:
-            ApplicationError: retryable for transient trouble, PROVIDER_REJECTED otherwise.
+            ProviderError: retryable for transient trouble, PROVIDER_REJECTED otherwise.
         """
         body = {"Client": client, "CrossRegionalUpdate": cross_regional}
         return await self._request("POST", "/client/updateclient", site_id, json=body)
+
+    async def checkout_shopping_cart(self, site_id: str, cart: dict[str, Any]) -> dict[str, Any]:
+        """`POST /sale/checkoutshoppingcart`: sell the cart's items to `ClientId`, paid by
+        `Payments`; answers `{"ShoppingCart": {"Id", "GrandTotal", …}, …}`. Staff token.
+
+        Raises:
+            ProviderError: retryable for transient trouble, PROVIDER_REJECTED otherwise.
+        """
+        return await self._request("POST", "/sale/checkoutshoppingcart", site_id, json=cart)
 
     async def _get(self, path: str, site_id: str, params: dict[str, str]) -> dict[str, Any]:
         return await self._request("GET", path, site_id, params=params)
@@ -134,20 +148,15 @@ class MindbodyApi:
         params: dict[str, str] | None = None,
         json: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        try:
-            response = await self._http.request(
-                method,
-                self._base_url + path,
-                params=params,
-                json=json,
-                headers=self._headers(site_id),
-            )
-        except httpx.RequestError as err:
-            raise ApplicationError(
-                f"Mindbody unreachable: {type(err).__name__}",
-                type=MINDBODY_UNAVAILABLE,
-                non_retryable=False,
-            ) from err
+        response = await send(
+            self._http,
+            PROVIDER,
+            method,
+            self._base_url + path,
+            params=params,
+            json=json,
+            headers=self._headers(site_id),
+        )
         if not response.is_success:
             raise _error_for(response, path)
         try:
@@ -155,10 +164,11 @@ class MindbodyApi:
         except ValueError:
             data = None
         if not isinstance(data, dict):
-            raise ApplicationError(
+            raise ProviderError(
+                PROVIDER,
                 f"Mindbody {path} answered {response.status_code} without a JSON object",
-                type=MINDBODY_UNAVAILABLE,
-                non_retryable=False,
+                kind="unavailable",
+                http_status=response.status_code,
             )
         return data
 
@@ -167,21 +177,23 @@ def _reveal(value: str | SecretStr) -> str:
     return value.get_secret_value() if isinstance(value, SecretStr) else value
 
 
-def _error_for(response: httpx.Response, path: str) -> ApplicationError:
-    """Map an error answer (`{"Error": {"Message", "Code"}}`) to a typed failure."""
+def _error_for(response: httpx.Response, path: str) -> ProviderError:
+    """Map an error answer (`{"Error": {"Message", "Code"}}`) to a typed failure: every
+    refusal, bad credentials included, keeps the PROVIDER_REJECTED type callers match."""
     status = response.status_code
     code, message = _parse_error_body(response)
-    text = f"Mindbody {path} answered {status} {code}: {message}"
-    if status in _RETRYABLE_STATUSES or status >= 500:
-        return ApplicationError(
-            text,
-            {"http_status": status, "code": code},
-            type=MINDBODY_UNAVAILABLE,
-            non_retryable=False,
-            next_retry_delay=_retry_after(response),
+    text = scrub(f"{status} {code}: {message}")
+    if is_retryable_status(status):
+        return from_response(
+            response, PROVIDER, message=scrub(f"{path} {code}: {message}"), code=code
         )
-    return ApplicationError(
-        text, {"http_status": status, "code": code}, type=PROVIDER_REJECTED, non_retryable=True
+    return ProviderError(
+        PROVIDER,
+        f"Mindbody {path} answered {text}",
+        kind="rejected",
+        http_status=status,
+        code=code,
+        type=PROVIDER_REJECTED,
     )
 
 
@@ -198,9 +210,3 @@ def _parse_error_body(response: httpx.Response) -> tuple[str, str]:
         str(code) if code is not None else "NoCode",
         message if isinstance(message, str) else response.reason_phrase,
     )
-
-
-def _retry_after(response: httpx.Response) -> timedelta | None:
-    """Honour a 429's Retry-After (seconds) so retries do not spend the daily quota faster."""
-    value = response.headers.get("Retry-After", "")
-    return timedelta(seconds=int(value)) if value.isdigit() else None

@@ -24,10 +24,11 @@ Write-back keeps one guest note per package up to date ("Create a guest note" an
 `PUT /v1/guests/{guest_id}/notes/{note_id}`, with `notes`, `note_type` (Profile = 10),
 `is_private` and `alert`.
 
-Failures::
+Failures (`activities.provider_errors`)::
 
-    ZenotiError (ApplicationError)
-    ├── type "ZenotiUnavailable", retryable     429, 408, 5xx, network, unreadable body
+    ProviderError (ZenotiError is its old name here)
+    ├── type "ZenotiUnavailable", retryable     429, 408, 425, 5xx, network, unreadable
+    │                                           body; a 429/503 waits for Retry-After
     └── type PROVIDER_REJECTED, non-retryable   any other 4xx (bad key, bad center id…)
 """
 
@@ -43,12 +44,20 @@ from urllib.parse import quote
 
 import httpx
 from pydantic import SecretStr, ValidationError
-from temporalio.exceptions import ApplicationError
 
+from activities.provider_errors import (
+    ProviderError,
+    from_response,
+    is_retryable_status,
+    scrub,
+    send,
+    unavailable_type,
+)
 from workflows.policies import PROVIDER_REJECTED
 from workflows.visit_models import Platform, VisitChange, VisitEvent
 
-ZENOTI_UNAVAILABLE = "ZenotiUnavailable"
+PROVIDER = "Zenoti"
+ZENOTI_UNAVAILABLE = unavailable_type(PROVIDER)
 DEFAULT_BASE_URL = "https://api.zenoti.com/v1"
 DEFAULT_APPOINTMENTS_PATH = "/appointments"
 MAX_DAYS_PER_REQUEST = 7  # documented: start_date to end_date at most seven days
@@ -56,7 +65,6 @@ PROFILE_NOTE = 10  # guest note types: Generic 2, Checkin 3, Booking 4, Payment 
 
 log = logging.getLogger("punchcard.zenoti")
 
-_RETRYABLE_STATUSES = frozenset({408, 429})
 _NUMERIC = re.compile(r"^-?\d+$")
 _WHEN_AT_APPOINTMENT = frozenset({VisitChange.COMPLETED, VisitChange.NO_SHOW})
 
@@ -117,26 +125,7 @@ def parse_status_map(text: str) -> dict[str, VisitChange | str]:
     return table
 
 
-class ZenotiError(ApplicationError):
-    """A failed Zenoti call, typed for Temporal's retry policy."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        type: str,
-        non_retryable: bool,
-        http_status: int | None = None,
-        next_retry_delay: timedelta | None = None,
-    ) -> None:
-        super().__init__(
-            message,
-            {"http_status": http_status},
-            type=type,
-            non_retryable=non_retryable,
-            next_retry_delay=next_retry_delay,
-        )
-        self.http_status = http_status
+ZenotiError = ProviderError  # the name callers (and the poller's docstring) know
 
 
 @dataclass(frozen=True)
@@ -281,10 +270,10 @@ class ZenotiApi:
         response = await self._send("POST", url, _note_body(text, note_type), "the guest note")
         note_id = _note_id(response)
         if note_id is None:
-            raise ZenotiError(
+            raise ProviderError(
+                PROVIDER,
                 f"Zenoti answered {response.status_code} to a new note without its id",
-                type=ZENOTI_UNAVAILABLE,
-                non_retryable=False,
+                kind="unavailable",
                 http_status=response.status_code,
             )
         return note_id
@@ -303,14 +292,7 @@ class ZenotiApi:
         await self._send("PUT", url, body, "the guest note")
 
     async def _send(self, method: str, url: str, body: dict[str, Any], what: str) -> httpx.Response:
-        try:
-            response = await self._http.request(method, url, json=body, headers=self._headers)
-        except httpx.RequestError as err:
-            raise ZenotiError(
-                f"Zenoti unreachable: {type(err).__name__}",
-                type=ZENOTI_UNAVAILABLE,
-                non_retryable=False,
-            ) from err
+        response = await send(self._http, PROVIDER, method, url, json=body, headers=self._headers)
         if not response.is_success:
             raise _error_for(response, what)
         return response
@@ -326,14 +308,9 @@ class ZenotiApi:
             "page": str(page),
             "size": str(size),
         }
-        try:
-            response = await self._http.get(self._url, params=params, headers=self._headers)
-        except httpx.RequestError as err:
-            raise ZenotiError(
-                f"Zenoti unreachable: {type(err).__name__}",
-                type=ZENOTI_UNAVAILABLE,
-                non_retryable=False,
-            ) from err
+        response = await send(
+            self._http, PROVIDER, "GET", self._url, params=params, headers=self._headers
+        )
         if not response.is_success:
             raise _error_for(response)
         return _rows(response)
@@ -361,8 +338,8 @@ def _read_token(token: str | None, first: date) -> tuple[date, int]:
     try:
         return date.fromisoformat(day), int(page or "1")
     except ValueError:
-        raise ZenotiError(
-            f"bad Zenoti page token {token!r}", type=PROVIDER_REJECTED, non_retryable=True
+        raise ProviderError(
+            PROVIDER, f"bad Zenoti page token {token!r}", kind="rejected", type=PROVIDER_REJECTED
         ) from None
 
 
@@ -381,10 +358,10 @@ def _rows(response: httpx.Response) -> tuple[list[Mapping[str, Any]], int | None
         if body is None:
             body = []
     if not isinstance(body, list):
-        raise ZenotiError(
+        raise ProviderError(
+            PROVIDER,
             f"Zenoti answered {response.status_code} without an appointment list",
-            type=ZENOTI_UNAVAILABLE,
-            non_retryable=False,
+            kind="unavailable",
             http_status=response.status_code,
         )
     return [row for row in body if isinstance(row, Mapping)], total
@@ -408,23 +385,20 @@ def _note_id(response: httpx.Response) -> str | None:
     return None
 
 
-def _error_for(response: httpx.Response, what: str = "the appointments request") -> ZenotiError:
+def _error_for(response: httpx.Response, what: str = "the appointments request") -> ProviderError:
+    """Every refusal, bad credentials included, keeps the PROVIDER_REJECTED type callers
+    match (the write-back turns 401/403 into BAD_CONFIGURATION itself)."""
     status = response.status_code
     detail = _error_message(response)
-    if status in _RETRYABLE_STATUSES or status >= 500:
-        return ZenotiError(
-            f"Zenoti {status}: {detail}",
-            type=ZENOTI_UNAVAILABLE,
-            non_retryable=False,
-            http_status=status,
-            next_retry_delay=_retry_after(response),
-        )
+    if is_retryable_status(status):
+        return from_response(response, PROVIDER, message=detail)
     hint = " (check PUNCHCARD_ZENOTI_API_KEY and the API package)" if status in (401, 403) else ""
-    return ZenotiError(
+    return ProviderError(
+        PROVIDER,
         f"Zenoti refused {what}, {status}: {detail}{hint}",
-        type=PROVIDER_REJECTED,
-        non_retryable=True,
+        kind="rejected",
         http_status=status,
+        type=PROVIDER_REJECTED,
     )
 
 
@@ -436,15 +410,10 @@ def _error_message(response: httpx.Response) -> str:
         return response.reason_phrase or "no error body"
     error = body.get("error") if isinstance(body, dict) else None
     if isinstance(error, Mapping) and isinstance(error.get("message"), str):
-        return str(error["message"])[:200]
+        return scrub(str(error["message"]))[:200]
     if isinstance(body, dict) and isinstance(body.get("message"), str):
-        return str(body["message"])[:200]
+        return scrub(str(body["message"]))[:200]
     return response.reason_phrase or "no error message"
-
-
-def _retry_after(response: httpx.Response) -> timedelta | None:
-    value = response.headers.get("Retry-After", "")
-    return timedelta(seconds=int(value)) if value.isdigit() else None
 
 
 def _obj(row: Mapping[str, Any], key: str) -> Mapping[str, Any]:

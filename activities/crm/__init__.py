@@ -1,4 +1,4 @@
-"""CRM write-back: package fields on the client's CRM contact (HubSpot, GoHighLevel, …)."""
+"""CRM write-back: package fields on the client's CRM contact (HubSpot, GoHighLevel, Salesforce)."""
 
 from activities.crm.base import (
     FIELD_NAMES,
@@ -11,6 +11,7 @@ from activities.crm.base import (
 )
 from activities.crm.gohighlevel import DEFAULT_FIELD_KEYS, GoHighLevelCrm, parse_field_keys
 from activities.crm.hubspot import HubSpotCrm
+from activities.crm.salesforce import JwtBearer, SalesforceCrm, parse_field_names
 
 __all__ = [
     "DEFAULT_FIELD_KEYS",
@@ -20,8 +21,11 @@ __all__ = [
     "CrmFields",
     "GoHighLevelCrm",
     "HubSpotCrm",
+    "JwtBearer",
+    "SalesforceCrm",
     "crm_fields",
     "local_day",
     "parse_field_keys",
+    "parse_field_names",
     "remaining_value",
 ]

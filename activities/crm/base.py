@@ -24,6 +24,7 @@ class CrmContact:
     client_id: str
     crm_id: str | None = None
     email: str | None = None
+    name: str | None = None  # for a CRM that creates the record (Salesforce upsert)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -32,6 +32,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 from pydantic import SecretStr
 
+from activities.provider_errors import ProviderError, is_retryable_status, retry_after, send
 from workflows import schedule
 from workflows.models import LifecycleEvent
 
@@ -42,8 +43,7 @@ SCHEME = "v1"
 DEFAULT_TOLERANCE = 300  # seconds
 USER_AGENT = "Punchcard-Webhooks/1.0"
 MAX_RETRY_AFTER = timedelta(hours=1)
-
-_RETRYABLE_STATUSES = frozenset({408, 429})
+PROVIDER = "Subscriber"
 
 Outcome = Literal["delivered", "failed", "rejected"]
 
@@ -241,27 +241,24 @@ class WebhookPublisher:
             ),
         }
         try:
-            response = await self._http.post(url, content=body, headers=headers)
-        except httpx.RequestError as err:
-            return Attempt(url=url, outcome="failed", error=f"unreachable: {type(err).__name__}")
+            response = await send(self._http, PROVIDER, "POST", url, content=body, headers=headers)
+        except ProviderError as err:  # network trouble: retried, like a 5xx
+            return Attempt(url=url, outcome="failed", error=err.message)
         status = response.status_code
         answer = f"HTTP {status} {response.reason_phrase}".strip()
         if response.is_success:
             return Attempt(url=url, outcome="delivered", http_status=status)
-        if status in _RETRYABLE_STATUSES or status >= 500:
+        if is_retryable_status(status):
             return Attempt(
                 url=url,
                 outcome="failed",
                 http_status=status,
                 error=answer,
-                retry_after=_retry_after(response),
+                retry_after=_capped(retry_after(response)),
             )
         return Attempt(url=url, outcome="rejected", http_status=status, error=answer)
 
 
-def _retry_after(response: httpx.Response) -> timedelta | None:
-    """A subscriber's Retry-After in seconds, capped so one endpoint cannot stall for days."""
-    value = response.headers.get("Retry-After", "").strip()
-    if not value.isdigit():
-        return None
-    return min(timedelta(seconds=int(value)), MAX_RETRY_AFTER)
+def _capped(delay: timedelta | None) -> timedelta | None:
+    """A subscriber's Retry-After, capped so one endpoint cannot stall for days."""
+    return None if delay is None else min(delay, MAX_RETRY_AFTER)

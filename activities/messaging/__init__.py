@@ -3,7 +3,6 @@
 from activities.messaging.activities import MessagingActivities, staff_subject
 from activities.messaging.email import (
     SMTP_UNAVAILABLE,
-    SmtpError,
     SmtpMailer,
     message_id_for,
     redact_addresses,
@@ -11,7 +10,6 @@ from activities.messaging.email import (
 from activities.messaging.twilio import (
     OPTED_OUT_CODE,
     TWILIO_UNAVAILABLE,
-    TwilioError,
     TwilioSms,
     redact_phones,
 )
@@ -21,9 +19,7 @@ __all__ = [
     "SMTP_UNAVAILABLE",
     "TWILIO_UNAVAILABLE",
     "MessagingActivities",
-    "SmtpError",
     "SmtpMailer",
-    "TwilioError",
     "TwilioSms",
     "message_id_for",
     "redact_addresses",

@@ -24,7 +24,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.messaging.email import SmtpMailer
-from activities.messaging.twilio import OPTED_OUT_CODE, TwilioError, TwilioSms
+from activities.messaging.twilio import OPTED_OUT_CODE, TwilioSms
+from activities.provider_errors import ProviderError
 from workflows.contracts import (
     ClientMessageInput,
     DeliveryResult,
@@ -187,8 +188,8 @@ class MessagingActivities:
                 lambda: sms.send(phone, input.body),
                 find=lambda since: self._find_sms(sms, message, phone, since),
             )
-        except TwilioError as err:
-            if err.twilio_code == OPTED_OUT_CODE:
+        except ProviderError as err:
+            if err.code == OPTED_OUT_CODE:
                 # The client replied STOP to this sender: stop trying, everywhere.
                 await self._pool.execute(_SMS_OPT_OUT, input.client_id)
             raise

@@ -1,12 +1,13 @@
 """Send plain-text email over SMTP (aiosmtplib), turning SMTP replies into typed failures.
 
 SMTP says itself which failures are worth another try: 4xx replies are temporary, 5xx
-are permanent::
+are permanent. The failure is `activities.provider_errors.ProviderError` like every other
+provider's (its `code` the SMTP reply code); SMTP is no HTTP, so the kind comes from the
+reply code here, not from `from_response`::
 
-    SmtpError (ApplicationError)
-    ├── type "SmtpUnavailable", retryable       connection refused/lost, timeouts, 4xx
-    ├── type BAD_CONFIGURATION, non-retryable   authentication refused, STARTTLS missing
-    └── type PROVIDER_REJECTED, non-retryable   5xx: recipient, sender or data refused
+    type "SmtpUnavailable", retryable       connection refused/lost, timeouts, 4xx
+    type BAD_CONFIGURATION, non-retryable   authentication refused, STARTTLS missing
+    type "SmtpRejected", non-retryable      5xx: recipient, sender or data refused
 
 Each message gets a Message-ID derived from the caller's message key, so a resend after
 an ambiguous failure carries the same id and mail systems (and people) can spot it.
@@ -24,11 +25,11 @@ from email.utils import formatdate, parseaddr
 
 import aiosmtplib
 from pydantic import SecretStr
-from temporalio.exceptions import ApplicationError
 
-from workflows.policies import BAD_CONFIGURATION, PROVIDER_REJECTED
+from activities.provider_errors import Kind, ProviderError, unavailable_type
 
-SMTP_UNAVAILABLE = "SmtpUnavailable"
+PROVIDER = "Smtp"
+SMTP_UNAVAILABLE = unavailable_type(PROVIDER)
 IMPLICIT_TLS_PORT = 465
 
 _ADDRESS = re.compile(r"[^\s<>@\"']+@[^\s<>@\"']+")
@@ -50,19 +51,13 @@ def message_id_for(message_key: str, sender: str) -> str:
 
 @dataclass(frozen=True)
 class Attachment:
+    """A file after the body; with a `content_id`, a part of the HTML body instead (an
+    image the HTML shows as `<img src="cid:{content_id}">`, in multipart/related)."""
+
     filename: str
     content: bytes
     mime_type: str = "application/octet-stream"
-
-
-class SmtpError(ApplicationError):
-    """A failed send, typed for Temporal's retry policy; carries the SMTP reply code."""
-
-    def __init__(
-        self, message: str, *, type: str, non_retryable: bool, smtp_code: int | None = None
-    ) -> None:
-        super().__init__(message, {"smtp_code": smtp_code}, type=type, non_retryable=non_retryable)
-        self.smtp_code = smtp_code
+    content_id: str | None = None
 
 
 class SmtpMailer:
@@ -105,10 +100,11 @@ class SmtpMailer:
             body: the plain-text body.
             message_id: the business key of this message; the Message-ID derives from it.
             html: an HTML alternative of the body, for mail clients that show it.
-            attachments: files attached after the body (e.g. a report's CSV).
+            attachments: files attached after the body (e.g. a report's CSV); those with a
+                `content_id` go with the HTML body (multipart/related), shown inline.
 
         Raises:
-            SmtpError: retryable for transient trouble, non-retryable otherwise.
+            ProviderError: retryable for transient trouble, non-retryable otherwise.
         """
         message = EmailMessage()
         message["From"] = self._sender
@@ -119,7 +115,19 @@ class SmtpMailer:
         message.set_content(body)
         if html is not None:
             message.add_alternative(html, subtype="html")
-        for attachment in attachments:
+            html_part = message.get_body(("html",))
+            assert html_part is not None  # just added
+            for image in (a for a in attachments if a.content_id):
+                maintype, _, subtype = image.mime_type.partition("/")
+                html_part.add_related(
+                    image.content,
+                    maintype=maintype,
+                    subtype=subtype or "octet-stream",
+                    cid=f"<{image.content_id}>",
+                    filename=image.filename,
+                    disposition="inline",
+                )
+        for attachment in (a for a in attachments if not a.content_id or html is None):
             maintype, _, subtype = attachment.mime_type.partition("/")
             message.add_attachment(
                 attachment.content,
@@ -142,34 +150,29 @@ class SmtpMailer:
         except aiosmtplib.SMTPException as err:
             raise _error_for(err) from err
         except OSError as err:
-            raise SmtpError(
-                f"SMTP server unreachable: {type(err).__name__}",
-                type=SMTP_UNAVAILABLE,
-                non_retryable=False,
+            raise ProviderError(
+                PROVIDER, f"SMTP server unreachable: {type(err).__name__}", kind="unavailable"
             ) from err
         return str(message["Message-ID"])
 
 
-def _error_for(err: aiosmtplib.SMTPException) -> SmtpError:
+def _error_for(err: aiosmtplib.SMTPException) -> ProviderError:
     """Classify an aiosmtplib failure by its reply code (4xx temporary, 5xx permanent)."""
     if isinstance(err, aiosmtplib.SMTPRecipientsRefused) and err.recipients:
         # One recipient per message: its refusal is the answer.
         err = err.recipients[0]
     if isinstance(err, aiosmtplib.SMTPResponseException):
         text = f"SMTP {err.code}: {redact_addresses(err.message)}"
-        if not 500 <= err.code < 600:
-            return SmtpError(text, type=SMTP_UNAVAILABLE, non_retryable=False, smtp_code=err.code)
-        kind = (
-            BAD_CONFIGURATION
-            if isinstance(err, aiosmtplib.SMTPAuthenticationError)
-            else PROVIDER_REJECTED
-        )
-        return SmtpError(text, type=kind, non_retryable=True, smtp_code=err.code)
+        kind: Kind = "unavailable"
+        if 500 <= err.code < 600:
+            auth = isinstance(err, aiosmtplib.SMTPAuthenticationError)
+            kind = "configuration" if auth else "rejected"
+        return ProviderError(PROVIDER, text, kind=kind, code=err.code)
     text = f"SMTP {type(err).__name__}: {redact_addresses(str(err))}"
     if isinstance(err, aiosmtplib.SMTPNotSupported):
         # e.g. an internationalised address on a server without SMTPUTF8: this message only.
-        return SmtpError(text, type=PROVIDER_REJECTED, non_retryable=True)
+        return ProviderError(PROVIDER, text, kind="rejected")
     if _MISSING_EXTENSION.search(str(err)):
         # STARTTLS or AUTH required by our settings but not offered: retrying cannot help.
-        return SmtpError(text, type=BAD_CONFIGURATION, non_retryable=True)
-    return SmtpError(text, type=SMTP_UNAVAILABLE, non_retryable=False)
+        return ProviderError(PROVIDER, text, kind="configuration")
+    return ProviderError(PROVIDER, text, kind="unavailable")

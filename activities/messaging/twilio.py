@@ -1,12 +1,13 @@
 """Send SMS through Twilio's Messages REST API, turning its answers into typed failures.
 
 Temporal retries whatever is not marked non-retryable, so the adapter's whole job beyond
-the POST is to say which failures are worth another try::
+the POST is to say which failures are worth another try, as `activities.provider_errors`
+does for every provider (`ProviderError`, its `code` Twilio's error code)::
 
-    TwilioError (ApplicationError)
-    ├── type "TwilioUnavailable", retryable      429, 408, 5xx, network errors, timeouts
-    ├── type BAD_CONFIGURATION, non-retryable    401/403 (20003), 404 (wrong account SID)
-    └── type PROVIDER_REJECTED, non-retryable    any other 4xx: 21211, 21610, 21608, …
+    type "TwilioUnavailable", retryable      408, 425, 429 (after its Retry-After), 5xx,
+                                             network errors, timeouts, unreadable answers
+    type BAD_CONFIGURATION, non-retryable    401/403 (20003), 404 (wrong account SID)
+    type "TwilioRejected", non-retryable     any other 4xx: 21211, 21610, 21608, …
 
 Twilio's Messages API takes no idempotency key, so when an attempt's answer is lost (a
 timeout, a dropped connection, a worker killed mid-call) the message may exist or not.
@@ -26,17 +27,15 @@ from typing import Any
 
 import httpx
 from pydantic import SecretStr
-from temporalio.exceptions import ApplicationError
 
-from workflows.policies import BAD_CONFIGURATION, PROVIDER_REJECTED
+from activities.provider_errors import ProviderError, from_response, send, unavailable_type
 
-TWILIO_UNAVAILABLE = "TwilioUnavailable"
+PROVIDER = "Twilio"
+TWILIO_UNAVAILABLE = unavailable_type(PROVIDER)
 OPTED_OUT_CODE = 21610  # the recipient replied STOP to this sender
 AUTH_FAILED_CODE = 20003
 
 _PHONE = re.compile(r"\+?\d[\d\s().-]{5,}\d")
-_RETRYABLE_STATUSES = frozenset({408, 429})
-_CONFIG_STATUSES = frozenset({401, 403, 404})
 # Twilio's clock against ours: how much earlier than our first attempt a match may be dated.
 CLOCK_SLACK = timedelta(minutes=5)
 LOOKUP_PAGE_SIZE = 50
@@ -48,30 +47,6 @@ _NOT_SENT_STATUSES = frozenset({"failed", "canceled"})
 def redact_phones(text: str) -> str:
     """Hide anything that looks like a phone number, so errors can be logged and stored."""
     return _PHONE.sub("[phone]", text)
-
-
-class TwilioError(ApplicationError):
-    """A failed send, typed for Temporal's retry policy; carries Twilio's status and code."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        type: str,
-        non_retryable: bool,
-        http_status: int | None = None,
-        twilio_code: int | None = None,
-        next_retry_delay: timedelta | None = None,
-    ) -> None:
-        super().__init__(
-            message,
-            {"http_status": http_status, "twilio_code": twilio_code},
-            type=type,
-            non_retryable=non_retryable,
-            next_retry_delay=next_retry_delay,
-        )
-        self.http_status = http_status
-        self.twilio_code = twilio_code
 
 
 class TwilioSms:
@@ -101,7 +76,7 @@ class TwilioSms:
         """Ask Twilio to send `body` to `to` (E.164); returns the message SID (`SM…`).
 
         Raises:
-            TwilioError: retryable for transient trouble, non-retryable otherwise.
+            ProviderError: retryable for transient trouble, non-retryable otherwise.
         """
         form = {"To": to, "Body": body}
         # A Messaging Service is preferred: it is what enables Advanced Opt-Out.
@@ -111,14 +86,7 @@ class TwilioSms:
             form["From"] = self._from_number
         if status_callback:
             form["StatusCallback"] = status_callback
-        try:
-            response = await self._http.post(self._url, data=form, auth=self._auth)
-        except httpx.RequestError as err:
-            raise TwilioError(
-                f"Twilio unreachable: {type(err).__name__}",
-                type=TWILIO_UNAVAILABLE,
-                non_retryable=False,
-            ) from err
+        response = await send(self._http, PROVIDER, "POST", self._url, data=form, auth=self._auth)
         if response.is_success:
             return _message_sid(response)
         raise _error_for(response)
@@ -137,7 +105,7 @@ class TwilioSms:
         `CLOCK_SLACK`, not failed or canceled. Oldest first.
 
         Raises:
-            TwilioError: retryable when the list cannot be read now, so nothing is re-sent
+            ProviderError: retryable when the list cannot be read now, so nothing is re-sent
                 blind; non-retryable for bad credentials.
         """
         earliest = since.astimezone(UTC) - CLOCK_SLACK
@@ -162,14 +130,7 @@ class TwilioSms:
         for _ in range(LOOKUP_MAX_PAGES):
             if url is None:
                 return
-            try:
-                response = await self._http.get(url, params=query, auth=self._auth)
-            except httpx.RequestError as err:
-                raise TwilioError(
-                    f"Twilio unreachable while looking a message up: {type(err).__name__}",
-                    type=TWILIO_UNAVAILABLE,
-                    non_retryable=False,
-                ) from err
+            response = await send(self._http, PROVIDER, "GET", url, params=query, auth=self._auth)
             if not response.is_success:
                 raise _error_for(response)
             try:
@@ -177,10 +138,10 @@ class TwilioSms:
             except ValueError:
                 data = None
             if not isinstance(data, dict) or not isinstance(data.get("messages"), list):
-                raise TwilioError(
+                raise ProviderError(
+                    PROVIDER,
                     "Twilio's message list answered without a messages array",
-                    type=TWILIO_UNAVAILABLE,
-                    non_retryable=False,
+                    kind="unavailable",
                     http_status=response.status_code,
                 )
             for message in data["messages"]:
@@ -229,34 +190,31 @@ def _message_sid(response: httpx.Response) -> str:
         data = None
     sid = data.get("sid") if isinstance(data, dict) else None
     if not isinstance(sid, str) or not sid:
-        raise TwilioError(
+        raise ProviderError(
+            PROVIDER,
             f"Twilio answered {response.status_code} without a message sid",
-            type=TWILIO_UNAVAILABLE,
-            non_retryable=False,
+            kind="unavailable",
             http_status=response.status_code,
         )
     return sid
 
 
-def _error_for(response: httpx.Response) -> TwilioError:
-    """Map an error answer (`{"code", "message", "more_info", "status"}`) to a typed failure."""
+def _error_for(response: httpx.Response) -> ProviderError:
+    """Map an error answer (`{"code", "message", "more_info", "status"}`) to a typed failure:
+    `from_response`'s, except that a 404 (a wrong account SID in the URL) and 20003 are
+    configuration errors."""
     status = response.status_code
     code, message = _parse_error_body(response)
-    text = f"Twilio {status} error {code}: {redact_phones(message)}"
-    if status in _RETRYABLE_STATUSES or status >= 500:
-        return TwilioError(
-            text,
-            type=TWILIO_UNAVAILABLE,
-            non_retryable=False,
+    words = f"error {code}: {redact_phones(message)}"
+    if status == 404 or code == AUTH_FAILED_CODE:
+        return ProviderError(
+            PROVIDER,
+            f"Twilio refused the credentials ({status}): {words}",
+            kind="configuration",
             http_status=status,
-            twilio_code=code,
-            next_retry_delay=_retry_after(response),
+            code=code,
         )
-    if status in _CONFIG_STATUSES or code == AUTH_FAILED_CODE:
-        kind = BAD_CONFIGURATION
-    else:
-        kind = PROVIDER_REJECTED
-    return TwilioError(text, type=kind, non_retryable=True, http_status=status, twilio_code=code)
+    return from_response(response, PROVIDER, message=words, code=code)
 
 
 def _parse_error_body(response: httpx.Response) -> tuple[int | None, str]:
@@ -272,9 +230,3 @@ def _parse_error_body(response: httpx.Response) -> tuple[int | None, str]:
         code if isinstance(code, int) else None,
         message if isinstance(message, str) else response.reason_phrase,
     )
-
-
-def _retry_after(response: httpx.Response) -> timedelta | None:
-    """Honour a 429's Retry-After (seconds) so retries do not hammer the rate limit."""
-    value = response.headers.get("Retry-After", "")
-    return timedelta(seconds=int(value)) if value.isdigit() else None

@@ -4,7 +4,8 @@
 - `reconciliation`: the weekly reconciliation's SQL (`build_report`)
 - `overruns`: the overrun audit of a booking-platform export (`OverrunAuditor`)
 - `matching`: visits matched to package sessions, one client at a time (`unserved`)
-- `render`: CSV, self-contained HTML with an SVG chart, and the plain-text summary
+- `chart`: the chart drawn by matplotlib, PNG for the email and SVG for the web page
+- `render`: CSV, self-contained HTML with the chart, and the plain-text summary
 - `store`: generated reports kept in Postgres (`ReportStore`)
 - `activities`: `ReportActivities`, run by the `ReconciliationWorkflow`
 """

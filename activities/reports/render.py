@@ -1,6 +1,7 @@
 """The reconciliation as people read it: CSV for the spreadsheet, a self-contained HTML page
-(headline figures with their change from the previous period, a bar chart, then details;
-inline styles and tables, as mail clients need: no scripts, nothing fetched), and a
+(headline figures with their change from the previous period, a bar chart drawn by
+matplotlib, then details; inline styles and tables, as mail clients need: no scripts,
+nothing fetched; the chart inline SVG on the web, a `cid:` PNG in the email), and a
 plain-text summary for the email body and the CLI. Money is dollars with cents everywhere,
 through `workflows.texts.money`; times are in the spa's zone, written for people.
 
@@ -20,6 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from html import escape
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from activities.reports.models import LocationFigures, OverrunAudit, ReconciliationReport
@@ -315,8 +317,9 @@ def reconciliation_text(report: ReconciliationReport) -> str:
 # --- the HTML page ---------------------------------------------------------------------
 #
 # Emailed as the message body, so it is built the way mail clients render: inline styles on
-# every element, tables for layout, no scripts, no <style> block, no SVG (Gmail and Outlook
-# drop it). It fits a 390 px phone: one column, widths in percent, at most 680 px wide.
+# every element, tables for layout, no scripts, no <style> block; in the email the chart is
+# a PNG part (Gmail and Outlook drop inline SVG), on the web page inline SVG. It fits a
+# 390 px phone: one column, widths in percent, at most 680 px wide.
 
 _FONT = '-apple-system,"Segoe UI",Helvetica,Arial,sans-serif'
 _INK, _MUTED, _RULE, _BAR = "#1d2330", "#5b6472", "#e3e6ea", "#3f6fc4"
@@ -479,12 +482,36 @@ def left_text(sessions: int, credit_cents: int) -> str:
     return " + ".join(parts)
 
 
-def category_chart(report: ReconciliationReport) -> str:
-    """Bars of unused value by category, drawn with table cells (mail clients show them):
-    one `class="bar"` cell each, its width the share of the largest."""
+ChartKind = Literal["svg", "cid", "bars"]
+CHART_CID = "reconciliation-chart@punchcard"  # the email's PNG part (Content-ID without <>)
+
+
+def category_chart(report: ReconciliationReport, chart: ChartKind = "svg") -> str:
+    """Unused value by category, largest first. `svg`: matplotlib's drawing inline (the web
+    page); `cid`: the same drawing as the email's PNG part (`cid:` link; Gmail and Outlook
+    drop inline SVG); `bars`: table cells, for a page built without the plotting library."""
     cats = report.categories
     if not cats:
         return f'<p style="color:{_MUTED}">No open packages: nothing unused.</p>'
+    if chart == "svg":
+        from activities.reports.chart import chart_svg  # matplotlib loads only when drawing
+
+        return f'<div style="max-width:640px" data-chart="svg">{chart_svg(report) or ""}</div>'
+    if chart == "cid":
+        from activities.reports.chart import CHART_ALT, CHART_WIDTH_PX
+
+        return (
+            f'<img src="cid:{CHART_CID}" id="chart" data-chart="png" width="{CHART_WIDTH_PX}" '
+            f'alt="{escape(CHART_ALT)}" style="display:block;width:100%;'
+            f'max-width:{CHART_WIDTH_PX}px;height:auto;border:0">'
+        )
+    return _bars(report)
+
+
+def _bars(report: ReconciliationReport) -> str:
+    """Bars drawn with table cells: one `class="bar"` cell each, its width the share of the
+    largest."""
+    cats = report.categories
     top = max(max(c.unused_value_cents for c in cats), 1)
     rows = []
     for cat in cats:
@@ -686,7 +713,11 @@ def _by_location_section(report: ReconciliationReport) -> str:
     )
 
 
-def reconciliation_html(report: ReconciliationReport, *, spa_name: str = "Punchcard") -> str:
+def reconciliation_html(
+    report: ReconciliationReport, *, spa_name: str = "Punchcard", chart: ChartKind = "svg"
+) -> str:
+    """The page; `chart` says how its chart is drawn (see `category_chart`): the web page
+    and the stored copy carry SVG, the email body a `cid:` PNG."""
     r, li = report, report.liability
     tz = r.period.timezone
     ok = li.difference_cents == 0
@@ -733,7 +764,7 @@ balances as of {_nowrap(when(r.generated_at, tz))}.</p>
  data-status="{"ok" if ok else "bad"}">{escape(agreement(r))}</span>
 (balances {escape(money(li.balance_cents))}, ledger {escape(money(li.ledger_cents))}).</p>
 {_by_location_section(r)}<h2 {h2}>Unused value by category</h2>
-{category_chart(r)}
+{category_chart(r, chart)}
 {_table(categories, ("Category", "Open", "Left", "Unused value"), testid="categories") if r.categories else ""}
 <p style="font-size:13px;color:{_MUTED}">A package type covering several categories counts
 under its first one.</p>

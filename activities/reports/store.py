@@ -8,13 +8,14 @@ from typing import Literal
 
 import asyncpg
 
+from activities.reports.models import OverrunAudit
 from activities.repository.base import Row
 
 ReportKind = Literal["reconciliation", "overrun_audit"]
 
 _COLUMNS = (
     "report_id, kind, period_start, period_end, generated_at, generated_by, summary, csv, "
-    "html, email_status, emailed_at"
+    "html, email_status, emailed_at, sheets_status"
 )
 
 
@@ -30,6 +31,7 @@ class StoredReport(Row):
     html: str | None
     email_status: str | None
     emailed_at: datetime | None
+    sheets_status: str | None = None  # the Google Sheet: published | failed | not_configured
 
 
 class ReportStore:
@@ -90,6 +92,25 @@ class ReportStore:
             limit,
         )
         return [StoredReport.model_validate(dict(r)) for r in rows]
+
+    async def latest_audit(self) -> OverrunAudit | None:
+        """The newest overrun audit (the feeds' and the sheet's overrun list)."""
+        summary = await self._pool.fetchval(
+            "SELECT summary::text FROM reports WHERE kind = 'overrun_audit' "
+            "ORDER BY generated_at DESC LIMIT 1"
+        )
+        return None if summary is None else OverrunAudit.model_validate_json(summary)
+
+    async def mark_published(self, report_id: str, status: str, detail: str | None) -> None:
+        """Where the report stands with the Google Sheet: published, failed (why), or
+        not_configured."""
+        await self._pool.execute(
+            "UPDATE reports SET sheets_status = $2, sheets_detail = $3, sheets_at = now() "
+            "WHERE report_id = $1",
+            report_id,
+            status,
+            detail,
+        )
 
     async def mark_emailed(self, report_id: str, status: str) -> None:
         await self._pool.execute(

@@ -15,8 +15,8 @@ Every outcome is recorded: updated, not_linked, not_configured, read_only, rejec
 Transient failures are noted in `last_error` and raised for Temporal to retry; refused
 credentials are recorded as rejected and raised as BAD_CONFIGURATION.
 
-Contact details (the email HubSpot may be addressed by) are read here by client id and
-never logged or stored.
+Contact details (the email HubSpot may be addressed by, the name a new Salesforce Contact
+needs) are read here by client id and never logged or stored.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.crm.base import CrmAdapter, CrmContact, answered, crm_fields
 from activities.writeback.booking import BOOKING_PLATFORMS, READ_ONLY, BookingWriter, Written
+from activities.writeback.mindbody_sale import MindbodyRenewalSale
 from workflows.contracts import (
     PackageSync,
     SyncResult,
@@ -84,7 +85,7 @@ FROM integration_syncs WHERE target = $1 AND package_id = $2
 """
 
 _CONTACT = """
-SELECT c.email,
+SELECT c.email, c.name,
        (SELECT l.external_id FROM client_links l
         WHERE l.client_id = c.client_id AND l.platform = $2
         ORDER BY l.created_at DESC, l.external_id LIMIT 1) AS crm_id
@@ -95,6 +96,10 @@ _LINKS = """
 SELECT DISTINCT ON (platform) platform, external_id FROM client_links
 WHERE client_id = $1 AND platform = ANY($2::text[])
 ORDER BY platform, created_at DESC, external_id
+"""
+
+_PAID_ONLINE = """
+SELECT paid_cents FROM packages WHERE package_id = $1 AND payment_intent_id IS NOT NULL
 """
 
 _ACTIVE_ELSEWHERE = """
@@ -119,6 +124,7 @@ class SyncActivities:
         pool: asyncpg.Pool,
         crm: CrmAdapter | None = None,
         writers: Sequence[BookingWriter] = (),
+        renewal_sale: MindbodyRenewalSale | None = None,
         timezone: str = "America/New_York",
         claim_seconds: float = 60.0,
         busy_retry: timedelta = timedelta(seconds=2),
@@ -126,6 +132,7 @@ class SyncActivities:
         self._pool = pool
         self._crm = crm
         self._writers = {writer.name: writer for writer in writers}
+        self._sale = renewal_sale
         self._zone = ZoneInfo(timezone)
         self._claim_seconds = claim_seconds
         self._busy_retry = busy_retry
@@ -157,7 +164,9 @@ class SyncActivities:
                         )
                     ]
                 )
-        contact = CrmContact(client_id=input.client_id, crm_id=row["crm_id"], email=row["email"])
+        contact = CrmContact(
+            client_id=input.client_id, crm_id=row["crm_id"], email=row["email"], name=row["name"]
+        )
         fields = crm_fields(input, self._zone)
 
         async def push(ref: str | None) -> Written:
@@ -184,10 +193,35 @@ class SyncActivities:
                 results.append(await self._guarded(target, input, attempt))
             except ApplicationError as err:
                 failures.append(err)
+        try:
+            sold = await self._renewal_sale(links.get("mindbody"), input)
+        except ApplicationError as err:
+            failures.append(err)
+        else:
+            results.extend(sold)
         if failures:
             # A transient failure first: the retry also retries the rest.
             raise min(failures, key=lambda err: err.non_retryable)
         return SyncResult(results=results)
+
+    async def _renewal_sale(
+        self, mindbody_client: str | None, sync: PackageSync
+    ) -> list[SyncTargetResult]:
+        """A package paid through Stripe, of a mapped type, sold once in Mindbody too
+        (PUNCHCARD_MINDBODY_RENEWAL_PRICING_OPTIONS); nothing for any other package."""
+        sale = self._sale
+        if sale is None or mindbody_client is None or not sale.sells(sync.type_code):
+            return []
+        if sync.status != "active":
+            return []
+        paid = await self._pool.fetchval(_PAID_ONLINE, sync.package_id)
+        if paid is None:
+            return []
+
+        async def attempt(ref: str | None) -> Written:
+            return await sale.sell(mindbody_client, sync, int(paid), ref)
+
+        return [await self._guarded(sale.name, sync, attempt)]
 
     def _booking_attempt(self, target: str, external_id: str | None, sync: PackageSync) -> Attempt:
         """The platform's write, or the answer that needs no call."""

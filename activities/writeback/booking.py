@@ -137,7 +137,7 @@ class MindbodyWriter:
             if after != before:
                 await self._api.update_client(self._site_id, {"Id": external_id, "Notes": after})
         except ApplicationError as err:
-            return _answer_or_raise(err, self.name, "PUNCHCARD_MINDBODY_API_KEY / _STAFF_TOKEN")
+            return answer_or_raise(err, self.name, "PUNCHCARD_MINDBODY_API_KEY / _STAFF_TOKEN")
         return Written("updated", f"Mindbody client {external_id} notes")
 
 
@@ -166,7 +166,7 @@ class ZenotiWriter:
                     # Staff deleted our note: write a new one below.
             note_id = await self._api.create_guest_note(external_id, text)
         except ApplicationError as err:
-            return _answer_or_raise(err, self.name, "PUNCHCARD_ZENOTI_API_KEY")
+            return answer_or_raise(err, self.name, "PUNCHCARD_ZENOTI_API_KEY")
         return Written("updated", f"Zenoti guest {external_id} note {note_id}", note_id)
 
 
@@ -187,7 +187,7 @@ class BoulevardWriter:
         try:
             await self._admin.create_client_note(client_id, note_text(sync, self._zone))
         except ApplicationError as err:
-            return _answer_or_raise(
+            return answer_or_raise(
                 err, self.name, "PUNCHCARD_BOULEVARD_API_KEY / _API_SECRET / _BUSINESS_ID"
             )
         return Written("updated", f"Boulevard client {client_id} note")
@@ -202,7 +202,7 @@ def _http_status(err: ApplicationError) -> int | None:
     return status if isinstance(status, int) else None
 
 
-def _answer_or_raise(err: ApplicationError, target: str, settings: str) -> Written:
+def answer_or_raise(err: ApplicationError, target: str, settings: str) -> Written:
     """A provider error as an answer (404 → not_linked, other refusals → rejected), or
     raised again: transient errors retry, refused credentials need an operator."""
     status = _http_status(err)

@@ -9,9 +9,9 @@ the store): the endpoint, the signed-token auth (§3.2) and `createClientNote(in
 {clientId, text})`, which a third-party connector names. Its payload's fields are unknown,
 so the mutation selects only `__typename`, valid on any object type.
 
-GraphQL answers most errors with 200 and an `errors` list::
+GraphQL answers most errors with 200 and an `errors` list (`activities.provider_errors`)::
 
-    ApplicationError
+    ProviderError
     ├── type "BoulevardUnavailable", retryable   throttled (the message says how long to
     │                                             wait: next_retry_delay), 429, 5xx, network
     ├── type BAD_CONFIGURATION, non-retryable    401/403: key, secret or business id wrong
@@ -32,9 +32,8 @@ from typing import Any
 
 import httpx
 from pydantic import SecretStr
-from temporalio.exceptions import ApplicationError
 
-from activities.provider_errors import raise_for_trouble, scrub, send, unavailable_type
+from activities.provider_errors import ProviderError, raise_for_trouble, scrub, send
 from workflows.policies import PROVIDER_REJECTED
 
 DEFAULT_BASE_URL = "https://dashboard.boulevard.io/api/2020-01"
@@ -118,11 +117,11 @@ class BoulevardAdmin:
         except ValueError:
             answer = None
         if not isinstance(answer, dict):
-            raise ApplicationError(
+            raise ProviderError(
+                PROVIDER,
                 f"Boulevard answered {response.status_code} without a GraphQL body",
-                {"http_status": response.status_code},
-                type=unavailable_type(PROVIDER),
-                non_retryable=False,
+                kind="unavailable",
+                http_status=response.status_code,
             )
         if answer.get("errors") or not response.is_success:
             raise _graphql_error(response.status_code, answer.get("errors"))
@@ -130,7 +129,7 @@ class BoulevardAdmin:
         return data if isinstance(data, dict) else {}
 
 
-def _graphql_error(status: int, errors: Any) -> ApplicationError:
+def _graphql_error(status: int, errors: Any) -> ProviderError:
     messages = (
         [str(e["message"]) for e in errors if isinstance(e, dict) and e.get("message")]
         if isinstance(errors, list)
@@ -139,16 +138,17 @@ def _graphql_error(status: int, errors: Any) -> ApplicationError:
     text = scrub("; ".join(messages) or f"HTTP {status} without an error message")
     if _THROTTLED.search(text):
         wait = _WAIT.search(text)
-        return ApplicationError(
+        return ProviderError(
+            PROVIDER,
             f"Boulevard throttled the request: {text}",
-            {"http_status": status},
-            type=unavailable_type(PROVIDER),
-            non_retryable=False,
+            kind="unavailable",
+            http_status=status,
             next_retry_delay=None if wait is None else timedelta(seconds=float(wait.group(1))),
         )
-    return ApplicationError(
+    return ProviderError(
+        PROVIDER,
         f"Boulevard refused the request: {text}",
-        {"http_status": 404 if _NOT_FOUND.search(text) else status},
+        kind="rejected",
+        http_status=404 if _NOT_FOUND.search(text) else status,
         type=PROVIDER_REJECTED,
-        non_retryable=True,
     )

@@ -19,6 +19,7 @@ from activities.booking.zenoti import ZenotiApi
 from activities.crm.base import CrmAdapter
 from activities.crm.gohighlevel import GoHighLevelCrm, parse_field_keys
 from activities.crm.hubspot import HubSpotCrm
+from activities.crm.salesforce import JwtBearer, SalesforceCrm, parse_field_names
 from activities.writeback.activities import SyncActivities
 from activities.writeback.booking import (
     BOOKING_PLATFORMS,
@@ -28,6 +29,11 @@ from activities.writeback.booking import (
     ZenotiWriter,
 )
 from activities.writeback.boulevard import BoulevardAdmin
+from activities.writeback.mindbody_sale import (
+    MindbodyRenewalSale,
+    parse_payment,
+    parse_pricing_options,
+)
 
 _T = TypeVar("_T")
 
@@ -52,6 +58,28 @@ class SyncConfig(Protocol):
     @property
     def gohighlevel_field_keys(self) -> str: ...
     @property
+    def salesforce_login_url(self) -> str: ...
+    @property
+    def salesforce_instance_url(self) -> str: ...
+    @property
+    def salesforce_client_id(self) -> SecretStr | None: ...
+    @property
+    def salesforce_client_secret(self) -> SecretStr | None: ...
+    @property
+    def salesforce_username(self) -> str | None: ...
+    @property
+    def salesforce_private_key(self) -> SecretStr | None: ...
+    @property
+    def salesforce_jwt_audience(self) -> str: ...
+    @property
+    def salesforce_api_version(self) -> str: ...
+    @property
+    def salesforce_object(self) -> str: ...
+    @property
+    def salesforce_external_id_field(self) -> str: ...
+    @property
+    def salesforce_field_names(self) -> str: ...
+    @property
     def booking_write_back(self) -> str: ...
     @property
     def mindbody_base_url(self) -> str: ...
@@ -61,6 +89,12 @@ class SyncConfig(Protocol):
     def mindbody_staff_token(self) -> SecretStr | None: ...
     @property
     def mindbody_site_id(self) -> str | None: ...
+    @property
+    def mindbody_renewal_pricing_options(self) -> str: ...
+    @property
+    def mindbody_renewal_payment(self) -> str: ...
+    @property
+    def mindbody_location_id(self) -> int | None: ...
     @property
     def boulevard_base_url(self) -> str: ...
     @property
@@ -87,6 +121,7 @@ def build_sync_activities(
         pool=pool,
         crm=build_crm(config, http),
         writers=build_writers(config, http),
+        renewal_sale=build_renewal_sale(config, http),
         timezone=config.spa_timezone,
     )
 
@@ -109,7 +144,39 @@ def build_crm(config: SyncConfig, http: httpx.AsyncClient) -> CrmAdapter | None:
             base_url=config.gohighlevel_base_url,
             field_keys=parse_field_keys(config.gohighlevel_field_keys),
         )
-    raise ValueError(f"unknown PUNCHCARD_CRM_PROVIDER {provider!r} (none, hubspot, gohighlevel)")
+    if provider == "salesforce":
+        jwt = None
+        if config.salesforce_private_key is not None:
+            jwt = JwtBearer(
+                username=_required(
+                    config.salesforce_username, "PUNCHCARD_SALESFORCE_USERNAME", provider
+                ),
+                private_key=SecretStr(
+                    config.salesforce_private_key.get_secret_value().replace("\\n", "\n")
+                ),
+                audience=config.salesforce_jwt_audience,
+            )
+        return SalesforceCrm(
+            http,
+            client_id=_required(
+                config.salesforce_client_id, "PUNCHCARD_SALESFORCE_CLIENT_ID", provider
+            ),
+            client_secret=None
+            if jwt is not None
+            else _required(
+                config.salesforce_client_secret, "PUNCHCARD_SALESFORCE_CLIENT_SECRET", provider
+            ),
+            jwt_bearer=jwt,
+            login_url=config.salesforce_login_url,
+            instance_url=config.salesforce_instance_url,
+            api_version=config.salesforce_api_version,
+            sobject=config.salesforce_object,
+            external_id_field=config.salesforce_external_id_field,
+            field_names=parse_field_names(config.salesforce_field_names),
+        )
+    raise ValueError(
+        f"unknown PUNCHCARD_CRM_PROVIDER {provider!r} (none, hubspot, gohighlevel, salesforce)"
+    )
 
 
 def write_back_platforms(text: str) -> list[str]:
@@ -166,7 +233,32 @@ def build_writers(config: SyncConfig, http: httpx.AsyncClient) -> list[BookingWr
     return writers
 
 
+def build_renewal_sale(config: SyncConfig, http: httpx.AsyncClient) -> MindbodyRenewalSale | None:
+    """Stripe renewals sold in Mindbody too, when pricing options are mapped (else None)."""
+    options = parse_pricing_options(config.mindbody_renewal_pricing_options)
+    if not options:
+        return None
+    what = "sell renewals in Mindbody"
+    api = MindbodyApi(
+        http,
+        base_url=config.mindbody_base_url,
+        api_key=_required(config.mindbody_api_key, "PUNCHCARD_MINDBODY_API_KEY", what),
+        staff_token=_required(config.mindbody_staff_token, "PUNCHCARD_MINDBODY_STAFF_TOKEN", what),
+    )
+    return MindbodyRenewalSale(
+        api,
+        site_id=_required(config.mindbody_site_id, "PUNCHCARD_MINDBODY_SITE_ID", what),
+        pricing_options=options,
+        payment=parse_payment(config.mindbody_renewal_payment),
+        location_id=config.mindbody_location_id,
+    )
+
+
 def _required(value: _T | None, name: str, provider: str) -> _T:
     if value is None or (isinstance(value, str) and not value.strip()):
-        raise ValueError(f"{name} is required to write back to {provider}")
+        raise ValueError(f"{name} is required to {_purpose(provider)}")
     return value
+
+
+def _purpose(provider: str) -> str:
+    return provider if " " in provider else f"write back to {provider}"

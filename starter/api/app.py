@@ -33,6 +33,7 @@ from starter.api.routes import (
     codec,
     desk,
     docs,
+    feeds,
     imports,
     locations,
     package_types,
@@ -135,6 +136,8 @@ def create_app(
     app.include_router(team.router)
     app.include_router(alerts.router)
     app.include_router(imports.router)
+    app.include_router(feeds.tokens_router)  # before /api/reports/{report_id}
+    app.include_router(feeds.router)
     app.include_router(reports.router)
     app.include_router(reports.page_router)
     app.include_router(webhooks.router)

@@ -18,6 +18,7 @@ from activities.reports import (
     reconciliation_text,
 )
 from activities.reports.render import money
+from activities.reports.tokens import ReportTokenStore
 from activities.repository import LocationRepository
 from activities.repository.locations import IMPLIED_ID
 from starter.cli.render import parse_day, table
@@ -44,8 +45,79 @@ def reports_dir(settings: Settings) -> Path:
     return settings.reports_dir or settings.data_dir / "reports"
 
 
+token_app = typer.Typer(
+    help="Read-only report tokens for the BI feeds (/feeds/…): Power BI, Excel, scripts.",
+    no_args_is_help=True,
+)
+report_app.add_typer(token_app, name="token")
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(report_app, name="report", rich_help_panel="Look up")
+
+
+@token_app.command("add")
+def token_add(
+    name: Annotated[str, typer.Argument(help='What will read with it, e.g. "Power BI, finance".')],
+) -> None:
+    """Make a report token: it reads the feeds and nothing else. Shown once; keep it in the
+    BI tool's credential store."""
+    if not name.strip() or len(name.strip()) > 100:
+        raise CliError("name the token for what reads it (1 to 100 characters)")
+
+    async def action(settings: Settings) -> None:
+        async with database(settings) as pool:
+            issued = await ReportTokenStore(pool).issue(name.strip(), created_by=default_actor())
+        typer.echo(f"report token {issued.token_id} ({issued.name}), shown only now:")
+        typer.echo(issued.token)
+        typer.echo(
+            "read: GET /feeds/reconciliation.csv (also liability, overruns; .csv or .json) "
+            "with Authorization: Bearer <token>, or ?token=<token>"
+        )
+
+    run(action)
+
+
+@token_app.command("list")
+def token_list() -> None:
+    """Report tokens, newest first, with their last use (secrets are not kept)."""
+
+    async def action(settings: Settings) -> None:
+        async with database(settings) as pool:
+            tokens = await ReportTokenStore(pool).list()
+        if not tokens:
+            typer.echo("no report tokens (punchcard report token add NAME)")
+            return
+        rows = [
+            (
+                t.token_id,
+                t.name,
+                t.created_by,
+                f"{t.created_at:%Y-%m-%d}",
+                "-" if t.last_used_at is None else f"{t.last_used_at:%Y-%m-%d %H:%M}",
+                "revoked" if t.revoked_at else "live",
+            )
+            for t in tokens
+        ]
+        typer.echo(table(("id", "name", "by", "made", "last used", "state"), rows))
+
+    run(action)
+
+
+@token_app.command("revoke")
+def token_revoke(
+    token_id: Annotated[str, typer.Argument(help="The id from `token list`.")],
+) -> None:
+    """Revoke a report token: the feeds refuse it from the next request on."""
+
+    async def action(settings: Settings) -> None:
+        async with database(settings) as pool:
+            revoked = await ReportTokenStore(pool).revoke(token_id)
+        if revoked is None:
+            raise CliError(f"no report token {token_id!r}")
+        typer.echo(f"report token {revoked.token_id} ({revoked.name}) revoked")
+
+    run(action)
 
 
 @report_app.command("reconcile")

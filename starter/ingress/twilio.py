@@ -1,10 +1,10 @@
 """Twilio inbound SMS: check `X-Twilio-Signature`, read the reply, answer in TwiML.
 
-The signature follows twilio-python's `RequestValidator` (provider-formats.md §2.4): the
-URL Twilio called, then every form parameter sorted by name as `name + value` (a repeated
-name contributes each of its values, sorted), HMAC-SHA1 keyed by the auth token, base64.
-Twilio's own signing is inconsistent about explicit ports, so the URL is tried both with
-and without one (`:443` for https, `:80` otherwise), as the SDK does.
+The signature is checked by twilio-python's own `RequestValidator` (provider-formats.md
+§2.4): the URL Twilio called, then every form parameter sorted by name as `name + value`
+(a repeated name contributes each of its distinct values, sorted), HMAC-SHA1 keyed by the
+auth token, base64; the URL is tried with and without an explicit port, as Twilio's own
+signing is inconsistent about it. The answer is built by the SDK's `MessagingResponse`.
 
 Behind a TLS-terminating proxy the app sees `http://internal:8000/…` while Twilio signed
 `https://spa.example/…`: `public_url` rebuilds the address Twilio used.
@@ -17,16 +17,14 @@ Errors, all `WebhookRejected`:
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Literal
-from urllib.parse import SplitResult, urlsplit, urlunsplit
-from xml.sax.saxutils import escape
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict
+from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
+from twilio.twiml.messaging_response import MessagingResponse  # type: ignore[import-untyped]
 
 from starter.ingress import limits
 from starter.ingress.base import WebhookRejected
@@ -58,28 +56,22 @@ def _pairs(params: Params) -> list[tuple[str, str]]:
     return list(items)
 
 
+class _Form(dict[str, list[str]]):
+    """Form parameters with repeated names kept, as RequestValidator reads them (`getlist`)."""
+
+    def __init__(self, params: Params) -> None:
+        super().__init__()
+        for name, value in _pairs(params):
+            self.setdefault(name, []).append(value)
+
+    def getlist(self, name: str) -> list[str]:
+        return self[name]
+
+
 def expected_signature(url: str, params: Params, auth_token: str) -> str:
     """The `X-Twilio-Signature` Twilio sends for a form POST of `params` to exactly `url`."""
-    pairs = _pairs(params)
-    text = url
-    for name in sorted({name for name, _ in pairs}):
-        for value in sorted(value for n, value in pairs if n == name):
-            text += name + value
-    mac = hmac.new(auth_token.encode("utf-8"), text.encode("utf-8"), hashlib.sha1)
-    return base64.b64encode(mac.digest()).decode("ascii")
-
-
-def _with_port(url: SplitResult) -> str:
-    if url.port:
-        return urlunsplit(url)
-    port = 443 if url.scheme == "https" else 80
-    return urlunsplit(url._replace(netloc=f"{url.netloc}:{port}"))
-
-
-def _without_port(url: SplitResult) -> str:
-    if not url.port:
-        return urlunsplit(url)
-    return urlunsplit(url._replace(netloc=url.netloc.rsplit(":", 1)[0]))
+    signature: str = RequestValidator(auth_token).compute_signature(url, _Form(params))
+    return signature
 
 
 def verify(url: str, params: Params, signature: str | None, auth_token: str | None) -> None:
@@ -98,17 +90,11 @@ def verify(url: str, params: Params, signature: str | None, auth_token: str | No
         raise WebhookRejected(401, "twilio: no auth token is configured")
     if not signature:
         raise WebhookRejected(401, f"twilio: {SIGNATURE_HEADER} header is missing")
-    parsed = urlsplit(url)
     try:
-        candidates = (_without_port(parsed), _with_port(parsed))
+        valid = RequestValidator(auth_token).validate(url, _Form(params), signature.strip())
     except ValueError:  # a port that is not a number
         raise WebhookRejected(401, f"twilio: cannot check a signature for {url}") from None
-    given = signature.strip().encode("utf-8")
-    matched = False
-    for candidate in candidates:
-        expected = expected_signature(candidate, params, auth_token).encode("ascii")
-        matched |= hmac.compare_digest(expected, given)
-    if not matched:
+    if not valid:
         raise WebhookRejected(
             401,
             f"twilio: {SIGNATURE_HEADER} does not match {url} "
@@ -190,8 +176,8 @@ def parse_inbound(params: Params) -> InboundSms:
 
 def twiml(reply: str | None) -> str:
     """The TwiML answer: a reply message, or none at all when `reply` is None or empty."""
-    head = '<?xml version="1.0" encoding="UTF-8"?>'
-    if not reply:
-        return f"{head}<Response></Response>"
-    text = escape(_NOT_XML.sub("", reply))
-    return f"{head}<Response><Message>{text}</Message></Response>"
+    response = MessagingResponse()
+    if reply:
+        response.message(_NOT_XML.sub("", reply))
+    answer: str = response.to_xml(xml_declaration=True)
+    return answer

@@ -190,7 +190,7 @@ async def test_html_is_self_contained_with_one_bar_per_category(
     await seed_week(pool)
     report = await build_report(pool, week, now=AFTER)
 
-    page = reconciliation_html(report, spa_name="Glow <Spa>")
+    page = reconciliation_html(report, spa_name="Glow <Spa>", chart="bars")
     bars = re.findall(r'class="bar" data-category="([^"]+)" data-width="(\d+)"', page)
     assert [b[0] for b in bars] == ["injectables", "laser", "facial", "uncategorised"]
     widths = [int(b[1]) for b in bars]
@@ -199,6 +199,16 @@ async def test_html_is_self_contained_with_one_bar_per_category(
     assert "Glow &lt;Spa&gt;" in page  # text is escaped
     # What mail clients render: no scripts, no stylesheet, no SVG, nothing fetched.
     assert not re.search(r"<script|<link|<style|<svg|src=|https?://", page)
+
+    # The email's page: its chart is the message's PNG part, nothing else is fetched.
+    email = reconciliation_html(report, chart="cid")
+    assert re.findall(r'src="([^"]+)"', email) == ["cid:reconciliation-chart@punchcard"]
+    assert not re.search(r"<script|<link|<style|<svg|https?://(?!www\.w3)", email)
+    # The web page: the same drawing as inline SVG, one label per category.
+    web = reconciliation_html(report)
+    [svg] = re.findall(r"<svg .*?</svg>", web, flags=re.DOTALL)
+    assert 'id="chart"' in svg and 'width="100%"' in svg and "viewBox" in svg
+    assert "<script" not in web and "src=" not in web
 
 
 async def test_build_activity_stores_the_report_and_writes_files(
@@ -255,7 +265,21 @@ async def test_email_goes_to_the_manager_once_with_csv_and_html(
     assert "Total package liability today (deferred revenue): $2,900.00" in text
     html_parts = [p for p in mail.walk() if p.get_content_type() == "text/html"]
     assert len(html_parts) == 2  # the body, and the page as a file
-    attached = {p.get_filename(): p for p in mail.walk() if p.get_filename()}
+    # The body's chart is a PNG part beside it (multipart/related), named by its Content-ID;
+    # the attached page keeps the SVG chart for a browser.
+    [related] = [p for p in mail.walk() if p.get_content_type() == "multipart/related"]
+    body, png = related.get_payload()  # type: ignore[misc]
+    assert body.get_content_type() == "text/html" and png.get_content_type() == "image/png"
+    cid = png["Content-ID"].strip("<>")
+    body_html = body.get_payload(decode=True).decode()
+    assert f'src="cid:{cid}"' in body_html and "<svg" not in body_html
+    assert png.get_payload(decode=True).startswith(b"\x89PNG\r\n\x1a\n")
+    assert "<svg" in html_parts[1].get_payload(decode=True).decode()
+    attached = {
+        p.get_filename(): p
+        for p in mail.walk()
+        if p.get_filename() and p.get_content_disposition() == "attachment"
+    }
     assert set(attached) == {
         "reconciliation-2026-03-02-to-2026-03-08.csv",
         "reconciliation-2026-03-02-to-2026-03-08.html",

@@ -13,6 +13,14 @@ request without them finds only today's appointments (by the date of `StartDateT
 The client calls need the staff token (write-back runs as a staff user). `updateclient`
 takes `{"Client": {"Id", …}, "CrossRegionalUpdate"}`, changes only the fields given and
 answers `{"Client": {...}}`; an unknown client id is 400 `InvalidClientId` (invented code).
+
+`POST /sale/checkoutshoppingcart` sells pricing options (`Items[].Item` of `Type` Service
+with `Metadata.Id`, a `pricing_options` id) to `ClientId`: the payments (`Type` Comp with
+`Metadata.Amount`, or Custom with `Amount` and the custom payment method's `Id`) must add
+up to the cart's total, else 400 (invented code); a sale is recorded in `sales` and the
+client gets the pricing option in `client_services`. Answers
+`{"ShoppingCart": {"Id", "CartItems", "SubTotal", "DiscountTotal", "TaxTotal", "GrandTotal"},
+"Classes": [], "Appointments": []}`. `Test: true` validates without selling.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ from aiohttp import web
 PATH = "/public/v6/appointment/staffappointments"
 CLIENTS_PATH = "/public/v6/client/clients"
 UPDATE_CLIENT_PATH = "/public/v6/client/updateclient"
+CHECKOUT_PATH = "/public/v6/sale/checkoutshoppingcart"
 
 
 @dataclass
@@ -36,6 +45,10 @@ class MindbodyFake:
     appointments: list[dict[str, Any]] = field(default_factory=list)
     clients: dict[str, dict[str, Any]] = field(default_factory=dict)  # Id -> Client
     requests: list[dict[str, Any]] = field(default_factory=list)
+    pricing_options: dict[int, dict[str, Any]] = field(default_factory=dict)  # Id -> option
+    custom_payment_methods: set[int] = field(default_factory=set)
+    sales: list[dict[str, Any]] = field(default_factory=list)
+    client_services: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     _failures: list[int] = field(default_factory=list)
     _runner: web.AppRunner | None = None
     base_url: str = ""
@@ -58,6 +71,7 @@ class MindbodyFake:
         app = web.Application()
         app.router.add_get(PATH, self._staff_appointments)
         app.router.add_get(CLIENTS_PATH, self._get_clients)
+        app.router.add_post(CHECKOUT_PATH, self._checkout)
         app.router.add_post(UPDATE_CLIENT_PATH, self._update_client)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
@@ -179,6 +193,69 @@ class MindbodyFake:
         stored.update(client)
         entry["ok"] = True
         return web.json_response({"Client": stored})
+
+    async def _checkout(self, request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        entry = self._record(request, body)
+        if (refused := self._refusal(request)) is not None:
+            return refused
+        if not isinstance(body, dict) or str(body.get("ClientId") or "") not in self.clients:
+            return self._error(400, "InvalidClientId", "ClientId is not a client of this site.")
+        total = 0.0
+        lines = []
+        for wrapper in body.get("Items") or []:
+            item = wrapper.get("Item") if isinstance(wrapper, dict) else None
+            meta = item.get("Metadata") if isinstance(item, dict) else None
+            option = (
+                self.pricing_options.get(int(meta.get("Id", 0)))
+                if isinstance(meta, dict) and item.get("Type") == "Service"
+                else None
+            )
+            if option is None:
+                return self._error(400, "InvalidItem", "The cart item is not a pricing option.")
+            quantity = int(wrapper.get("Quantity") or 1)
+            total += float(option["Price"]) * quantity
+            lines.append({"Item": option, "Quantity": quantity, "Id": len(lines) + 1})
+        if not lines:
+            return self._error(400, "InvalidItem", "The cart is empty.")
+        paid = 0.0
+        for payment in body.get("Payments") or []:
+            meta = payment.get("Metadata") if isinstance(payment, dict) else {}
+            kind = payment.get("Type") if isinstance(payment, dict) else None
+            if kind == "Custom" and int(meta.get("Id", 0)) not in self.custom_payment_methods:
+                return self._error(400, "InvalidPaymentInfo", "Unknown custom payment method.")
+            if kind not in ("Comp", "Custom"):
+                return self._error(400, "InvalidPaymentInfo", f"Payment type {kind} refused.")
+            paid += float(meta.get("Amount", 0))
+        if round(paid, 2) != round(total, 2):
+            return self._error(
+                400,
+                "PaymentAmountMismatch",
+                f"The payments ({paid:.2f}) do not cover the cart total ({total:.2f}).",
+            )
+        cart_id = str(body.get("CartId") or f"cart-{len(self.sales) + 1}")
+        if not body.get("Test"):
+            self.sales.append(body)
+            for line in lines:
+                self.client_services.setdefault(str(body["ClientId"]), []).append(line["Item"])
+        entry["ok"] = True
+        return web.json_response(
+            {
+                "ShoppingCart": {
+                    "Id": cart_id,
+                    "CartItems": lines,
+                    "SubTotal": total,
+                    "DiscountTotal": 0,
+                    "TaxTotal": 0,
+                    "GrandTotal": total,
+                },
+                "Classes": [],
+                "Appointments": [],
+            }
+        )
 
 
 def _ids(text: str | None) -> set[str] | None:

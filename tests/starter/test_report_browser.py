@@ -5,21 +5,28 @@ manager reads first, and that it fits. Screenshots go to tests/artifacts/reports
 
 from __future__ import annotations
 
+import base64
 import re
+from email.message import Message
 from pathlib import Path
 
 import asyncpg
 import pytest
 from playwright.async_api import Browser, Page, expect
+from temporalio.testing import ActivityEnvironment
 
+from activities.messaging.email import SmtpMailer
+from activities.reports import ReportActivities
 from activities.repository import Role, StaffMember, StaffRepository
-from tests.activities.report_data import seed_week
+from tests.activities.report_data import NY, ny, seed_week
+from tests.fakes.smtp import SmtpFake
 from tests.starter.test_desk_browser import (  # noqa: F401 (fixtures)
     WAIT_MS,
     api_url,
     browser,
     chromium,
 )
+from workflows.reconcile_models import BuildReportInput, EmailReportInput
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "reports"
 VIEWPORTS = {"desktop": (1280, 800), "phone": (390, 844)}
@@ -95,10 +102,15 @@ async def test_reconciliation_page_headline_first_fits_a_phone(
 
             # Headline first, then the chart, then the details.
             overruns_box = await page.locator("#overruns").bounding_box()
-            chart_box = await page.locator(".bar").first.bounding_box()
+            chart_box = await page.locator("svg#chart").bounding_box()
             details_box = await page.get_by_test_id("details-sold").bounding_box()
             assert overruns_box and chart_box and details_box
             assert overruns_box["y"] < chart_box["y"] < details_box["y"]
+            # The web page's chart is matplotlib's SVG, inline, sized to the column.
+            assert 300 < chart_box["width"] <= min(width, 640) and chart_box["height"] > 100
+            await expect(page.locator("svg#chart")).to_have_attribute(
+                "aria-label", "Unused value of open packages by category"
+            )
 
             # The dollar package is in dollars, never "0 sessions".
             injectables = page.get_by_test_id("categories").locator("tr", has_text="injectables")
@@ -174,3 +186,70 @@ async def test_a_manager_opens_last_weeks_report_from_the_desk_on_a_phone(
         await page.screenshot(path=str(ARTIFACTS / "desk-manager-phone.png"))
     finally:
         await context.close()
+
+
+def as_a_mail_client_shows_it(mail: Message) -> str:
+    """The HTML body with each `cid:` link replaced by its part's bytes, as a webmail
+    client does (it serves the part under its own address); a link to a part the message
+    lacks stays as it is, and the browser shows a broken image."""
+    html_part = next(p for p in mail.walk() if p.get_content_type() == "text/html")
+    html = html_part.get_payload(decode=True).decode()  # type: ignore[union-attr]
+    for part in mail.walk():
+        cid = (part["Content-ID"] or "").strip("<>")
+        if cid:
+            data = base64.b64encode(part.get_payload(decode=True)).decode()  # type: ignore[arg-type]
+            html = html.replace(f"cid:{cid}", f"data:{part.get_content_type()};base64,{data}")
+    return html
+
+
+@pytest.mark.timeout(180)
+async def test_the_emailed_report_shows_its_chart_as_an_image(
+    chromium: Path,  # noqa: F811
+    pool: asyncpg.Pool,
+    smtp: SmtpFake,
+    browser: Browser,  # noqa: F811
+) -> None:
+    """The Monday email as a mail client renders it: the chart is the message's PNG part
+    (Gmail and Outlook drop inline SVG), loaded and drawn at the column's width."""
+    await seed_week(pool)
+    mailer = SmtpMailer(host=smtp.host, port=smtp.port, starttls=False, sender="spa@example.com")
+    reports = ReportActivities(
+        pool=pool, mailer=mailer, manager_email="owner@example.com", timezone=NY
+    )
+    env = ActivityEnvironment()
+    await env.run(
+        reports.build_reconciliation, BuildReportInput(report_id="w", as_of=ny(2026, 3, 11, 9))
+    )
+    await env.run(reports.email_report, EmailReportInput(report_id="w"))
+    [mail] = smtp.sent_to("owner@example.com")
+    html = as_a_mail_client_shows_it(mail)
+    assert "cid:" not in html  # every image the body names is in the message
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for size, (width, height) in VIEWPORTS.items():
+        context = await browser.new_context(viewport={"width": width, "height": height})
+        page = await context.new_page()
+        try:
+            await page.set_content(html, wait_until="load")
+            chart = page.locator("img#chart")
+            await expect(chart).to_be_visible(timeout=WAIT_MS)
+            natural = await chart.evaluate("i => [i.complete, i.naturalWidth, i.naturalHeight]")
+            assert natural[0] is True and natural[1] == 1280 and natural[2] > 200
+            box = await chart.bounding_box()
+            assert box and 300 < box["width"] <= min(width, 640) and box["height"] > 100
+            await fits(page, width)
+            await page.screenshot(path=str(ARTIFACTS / f"email-{size}.png"), full_page=True)
+        finally:
+            await context.close()
+
+    # Without its PNG part the same body shows a broken image: the check above can fail.
+    broken = await browser.new_page()
+    try:
+        html_part = next(p for p in mail.walk() if p.get_content_type() == "text/html")
+        await broken.set_content(
+            html_part.get_payload(decode=True).decode(),  # type: ignore[union-attr]
+            wait_until="load",
+        )
+        assert await broken.locator("img#chart").evaluate("i => i.naturalWidth") == 0
+    finally:
+        await broken.close()

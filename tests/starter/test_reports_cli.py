@@ -10,9 +10,11 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import asyncpg
 import pytest
 from temporalio.worker import Worker
 
+from activities.reports.tokens import ReportTokenStore
 from tests.fakes.smtp import SmtpFake
 from tests.starter.test_cli import Cli, env_for, one_line_error
 from workers.settings import Settings
@@ -122,4 +124,27 @@ async def test_reconcile_of_one_location_and_by_location(shop: Cli, tmp_path: Pa
     assert (
         one_line_error(await shop("report", "reconcile", "--location", "atlantis"))
         == "no location 'atlantis'"
+    )
+
+
+async def test_report_tokens_are_made_listed_and_revoked_from_the_cli(
+    settings: Settings, tmp_path: Path, pool: asyncpg.Pool
+) -> None:
+    cli = Cli(env_for(settings, tmp_path / "data"))
+    made = (await cli.ok("report", "token", "add", "Power BI, finance")).splitlines()
+    token = made[1]
+    assert token.startswith("pcr_")
+    store = ReportTokenStore(pool)
+    assert (await store.verify(token)) is not None
+    token_id = made[0].split()[2]
+    listed = await cli.ok("report", "token", "list")
+    assert token_id in listed and "Power BI, finance" in listed and token not in listed
+    assert "live" in listed
+    assert f"{token_id} (Power BI, finance) revoked" in await cli.ok(
+        "report", "token", "revoke", token_id
+    )
+    assert (await store.verify(token)) is None
+    assert "revoked" in await cli.ok("report", "token", "list")
+    assert "no report token 'rt_nope'" in one_line_error(
+        await cli("report", "token", "revoke", "rt_nope")
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from temporalio.worker import Replayer
 
 from activities.reports import ReconciliationReport, ReportStore, last_full_week
 from tests.conftest import eventually
+from tests.fakes.google_sheets import GoogleSheetsFake
 from tests.fakes.smtp import SmtpFake
 from tests.workflows.conftest import ANA, BEN, CARA, Spa
 from workers.schedules import REVIEW_SCHEDULE_ID, ensure_schedules
@@ -32,14 +34,36 @@ OPEN_LIABILITY = (
 
 
 @pytest.fixture
-def settings(settings: Settings, tmp_path: Path) -> Settings:
+async def google() -> AsyncIterator[GoogleSheetsFake]:
+    fake = GoogleSheetsFake()
+    await fake.start()
+    try:
+        yield fake
+    finally:
+        await fake.stop()
+
+
+@pytest.fixture
+def settings(settings: Settings, tmp_path: Path, google: GoogleSheetsFake) -> Settings:
     return settings.model_copy(
-        update={"manager_email": MANAGER, "reports_dir": tmp_path / "reports"}
+        update={
+            "manager_email": MANAGER,
+            "reports_dir": tmp_path / "reports",
+            "google_sheets_spreadsheet_id": google.spreadsheet_id,
+            "google_sheets_credentials_file": google.write_key_file(tmp_path / "key.json"),
+            "google_sheets_base_url": google.base_url,
+            "google_sheets_token_uri": google.token_uri,
+        }
     )
 
 
 async def test_the_run_stores_the_report_and_emails_the_manager(
-    spa: Spa, pool: asyncpg.Pool, client: Client, settings: Settings, smtp: SmtpFake
+    spa: Spa,
+    pool: asyncpg.Pool,
+    client: Client,
+    settings: Settings,
+    smtp: SmtpFake,
+    google: GoogleSheetsFake,
 ) -> None:
     started = datetime.now(UTC)
     [laser] = await spa.sell("laser6", ANA.client_id)  # $1,800 for 6
@@ -101,7 +125,15 @@ async def test_the_run_stores_the_report_and_emails_the_manager(
         p for p in mail.walk() if p.get_content_type() == "text/html" and p.get_filename() is None
     ]
     html = body_html.get_payload(decode=True)
-    assert isinstance(html, bytes) and html.decode().count('<td class="bar"') == 1
+    # The chart is the message's PNG part, linked from the body by its Content-ID.
+    [png] = [p for p in mail.walk() if p.get_content_type() == "image/png"]
+    assert isinstance(html, bytes) and f'src="cid:{png["Content-ID"].strip("<>")}"' in html.decode()
+
+    # The worker wrote the same figures to the Google Sheet, one tab per report.
+    assert list(google.tabs) == ["Sheet1", "Reconciliation", "Liability", "Overruns"]
+    liability = {(r[3], r[4]): r[8] for r in google.tabs["Liability"][1:]}
+    assert liability == {("category", "laser"): 2600, ("location", "all"): 2600}
+    assert stored.sheets_status == "published"
 
 
 async def test_the_weekly_schedule_reconciles_last_week(

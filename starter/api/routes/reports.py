@@ -6,6 +6,7 @@ Also last week's reconciliation as a page a browser tab can open from the desk
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date, datetime
 from html import escape
 from typing import Annotated, Any, Literal
@@ -86,7 +87,9 @@ async def reconciliation(
     if format == "csv":
         return _csv(reconciliation_csv(report), f"{stem}.csv")
     if format == "html":
-        return HTMLResponse(reconciliation_html(report, spa_name=deps.settings.spa_name))
+        # The chart is drawn by matplotlib (CPU work): off the event loop.
+        html = await asyncio.to_thread(reconciliation_html, report, spa_name=deps.settings.spa_name)
+        return HTMLResponse(html)
     return report
 
 
@@ -206,6 +209,5 @@ async def reconciliation_page(request: Request, deps: Deps) -> HTMLResponse:
         )
     period = report_period(None, None, timezone=deps.settings.spa_timezone)
     report = await build_report(deps.pool, period)
-    return HTMLResponse(
-        reconciliation_html(report, spa_name=deps.settings.spa_name), headers=_PAGE_HEADERS
-    )
+    html = await asyncio.to_thread(reconciliation_html, report, spa_name=deps.settings.spa_name)
+    return HTMLResponse(html, headers=_PAGE_HEADERS)

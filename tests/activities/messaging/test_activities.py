@@ -21,7 +21,7 @@ from tests.activities.messaging.helpers import (
 from tests.fakes.smtp import SmtpFake
 from tests.fakes.twilio import TwilioFake
 from workflows.contracts import UndeliveredInput
-from workflows.policies import PROVIDER_REJECTED, UNKNOWN_CLIENT
+from workflows.policies import UNKNOWN_CLIENT
 
 
 async def test_opted_out_client_gets_email_but_no_sms(
@@ -101,7 +101,7 @@ async def test_unsubscribed_recipient_sets_sms_opt_out(
     with pytest.raises(ApplicationError) as failed:
         await env.run(messaging.send_client_sms, notice())
 
-    assert failed.value.type == PROVIDER_REJECTED and failed.value.non_retryable
+    assert failed.value.type == "TwilioRejected" and failed.value.non_retryable
     assert await pool.fetchval("SELECT sms_opt_out FROM clients WHERE client_id = 'c-1'")
     assert (await outbox_row(pool, notice().message_key, "sms"))["status"] == "rejected"
     later = await env.run(messaging.send_client_sms, notice("pkg-1/reminder/30d"))

@@ -18,7 +18,6 @@ from tests.activities.messaging.helpers import (
     outbox_row,
 )
 from tests.fakes.smtp import SmtpFake
-from workflows.policies import PROVIDER_REJECTED
 
 
 async def test_email_is_received_with_subject_and_body(
@@ -63,7 +62,7 @@ async def test_refused_recipient_is_rejected_and_temporary_refusal_retries(
         await env.run(messaging.send_client_email, notice("k-2", client_id="c-2"))
 
     assert temporary.value.type == SMTP_UNAVAILABLE and not temporary.value.non_retryable
-    assert permanent.value.type == PROVIDER_REJECTED and permanent.value.non_retryable
+    assert permanent.value.type == "SmtpRejected" and permanent.value.non_retryable
     assert "gone@example.com" not in permanent.value.message
     assert (await outbox_row(pool, "k-2", "email"))["status"] == "rejected"
     assert (await env.run(messaging.send_client_email, notice())).status == "sent"

@@ -22,7 +22,7 @@ from tests.activities.messaging.helpers import (
     outbox_row,
 )
 from tests.fakes.twilio import TwilioFake
-from workflows.policies import BAD_CONFIGURATION, PROVIDER_REJECTED
+from workflows.policies import BAD_CONFIGURATION
 
 
 async def test_sms_is_sent_in_twilios_format(
@@ -84,9 +84,9 @@ async def test_invalid_number_is_rejected_and_recorded(
     with pytest.raises(ApplicationError) as failed:
         await ActivityEnvironment().run(messaging.send_client_sms, notice())
 
-    assert failed.value.type == PROVIDER_REJECTED and failed.value.non_retryable
+    assert failed.value.type == "TwilioRejected" and failed.value.non_retryable
     assert "21211" in failed.value.message
-    assert failed.value.details[0]["twilio_code"] == 21211
+    assert failed.value.details[0]["code"] == 21211
     assert "5555550123" not in failed.value.message  # no phone numbers in failures
     row = await outbox_row(pool, notice().message_key, "sms")
     assert row["status"] == "rejected" and "21211" in row["error"]

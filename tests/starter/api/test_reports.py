@@ -68,7 +68,7 @@ async def test_reconciliation_as_json_csv_and_html(api: Api, spa: Spa, pool: asy
         "/api/reports/reconciliation", params={**window, "format": "html"}, headers=api.manager
     )
     assert page.headers["content-type"].startswith("text/html")
-    assert page.text.count('class="bar"') == 1 and "$1,800.00" in page.text
+    assert page.text.count('<svg role="img"') == 1 and "$1,800.00" in page.text
 
 
 async def test_a_bad_period_is_named(api: Api, spa: Spa) -> None:

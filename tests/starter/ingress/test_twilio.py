@@ -226,9 +226,11 @@ def test_missing_fields_are_a_422(missing: str, params: dict[str, str]) -> None:
 
 
 def test_twiml_without_a_reply_sends_nothing() -> None:
-    empty = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
-    assert twilio.twiml(None) == empty
-    assert twilio.twiml("") == empty
+    for reply in (None, ""):
+        answer = twilio.twiml(reply)
+        assert answer.startswith('<?xml version="1.0" encoding="UTF-8"?>')
+        root = ElementTree.fromstring(answer.encode())
+        assert root.tag == "Response" and len(root) == 0 and not root.text
 
 
 def test_twiml_escapes_the_reply() -> None:
