@@ -43,6 +43,7 @@ from activities.messaging.handoff import (
     punchcard_sends,
 )
 from activities.payments.activities import PaymentActivities
+from activities.repository.client_pages import ClientPageLinks
 from activities.writeback.activities import SyncActivities
 from workflows import contracts
 from workflows.contracts import (
@@ -60,6 +61,7 @@ from workflows.models import RENEWAL_LINK, ClientNoticeEffect, StaffAlertEffect
 from workflows.policies import EFFECTS, INVALID_DATA, PERMANENT_ERRORS
 
 EFFECTS_PENDING = "EffectsPending"
+PAGE_LINK_LABEL = "Your packages:"
 # A transient Checkout failure is retried with the rest for this many attempts (about
 # 30 s); after that the offer goes out with the spa's renewal page instead of waiting.
 CHECKOUT_ATTEMPTS = 5
@@ -115,7 +117,9 @@ class EffectActivities:
         events: EventActivities,
         klaviyo: KlaviyoHandoff | None = None,
         client_messaging: ClientMessaging = "punchcard",
+        pages: ClientPageLinks | None = None,
     ) -> None:
+        """With `pages`, every client message ends with a link to the client's own page."""
         self._alerts = alerts
         self._messaging = messaging
         self._payments = payments
@@ -123,6 +127,7 @@ class EffectActivities:
         self._events = events
         self._klaviyo = klaviyo
         self._client_messaging: ClientMessaging = client_messaging if klaviyo else "punchcard"
+        self._pages = pages
 
     @activity.defn(name=contracts.PERFORM_EFFECTS.name)
     async def perform(self, input: EffectsInput) -> EffectsResult:
@@ -188,6 +193,8 @@ class EffectActivities:
             if link is None:
                 return  # pending: the whole notice waits for the retry
             body = body.replace(RENEWAL_LINK, link)
+        if self._pages is not None:
+            body = with_page_link(body, await self._pages.link_for(input.client_id))
         message = ClientMessageInput(
             message_key=notice.key,
             client_id=input.client_id,
@@ -356,6 +363,11 @@ class EffectActivities:
                 reason=f"gave up after {attempt} attempts: {pending.reason}",
             )
         )
+
+
+def with_page_link(body: str, url: str) -> str:
+    """The message with the client's page link as its last line."""
+    return f"{body}\n{PAGE_LINK_LABEL} {url}"
 
 
 def _handoff(

@@ -66,6 +66,11 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
     api_public_url: str | None = None  # as providers call us, e.g. behind a TLS proxy
+    # The client's own page (/me/{token}), linked from every client message when
+    # api_public_url is set. The key lets the worker write one link per client into every
+    # message (default: derived from codec_keys; with neither, each message gets a new one).
+    client_page_days: int = Field(default=180, ge=1, le=3650)
+    client_page_key: SecretStr | None = None
     manager_email: str | None = None  # review items older than a day are escalated here
     review_escalate_hours: float = Field(default=24, gt=0)
     visit_idle_days: float = Field(default=30, gt=0)
@@ -201,7 +206,7 @@ class Settings(BaseSettings):
     # time (see workers.worker.workflow_runner).
     worker_workflow_sandbox: bool = False
 
-    @field_validator("bootstrap_manager_token")
+    @field_validator("bootstrap_manager_token", "client_page_key")
     @classmethod
     def _long_token(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and len(value.get_secret_value()) < 24:

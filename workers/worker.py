@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import signal
 from collections.abc import AsyncIterator, Sequence
@@ -41,6 +42,7 @@ from activities.payments.stripe_processor import StripeProcessor
 from activities.polling import PollingActivities
 from activities.reports import ReportActivities
 from activities.reports.sheets import SheetsPublisher, load_credentials
+from activities.repository.client_pages import ClientPageLinks
 from activities.sales import SalePolicy
 from activities.writeback import build_sync_activities
 from workers.codec import codec_from_settings, data_converter_for
@@ -243,6 +245,24 @@ def build_payments(
     )
 
 
+def build_client_pages(settings: Settings, pool: asyncpg.Pool) -> ClientPageLinks | None:
+    """Links to the client's own page, when the API has a public address."""
+    if not settings.api_public_url:
+        return None
+    secret = settings.client_page_key or settings.codec_keys
+    key = (
+        hashlib.sha256(b"punchcard-client-page:" + secret.get_secret_value().encode()).digest()
+        if secret is not None
+        else None
+    )
+    return ClientPageLinks(
+        pool,
+        public_url=settings.api_public_url,
+        key=key,
+        lifetime=timedelta(days=settings.client_page_days),
+    )
+
+
 def build_publisher(settings: Settings, http: httpx.AsyncClient) -> WebhookPublisher | None:
     """Lifecycle webhooks; URLs without a signing secret stop the worker at start."""
     urls = parse_urls(settings.event_webhook_urls)
@@ -356,6 +376,7 @@ async def build_worker(
                 events=EventActivities(pool=pool, publisher=build_publisher(settings, http)),
                 klaviyo=build_klaviyo(settings, pool, http),
                 client_messaging=settings.client_messaging,
+                pages=build_client_pages(settings, pool),
             )
             activities = activity_list(
                 ledger=LedgerActivities(pool),

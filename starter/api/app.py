@@ -29,6 +29,7 @@ from starter.api.deps import ApiDeps, Deps
 from starter.api.door import RequestLimits
 from starter.api.routes import (
     alerts,
+    client_page,
     clients,
     codec,
     desk,
@@ -142,6 +143,7 @@ def create_app(
     app.include_router(reports.page_router)
     app.include_router(webhooks.router)
     app.include_router(renew.router)
+    app.include_router(client_page.router)
     app.include_router(desk.router)
     app.include_router(codec.router)
     docs.install(app)

@@ -12,6 +12,7 @@ from activities.repository import (
     ClientRepository,
     PackageTypeRecord,
 )
+from activities.repository.client_pages import ClientPageLinks, ClientPageReader
 from starter.cli.render import parse_dollars, table
 from starter.cli.runtime import CliError, database, run
 from starter.clients import ClientService
@@ -87,6 +88,21 @@ def client_opt_out(client_id: str) -> None:
 def client_opt_in(client_id: str) -> None:
     """Resume SMS to the client (only with their consent)."""
     _set_opt_out(client_id, False)
+
+
+@client_app.command("revoke-page")
+def client_revoke_page(client_id: str) -> None:
+    """Withdraw the links to the client's own page (/me/…); the next message has a new one."""
+
+    async def action(settings: Settings) -> None:
+        async with database(settings) as pool:
+            if await ClientPageReader(pool).first_name(client_id) is None:
+                raise CliError(f"no client {client_id!r}")
+            links = ClientPageLinks(pool, public_url=settings.api_public_url or "")
+            revoked = await links.revoke(client_id)
+        typer.echo(f"{client_id}: {revoked} page link(s) revoked")
+
+    run(action)
 
 
 @type_app.command("add")
