@@ -18,6 +18,7 @@ from starter.cli.runtime import CliError, database, run
 from starter.clients import ClientService
 from starter.package_types import PackageTypeService
 from workers.settings import Settings
+from workers.worker import build_client_pages
 from workflows import texts
 from workflows.models import PackageKind
 
@@ -101,6 +102,22 @@ def client_revoke_page(client_id: str) -> None:
             links = ClientPageLinks(pool, public_url=settings.api_public_url or "")
             revoked = await links.revoke(client_id)
         typer.echo(f"{client_id}: {revoked} page link(s) revoked")
+
+    run(action)
+
+
+@client_app.command("page-link")
+def client_page_link(client_id: str) -> None:
+    """Print the link to the client's own page (the live one, else a new one)."""
+
+    async def action(settings: Settings) -> None:
+        async with database(settings) as pool:
+            links = build_client_pages(settings, pool)
+            if links is None:
+                raise CliError("client pages are off: set PUNCHCARD_API_PUBLIC_URL")
+            if await ClientPageReader(pool).first_name(client_id) is None:
+                raise CliError(f"no client {client_id!r}")
+            typer.echo(await links.link_for(client_id))
 
     run(action)
 

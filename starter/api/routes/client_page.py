@@ -26,9 +26,10 @@ from activities.repository.client_pages import (
     PageState,
     PageVisit,
 )
-from starter.api.deps import Deps, Manager
+from starter.api.deps import Deps, Manager, Staff
 from starter.api.routes.client_page_html import page, render_client_page
 from starter.history_days import line_day, service_dates
+from workers.worker import build_client_pages
 from workflows.models import EntryKind
 
 router = APIRouter()
@@ -153,6 +154,23 @@ async def client_renew(token: str, package_id: str, deps: Deps) -> Response:
 
 
 NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+
+
+class PageLink(BaseModel):
+    client_id: str
+    url: str
+
+
+@router.post("/api/clients/{client_id}/page-links", tags=["clients"])
+async def page_link(client_id: str, deps: Deps, member: Staff) -> PageLink:
+    """The client's page link to hand over in person (the live one, else a new one): what
+    a client who lost it, or whose link expired or was revoked, asks the desk for."""
+    links = build_client_pages(deps.settings, deps.pool)
+    if links is None:
+        raise HTTPException(409, "client pages are off (PUNCHCARD_API_PUBLIC_URL is unset)")
+    if await ClientPageReader(deps.pool).first_name(client_id) is None:
+        raise HTTPException(404, f"no client {client_id}")
+    return PageLink(client_id=client_id, url=await links.link_for(client_id))
 
 
 class RevokedPageLinks(BaseModel):

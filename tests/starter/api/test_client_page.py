@@ -177,6 +177,34 @@ async def test_revoked_expired_and_unknown_links_show_nothing(
     missing = await api.http.post("/api/clients/c-nobody/page-links/revoke", headers=api.manager)
     assert missing.status_code == 404
 
+    # The desk hands her a new link: it opens her page; the old one stays gone.
+    fresh = await api.http.post(f"/api/clients/{ANA.client_id}/page-links", headers=api.desk)
+    assert fresh.status_code == 200, fresh.text
+    new_link = fresh.json()["url"]
+    assert new_link.startswith(PAGE_PREFIX) and new_link != link
+    assert (await api.http.get(new_link)).status_code == 200
+    assert (await api.http.get(link)).status_code == 410
+    again = await api.http.post(f"/api/clients/{ANA.client_id}/page-links", headers=api.desk)
+    assert again.json()["url"] == new_link  # the live one, not another
+    nobody = await api.http.post("/api/clients/c-nobody/page-links", headers=api.desk)
+    assert nobody.status_code == 404
+
+
+async def test_a_link_near_its_expiry_is_replaced_in_the_next_message(
+    api: Api, spa: Spa, twilio: TwilioFake, pool: asyncpg.Pool
+) -> None:
+    package_id, link = await visit_and_link(api, spa, twilio)
+    await pool.execute(
+        "UPDATE client_page_links SET expires_at = now() + interval '10 days' WHERE client_id = $1",
+        ANA.client_id,
+    )
+    await redeem(api, package_id, "appt-page-2", "2026-11-09")
+    bodies = await texts_with_link(twilio, ANA.phone or "", 2)
+    links = page_links_in(bodies)
+    assert len(links) == 2 and link in links
+    # The old one still opens until it expires: it is in messages she already has.
+    assert (await api.http.get(link)).status_code == 200
+
 
 async def test_opt_out_and_back_in_from_the_page(
     api: Api, spa: Spa, twilio: TwilioFake, pool: asyncpg.Pool
