@@ -27,6 +27,8 @@ PATH = "/me/"
 TOKEN_BYTES = 24
 # A link this close to its expiry is not handed out again: the client gets a new one.
 RENEW_MARGIN = timedelta(days=30)
+# The two-key advisory lock space: apart from the migration lock (one bigint key).
+_LOCK_CLASS = 18
 
 PageState = Literal["open", "unknown", "revoked", "expired"]
 
@@ -92,7 +94,9 @@ class ClientPageLinks:
         margin = min(RENEW_MARGIN, self._lifetime / 2)
         async with self._pool.acquire() as conn, conn.transaction():
             # One issuer per client at a time, so concurrent messages share one link.
-            await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", client_id)
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock($1, hashtext($2))", _LOCK_CLASS, client_id
+            )
             if self._key is not None:
                 for row in await conn.fetch(_LIVE, client_id, now + margin):
                     token = derive_token(self._key, row["nonce"])
