@@ -57,7 +57,7 @@ _ADVANCE_BALANCE = """
 UPDATE packages SET
     status = $2, remaining = $3, purchased_units = $4, paid_cents = $5,
     unused_value_cents = $6, refund_due_cents = $7, pace_at_risk = $8, expires_at = $9,
-    last_seq = $10, updated_at = now()
+    last_seq = $10, frozen_through = $11, updated_at = now()
 WHERE package_id = $1 AND last_seq < $10
 """
 
@@ -240,6 +240,7 @@ class LedgerActivities:
             snap.pace_at_risk,
             snap.expires_at,
             entry.seq,
+            snap.frozen_through,
         )
         activity.logger.info(
             "ledger entry seq %s (%s) of package %s recorded",

@@ -106,6 +106,9 @@ class PackageTypeBody(Body):
         le=10_000,
         description="among packages covering a visit, lower goes first",
     )
+    max_freeze_days: int = Field(
+        default=90, ge=0, le=3650, description="longest freeze a manager may grant; 0: none"
+    )
 
 
 class PackageTypeCreate(PackageTypeBody):
@@ -126,6 +129,7 @@ class PackageTypeOut(Model):
     min_interval_days: int | None
     enforce_zero_balance: bool
     match_priority: int
+    max_freeze_days: int
 
 
 # --- locations ----------------------------------------------------------------------------

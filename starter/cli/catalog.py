@@ -116,6 +116,9 @@ def type_add(
         int | None, typer.Option(min=1, help="Days between treatments (pace alert).")
     ] = None,
     enforce: Annotated[bool, typer.Option(help="Refuse redemptions at zero balance.")] = True,
+    max_freeze_days: Annotated[
+        int, typer.Option(min=0, help="Longest freeze a manager may grant (0: none).")
+    ] = 90,
 ) -> None:
     """Add or replace a package type; packages already sold keep their terms."""
 
@@ -141,6 +144,7 @@ def type_add(
             vip_rollover_max=vip_rollover,
             min_interval_days=min_interval_days,
             enforce_zero_balance=enforce,
+            max_freeze_days=max_freeze_days,
         )
         async with database(settings) as pool:
             await PackageTypeService(pool).save(record)

@@ -50,6 +50,8 @@ SYNCED_KINDS = frozenset(
         EntryKind.EXPIRY_REVIEW,
         EntryKind.REFUND,
         EntryKind.REFUND_FAILED,
+        EntryKind.FREEZE,
+        EntryKind.UNFREEZE,
     }
 )
 
@@ -337,6 +339,7 @@ class PackageBook:
             parent_purchase_id=self.input.parent_purchase_id,
             refund_due_cents=self.state.refund_due_cents,
             pace_at_risk=pace_due is not None and now >= pace_due,
+            frozen_through=self.state.frozen_through,
             payment_intent_id=self.input.payment.payment_intent_id if self.input.payment else None,
             location_id=self.input.location_id,
         )

@@ -13,6 +13,7 @@ from datetime import datetime
 from workflows import texts
 from workflows.book.alerts import after_balance_change, check_pace
 from workflows.book.core import PackageBook, Refused, sentence
+from workflows.book.freeze import require_not_frozen
 from workflows.models import (
     AppointmentNotice,
     AppointmentRecord,
@@ -32,6 +33,7 @@ def check_redeem(book: PackageBook, msg: RedeemRequest, now: datetime) -> None:
     if msg.key in book.state.answers or _completed(book, msg) is not None:
         return
     book.require_open("redeem", now)
+    require_not_frozen(book, "redeem")
     if not msg.allow_same_day and msg.service_date is not None:
         for other in book.state.appointments.values():
             if (
@@ -246,6 +248,8 @@ def check_note(book: PackageBook, msg: AppointmentNotice, now: datetime) -> None
     if msg.key in book.state.answers:
         return
     book.require_open("book against", now)
+    if msg.change == "checked_in":
+        require_not_frozen(book, f"check appointment {msg.appointment_id} in on")
     if msg.change == "checked_in" and book.state.remaining <= 0 and book.terms.enforce_zero_balance:
         raise Refused(
             "ZeroBalance",
