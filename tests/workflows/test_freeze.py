@@ -4,14 +4,15 @@ the unused days back, and the ledger records both."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from activities.repository import PackageTypeRepository
+from activities.intake import VisitGateway
+from activities.repository import PackageTypeRepository, ServiceMapping
 from starter.packages import Refused
 from tests.conftest import eventually
-from tests.workflows.conftest import LASER, Spa
+from tests.workflows.conftest import ANA, LASER, Spa
 from workflows import schedule
 from workflows.models import (
     AppointmentNotice,
@@ -19,6 +20,7 @@ from workflows.models import (
     RedeemRequest,
     UnfreezeRequest,
 )
+from workflows.visit_models import Platform, VisitChange, VisitEvent
 
 
 def today(spa: Spa) -> date:
@@ -143,3 +145,34 @@ async def test_a_freeze_longer_than_the_type_allows_is_refused_naming_the_maximu
     assert ok.outcome == "frozen"
     with pytest.raises(Refused, match="FreezeNotAllowed"):
         await spa.service.send(never, FreezeRequest(key="f1", until=today(spa), reason="x"))
+
+
+async def test_a_visit_skips_a_frozen_package_for_another_that_covers_it(spa: Spa) -> None:
+    [frozen] = await spa.sell("laser6")
+    # Also covers laser but expires much later: routed only when the first is refused.
+    [other] = await spa.sell("paced6", expires_in=timedelta(days=600))
+    await spa.service.catalog.upsert(
+        ServiceMapping(platform="*", service_key="Laser", category="laser")
+    )
+    await spa.service.send(
+        frozen, FreezeRequest(key="f1", until=today(spa) + timedelta(days=9), reason="leave")
+    )
+    gateway = VisitGateway(
+        spa.service._client, task_queue=spa.service._settings.visit_queue, idle_days=30
+    )
+    await gateway.submit(
+        VisitEvent(
+            event_key="e1",
+            platform=Platform.BOULEVARD,
+            appointment_id="v1",
+            change=VisitChange.COMPLETED,
+            client_id=ANA.client_id,
+            service_name="Laser",
+            occurred_at=datetime.now(UTC),
+        )
+    )
+    await eventually(
+        lambda: spa.ledger.balance(other), lambda row: row is not None and row.remaining == 5
+    )
+    row = await spa.ledger.balance(frozen)
+    assert row is not None and row.remaining == 6
