@@ -175,7 +175,7 @@ class PackageService:
         package_type = await self.types.get(request.type_code)
         if package_type is None:
             raise NotFound(f"unknown package type {request.type_code!r}")
-        terms = package_type.terms()
+        terms = self._sales.terms(package_type)
         location = await self.sale_location(request.location_id, client_id=request.client_id)
         purchase_id = request.purchase_id or f"pkg_{uuid.uuid4().hex[:12]}"
         purchased_at = request.purchased_at or datetime.now().astimezone()

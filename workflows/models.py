@@ -66,6 +66,11 @@ class EntryKind(StrEnum):
     # used, so the net move is the days actually frozen.
     FREEZE = "freeze"
     UNFREEZE = "unfreeze"
+    # The expiry clock of a package whose type starts it at the first visit, started.
+    ACTIVATION = "activation"
+
+
+ExpiryStart = Literal["purchase", "first_visit"]
 
 
 class PackageTerms(Model):
@@ -84,6 +89,11 @@ class PackageTerms(Model):
     enforce_zero_balance: bool = True
     # The longest freeze a manager may grant, in days (0: this type cannot be frozen).
     max_freeze_days: int = Field(default=90, ge=0)
+    # "first_visit": the expiry clock starts at the first completed visit (then runs
+    # `activation_months`); until then the package is bounded by the expiry given at sale
+    # (the type's maximum unused age) and no reminder is planned.
+    expiry_starts: ExpiryStart = "purchase"
+    activation_months: int | None = Field(default=None, gt=0)
 
 
 class ReminderSpec(Model):
@@ -396,6 +406,8 @@ class PackageState(BaseModel):
     frozen_from: date | None = None
     frozen_through: date | None = None
     frozen_until: datetime | None = None
+    # A first-visit package not used yet: its expiry is the unused bound, no reminders.
+    awaiting_activation: bool = False
     ledger_outbox: list[LedgerEffect] = Field(default_factory=list)
     notice_outbox: list[Notice] = Field(default_factory=list)
     # Integrations: CRM and booking platforms get the latest state (a version each balance

@@ -503,7 +503,15 @@ class PackageWorkflow:
 
     @workflow.update(name="redeem")
     def redeem(self, msg: RedeemRequest) -> PackageAnswer:
-        return self._known(msg) or visits.redeem(self._book, msg, workflow.now())
+        known = self._known(msg)
+        if known is not None:
+            return known
+        if self._state.awaiting_activation:
+            # A marker in every history where a first visit started the expiry clock (1.1):
+            # only packages of a first_visit type, sold from 1.1 on, ever await it. Retire
+            # with deprecate_patch once no run started before 1.1 is open.
+            workflow.patched("package-activation")
+        return visits.redeem(self._book, msg, workflow.now())
 
     @redeem.validator
     def _check_redeem(self, msg: RedeemRequest) -> None:

@@ -14,7 +14,8 @@ no history of them exists outside this repository. From v7 on the rule above hol
 Generations: v7 the 1.0 baseline (every lifecycle); v8 the visit lifecycles after the
 `visit-local-handover` patch (the hand-over to the package a local activity on the visits'
 own worker; keep the files the recording adds for the lifecycles a patch changes); v9 the
-`frozen` lifecycle (freeze / unfreeze, behind the `package-freeze` patch marker).
+`frozen` lifecycle (freeze / unfreeze, behind the `package-freeze` patch marker) and the
+`activation` lifecycle (a first visit starting the expiry clock, `package-activation`).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from starter.review import ReviewService
 from tests.conftest import codec_for_tests, eventually
 from tests.fakes.stripe import StripeFake
 from tests.workflows.conftest import ANA, BEN, Spa, short_notices
+from tests.workflows.test_activation import sell_first_visit
 from workers.settings import Settings
 from workflows import visibility
 from workflows.converter import make_data_converter
@@ -92,6 +94,7 @@ EXPECTED_LIFECYCLES = {
     "corrected_expiry",
     "located",
     "frozen",
+    "activation",
 }
 
 
@@ -445,6 +448,14 @@ async def _frozen(spa: Spa) -> list[str]:
     return [pkg]
 
 
+async def _activation(spa: Spa) -> list[str]:
+    """A first-visit package: sold without reminders, its first visit starts the clock."""
+    pkg = await sell_first_visit(spa)
+    await spa.service.send(pkg, RedeemRequest(key="k1", appointment_id="a1"))
+    await spa.service.send(pkg, RedeemRequest(key="k2", appointment_id="a2"))
+    return [pkg]
+
+
 Scenario = Callable[[Spa, StripeFake], Awaitable[list[str]]]
 
 
@@ -468,6 +479,7 @@ SCENARIOS: dict[str, Scenario] = {
     "corrected_expiry": _spa_only(_corrected_expiry),
     "located": _spa_only(_located),
     "frozen": _spa_only(_frozen),
+    "activation": _spa_only(_activation),
 }
 
 

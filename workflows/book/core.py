@@ -52,6 +52,7 @@ SYNCED_KINDS = frozenset(
         EntryKind.REFUND_FAILED,
         EntryKind.FREEZE,
         EntryKind.UNFREEZE,
+        EntryKind.ACTIVATION,
     }
 )
 
@@ -195,6 +196,7 @@ class PackageBook:
             interval is None
             or self.terms.kind is not PackageKind.SESSIONS
             or self.state.expires_at is None
+            or self.state.awaiting_activation
             or self.state.remaining <= 0
             or not self.input.notices.pace_warning
         ):

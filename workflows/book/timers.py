@@ -13,8 +13,9 @@ Reminder = tuple[str, datetime, bool]  # key, when due, carries the renewal link
 
 
 def reminder_plan(book: PackageBook) -> list[Reminder]:
+    """None for a first-visit package not used yet: planned once its clock starts."""
     expires_at = book.state.expires_at
-    if expires_at is None:
+    if expires_at is None or book.state.awaiting_activation:
         return []
     notices = book.input.notices
     return [

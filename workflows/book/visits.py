@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from workflows import texts
+from workflows.book.activation import activate
 from workflows.book.alerts import after_balance_change, check_pace
 from workflows.book.core import PackageBook, Refused, sentence
 from workflows.book.freeze import require_not_frozen
@@ -93,6 +94,7 @@ def redeem(book: PackageBook, msg: RedeemRequest, now: datetime) -> PackageAnswe
         outcome=outcome,
         at=now,
     )
+    activate(book, key=msg.key, visit_day=msg.service_date, now=now)
     book.notify_client(
         f"confirm:{msg.key}",
         "confirmation",
