@@ -308,6 +308,7 @@ class PackageSnapshot(Model):
     payment_intent_id: str | None = None
     location_id: str | None = None  # where it was sold (None: the spa's default location)
     frozen_through: date | None = None  # the last frozen day (spa's zone) while frozen
+    awaiting_activation: bool = False  # first-visit type, not used yet: expiry is the bound
 
 
 # --- effects (the workflow's outbox) ---------------------------------------------------

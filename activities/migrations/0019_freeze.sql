@@ -14,3 +14,6 @@ ALTER TABLE package_types ADD COLUMN expiry_starts text NOT NULL DEFAULT 'purcha
     CHECK (expiry_starts IN ('purchase', 'first_visit'));
 ALTER TABLE package_types ADD COLUMN max_unused_months integer NOT NULL DEFAULT 24
     CHECK (max_unused_months > 0);
+
+-- A first-visit package not used yet: its expiry is the unused bound (the desk says so).
+ALTER TABLE packages ADD COLUMN awaiting_activation boolean NOT NULL DEFAULT false;

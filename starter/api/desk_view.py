@@ -35,6 +35,13 @@ def warnings(row: BalanceRow, now: datetime) -> list[DeskWarning]:
                 "before then (a manager can unfreeze it)",
             )
         )
+    if row.status is PackageStatus.ACTIVE and row.awaiting_activation:
+        found.append(
+            DeskWarning(
+                code="not_started",
+                message="Not started: the expiry clock starts at the first visit",
+            )
+        )
     if row.status is PackageStatus.IN_REVIEW:
         found.append(DeskWarning(code="in_review", message="At expiry review: a manager decides"))
     if row.status is PackageStatus.ACTIVE and row.remaining <= 0:
@@ -114,4 +121,5 @@ def desk_package(
         shared_with=shared_with or [],
         location_id=row.location_id,
         frozen_through=row.frozen_through,
+        awaiting_activation=row.awaiting_activation,
     )

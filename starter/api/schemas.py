@@ -18,7 +18,9 @@ class ErrorBody(Model):
 
 
 class DeskWarning(Model):
-    code: Literal["zero_balance", "expiring_soon", "pace", "in_review", "low_balance", "frozen"]
+    code: Literal[
+        "zero_balance", "expiring_soon", "pace", "in_review", "low_balance", "frozen", "not_started"
+    ]
     message: str
 
 
@@ -55,6 +57,10 @@ class DeskPackage(Model):
     )
     frozen_through: date | None = Field(
         default=None, description="while frozen: the last frozen day (that location's day)"
+    )
+    awaiting_activation: bool = Field(
+        default=False,
+        description="a first-visit package not used yet: `expires_on` is its unused bound",
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from activities.repository import PackageTypeRepository
+from starter.api.desk_view import desk_package
 from starter.packages import SaleRequest
 from tests.conftest import eventually
 from tests.workflows.conftest import ANA, LASER, Spa
@@ -40,6 +41,10 @@ async def test_the_first_visit_starts_the_expiry_clock_and_the_reminders(spa: Sp
     assert unused.snapshot.expires_at is not None
     assert schedule.good_through(unused.snapshot.expires_at, zone) == schedule.add_months(today, 24)
     assert unused.planned_reminders == {}
+    row = await spa.ledger.balance(pkg)
+    assert row is not None and row.awaiting_activation
+    card = desk_package(row, now=datetime.now(UTC), timezone=zone)
+    assert "not_started" in {w.code for w in card.warnings}
 
     visit_day = today + timedelta(days=1)
     await spa.service.send(
@@ -55,3 +60,6 @@ async def test_the_first_visit_starts_the_expiry_clock_and_the_reminders(spa: Sp
     assert [r.kind for r in rows] == ["sale", "redemption", "activation"]
     balance = await spa.ledger.balance(pkg)
     assert balance is not None and balance.expires_at == used.snapshot.expires_at
+    assert not balance.awaiting_activation
+    card = desk_package(balance, now=datetime.now(UTC), timezone=zone)
+    assert "not_started" not in {w.code for w in card.warnings}

@@ -342,6 +342,7 @@ class PackageBook:
             refund_due_cents=self.state.refund_due_cents,
             pace_at_risk=pace_due is not None and now >= pace_due,
             frozen_through=self.state.frozen_through,
+            awaiting_activation=self.state.awaiting_activation,
             payment_intent_id=self.input.payment.payment_intent_id if self.input.payment else None,
             location_id=self.input.location_id,
         )
