@@ -99,7 +99,10 @@ def freeze(book: PackageBook, msg: FreezeRequest, now: datetime) -> PackageAnswe
 
 
 def check_unfreeze(book: PackageBook, msg: UnfreezeRequest) -> None:
-    if msg.key not in book.state.answers and not is_frozen(book):
+    if msg.key in book.state.answers:
+        return
+    book.require_not_closed("it cannot be unfrozen")
+    if not is_frozen(book):
         raise Refused("NotFrozen", f"{book.terms.name} is not frozen")
 
 

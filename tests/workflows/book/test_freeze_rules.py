@@ -11,6 +11,7 @@ from workflows import schedule
 from workflows.book import Refused, freeze, staff, timers, visits
 from workflows.book.core import PackageBook
 from workflows.models import (
+    CancelRequest,
     CorrectExpiryRequest,
     FreezeRequest,
     NoticePolicy,
@@ -138,3 +139,15 @@ def test_a_freeze_is_bounded_by_the_type() -> None:
     with pytest.raises(Refused) as before_today:
         freeze_for(book_of(), 0)
     assert before_today.value.type == "BadFreeze"
+
+
+def test_a_cancelled_frozen_package_is_not_unfrozen() -> None:
+    book = book_of()
+    freeze_for(book, 30)
+    cancel = CancelRequest(key="c", reason="moved away")
+    staff.check_cancel(book, cancel)
+    staff.cancel(book, cancel, SOLD + DAY)
+    with pytest.raises(Refused) as closed:
+        freeze.check_unfreeze(book, UnfreezeRequest(key="u"))
+    assert closed.value.type == "PackageClosed"
+    assert timers.next_deadline(book) is None
