@@ -47,8 +47,11 @@ _CREATE_BALANCE = """
 INSERT INTO packages (
     package_id, client_id, type_code, name, kind, status, remaining, purchased_units,
     paid_cents, unused_value_cents, refund_due_cents, pace_at_risk, purchased_at,
-    expires_at, parent_purchase_id, last_seq, payment_intent_id, location_id
-) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+    expires_at, parent_purchase_id, last_seq, payment_intent_id, location_id,
+    awaiting_activation
+) VALUES (
+    $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19
+)
 ON CONFLICT (package_id) DO NOTHING
 """
 
@@ -57,7 +60,7 @@ _ADVANCE_BALANCE = """
 UPDATE packages SET
     status = $2, remaining = $3, purchased_units = $4, paid_cents = $5,
     unused_value_cents = $6, refund_due_cents = $7, pace_at_risk = $8, expires_at = $9,
-    last_seq = $10, updated_at = now()
+    last_seq = $10, frozen_through = $11, awaiting_activation = $12, updated_at = now()
 WHERE package_id = $1 AND last_seq < $10
 """
 
@@ -219,6 +222,7 @@ class LedgerActivities:
             entry.seq,
             snap.payment_intent_id,
             snap.location_id,
+            snap.awaiting_activation,
         )
         entry_id = await conn.fetchval(
             _INSERT_ENTRY, input.package_id, input.client_id, *_row_of(effect)
@@ -240,6 +244,8 @@ class LedgerActivities:
             snap.pace_at_risk,
             snap.expires_at,
             entry.seq,
+            snap.frozen_through,
+            snap.awaiting_activation,
         )
         activity.logger.info(
             "ledger entry seq %s (%s) of package %s recorded",

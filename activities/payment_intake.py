@@ -148,7 +148,9 @@ class PaymentIntakeActivities:
         mismatch = _mismatch(event, price)
         if mismatch is not None:
             return mismatch
-        terms = package_type.terms().model_copy(update={"price_cents": event.amount_cents})
+        terms = self._sales.terms(package_type).model_copy(
+            update={"price_cents": event.amount_cents}
+        )
         renews = event.metadata.get("punchcard_renews_package_id")
         # A renewal stays where the package it renews was sold; any other sale goes to the
         # default location (none while the spa configured none).

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from activities.repository.package_types import PackageTypeRecord
 from workflows import schedule
-from workflows.models import NoticePolicy
+from workflows.models import NoticePolicy, PackageTerms
 
 
 class SalePolicy(BaseModel):
@@ -28,6 +28,17 @@ class SalePolicy(BaseModel):
     def expires_at(
         self, package_type: PackageTypeRecord, purchased_at: datetime, timezone: str
     ) -> datetime:
-        """The type's own expiry, else the spa default, counted in `timezone`."""
+        """The type's own expiry, else the spa default, counted in `timezone`; for a type
+        whose clock starts at the first visit, the bound of a package never used."""
         months = package_type.expiry_months or self.default_expiry_months
+        if package_type.expiry_starts == "first_visit":
+            months = package_type.max_unused_months
         return schedule.expiry_instant(purchased_at, months, timezone)
+
+    def terms(self, package_type: PackageTypeRecord) -> PackageTerms:
+        """The terms a sale copies; a first-visit type's carry the months its clock runs."""
+        terms = package_type.terms()
+        if package_type.expiry_starts != "first_visit":
+            return terms
+        months = package_type.expiry_months or self.default_expiry_months
+        return terms.model_copy(update={"activation_months": months})

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
 
 import asyncpg
@@ -46,6 +46,7 @@ from workflows.models import (
     Entry,
     ExtendRequest,
     ForfeitRequest,
+    FreezeRequest,
     Model,
     NoticePolicy,
     PackageAnswer,
@@ -56,6 +57,7 @@ from workflows.models import (
     PaymentRef,
     RedeemRequest,
     ReverseRequest,
+    UnfreezeRequest,
 )
 from workflows.package import PackageWorkflow
 
@@ -70,6 +72,8 @@ UPDATES: dict[type[PackageMessage], Any] = {
     CorrectExpiryRequest: PackageWorkflow.correct_expiry,
     CancelRequest: PackageWorkflow.cancel,
     ForfeitRequest: PackageWorkflow.forfeit,
+    FreezeRequest: PackageWorkflow.freeze,
+    UnfreezeRequest: PackageWorkflow.unfreeze,
 }
 
 
@@ -171,7 +175,7 @@ class PackageService:
         package_type = await self.types.get(request.type_code)
         if package_type is None:
             raise NotFound(f"unknown package type {request.type_code!r}")
-        terms = package_type.terms()
+        terms = self._sales.terms(package_type)
         location = await self.sale_location(request.location_id, client_id=request.client_id)
         purchase_id = request.purchase_id or f"pkg_{uuid.uuid4().hex[:12]}"
         purchased_at = request.purchased_at or datetime.now().astimezone()
@@ -303,6 +307,18 @@ class PackageService:
         if balance is not None and balance.status in ("expired", "cancelled"):
             return Refused("PackageClosed", f"package {package_id} is {balance.status}")
         return PunchcardError(f"package {package_id}: {err.message}")
+
+
+def freeze_until(*, days: int | None, until: date | None, today: date) -> date:
+    """The last frozen day of a freeze asked as `days` (today counted) or as `until`."""
+    if (days is None) == (until is None):
+        raise Invalid("days", "give either days or until, not both")
+    if until is not None:
+        return until
+    assert days is not None
+    if days < 1:
+        raise Invalid("days", "a freeze lasts at least 1 day")
+    return today + timedelta(days=days - 1)
 
 
 def _split_terms(terms: PackageTerms, people: int) -> list[PackageTerms]:

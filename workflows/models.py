@@ -61,6 +61,16 @@ class EntryKind(StrEnum):
     # A manager fixing a wrong expiry date (either way, shortening included): a data
     # correction, not a grace, so finance and the audit trail read it apart from extension.
     EXPIRY_CORRECTION = "expiry_correction"
+    # A manager pausing the package (medical leave, pregnancy): no unit moves; the expiry
+    # moves by the requested span at freeze, and an early unfreeze gives back the days not
+    # used, so the net move is the days actually frozen.
+    FREEZE = "freeze"
+    UNFREEZE = "unfreeze"
+    # The expiry clock of a package whose type starts it at the first visit, started.
+    ACTIVATION = "activation"
+
+
+ExpiryStart = Literal["purchase", "first_visit"]
 
 
 class PackageTerms(Model):
@@ -77,6 +87,13 @@ class PackageTerms(Model):
     vip_rollover_max: int = Field(default=0, ge=0)
     min_interval_days: int | None = Field(default=None, gt=0)
     enforce_zero_balance: bool = True
+    # The longest freeze a manager may grant, in days (0: this type cannot be frozen).
+    max_freeze_days: int = Field(default=90, ge=0)
+    # "first_visit": the expiry clock starts at the first completed visit (then runs
+    # `activation_months`); until then the package is bounded by the expiry given at sale
+    # (the type's maximum unused age) and no reminder is planned.
+    expiry_starts: ExpiryStart = "purchase"
+    activation_months: int | None = Field(default=None, gt=0)
 
 
 class ReminderSpec(Model):
@@ -213,6 +230,20 @@ class CorrectExpiryRequest(PackageMessage):
     reason: str = Field(min_length=1)
 
 
+class FreezeRequest(PackageMessage):
+    """A manager's pause: frozen from now through `until` (a day in the spa's zone), at most
+    the type's `max_freeze_days`; unfrozen automatically at that day's end."""
+
+    until: date
+    reason: str = Field(min_length=1)
+
+
+class UnfreezeRequest(PackageMessage):
+    """An early end to a freeze: the days not used are taken back off the expiry."""
+
+    reason: str = Field(default="unfrozen early", min_length=1)
+
+
 class CancelRequest(PackageMessage):
     reason: str = Field(min_length=1)
     issue_refund: bool = Field(
@@ -276,6 +307,8 @@ class PackageSnapshot(Model):
     pace_at_risk: bool = False
     payment_intent_id: str | None = None
     location_id: str | None = None  # where it was sold (None: the spa's default location)
+    frozen_through: date | None = None  # the last frozen day (spa's zone) while frozen
+    awaiting_activation: bool = False  # first-visit type, not used yet: expiry is the bound
 
 
 # --- effects (the workflow's outbox) ---------------------------------------------------
@@ -370,6 +403,12 @@ class PackageState(BaseModel):
     aliases: dict[str, str] = Field(default_factory=dict)
     reminders: dict[str, str] = Field(default_factory=dict)  # "60d@2027-01-01" -> sent|skipped
     pace_alerted: bool = False
+    # While frozen: the freeze's first and last local days and its exclusive end instant.
+    frozen_from: date | None = None
+    frozen_through: date | None = None
+    frozen_until: datetime | None = None
+    # A first-visit package not used yet: its expiry is the unused bound, no reminders.
+    awaiting_activation: bool = False
     ledger_outbox: list[LedgerEffect] = Field(default_factory=list)
     notice_outbox: list[Notice] = Field(default_factory=list)
     # Integrations: CRM and booking platforms get the latest state (a version each balance

@@ -47,6 +47,7 @@ SKIP_RULES = frozenset(
         "PackageClosed",
         "PackageCancelled",
         "PackageInReview",
+        "PackageFrozen",  # paused by a manager: the visit goes to another package if any
         "AmountAboveBalance",
         "AmountRequired",  # a dollar package, and the platform sent no amount
         "AmountNotAllowed",

@@ -69,7 +69,8 @@ class MessageRow(Row):
 _BALANCE_COLUMNS = (
     "package_id, client_id, type_code, name, kind, status, remaining, purchased_units, "
     "paid_cents, unused_value_cents, refund_due_cents, pace_at_risk, purchased_at, expires_at, "
-    "parent_purchase_id, last_seq, updated_at, location_id"
+    "parent_purchase_id, last_seq, updated_at, location_id, frozen_through, "
+    "awaiting_activation"
 )
 _LEDGER_COLUMNS = (
     "entry_id, package_id, client_id, seq, idempotency_key, kind, units_delta, balance_after, "

@@ -8,7 +8,7 @@ import asyncpg
 from pydantic import Field
 
 from activities.repository.base import Row
-from workflows.models import PackageKind, PackageTerms
+from workflows.models import ExpiryStart, PackageKind, PackageTerms
 
 
 class PackageTypeRecord(Row):
@@ -29,6 +29,11 @@ class PackageTypeRecord(Row):
     match_priority: int = Field(
         default=100, description="rule 4: among covering packages, lower goes first"
     )
+    max_freeze_days: int = Field(default=90, ge=0, description="0: cannot be frozen")
+    expiry_starts: ExpiryStart = "purchase"
+    max_unused_months: int = Field(
+        default=24, gt=0, description="first_visit: a package never used expires this late"
+    )
 
     def terms(self) -> PackageTerms:
         """The terms frozen into a package sold today (expiry is computed by the seller)."""
@@ -44,12 +49,15 @@ class PackageTypeRecord(Row):
             vip_rollover_max=self.vip_rollover_max,
             min_interval_days=self.min_interval_days,
             enforce_zero_balance=self.enforce_zero_balance,
+            max_freeze_days=self.max_freeze_days,
+            expiry_starts=self.expiry_starts,
         )
 
 
 _TYPE_COLUMNS = (
     "type_code, name, kind, units, price_cents, expiry_months, categories, no_show_forfeits, "
-    "late_cancel_forfeits, vip_rollover_max, min_interval_days, enforce_zero_balance, match_priority"
+    "late_cancel_forfeits, vip_rollover_max, min_interval_days, enforce_zero_balance, match_priority, "
+    "max_freeze_days, expiry_starts, max_unused_months"
 )
 
 
@@ -64,7 +72,7 @@ class PackageTypeRepository:
         await self._pool.execute(
             f"""
             INSERT INTO package_types ({_TYPE_COLUMNS})
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
             ON CONFLICT (type_code) DO UPDATE SET
                 name = EXCLUDED.name,
                 kind = EXCLUDED.kind,
@@ -77,7 +85,10 @@ class PackageTypeRepository:
                 vip_rollover_max = EXCLUDED.vip_rollover_max,
                 min_interval_days = EXCLUDED.min_interval_days,
                 enforce_zero_balance = EXCLUDED.enforce_zero_balance,
-                match_priority = EXCLUDED.match_priority
+                match_priority = EXCLUDED.match_priority,
+                max_freeze_days = EXCLUDED.max_freeze_days,
+                expiry_starts = EXCLUDED.expiry_starts,
+                max_unused_months = EXCLUDED.max_unused_months
             """,
             *_values(package_type),
         )
@@ -87,7 +98,7 @@ class PackageTypeRepository:
         created = await self._pool.fetchval(
             f"""
             INSERT INTO package_types ({_TYPE_COLUMNS})
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
             ON CONFLICT (type_code) DO NOTHING
             RETURNING type_code
             """,
@@ -124,4 +135,7 @@ def _values(t: PackageTypeRecord) -> tuple[object, ...]:
         t.min_interval_days,
         t.enforce_zero_balance,
         t.match_priority,
+        t.max_freeze_days,
+        t.expiry_starts,
+        t.max_unused_months,
     )

@@ -27,6 +27,21 @@ def remaining_label(row: BalanceRow) -> str:
 
 def warnings(row: BalanceRow, now: datetime) -> list[DeskWarning]:
     found: list[DeskWarning] = []
+    if row.status is PackageStatus.ACTIVE and row.frozen_through is not None:
+        found.append(
+            DeskWarning(
+                code="frozen",
+                message=f"Frozen until {row.frozen_through:%b %d, %Y}: no visits redeem it "
+                "before then (a manager can unfreeze it)",
+            )
+        )
+    if row.status is PackageStatus.ACTIVE and row.awaiting_activation:
+        found.append(
+            DeskWarning(
+                code="not_started",
+                message="Not started: the expiry clock starts at the first visit",
+            )
+        )
     if row.status is PackageStatus.IN_REVIEW:
         found.append(DeskWarning(code="in_review", message="At expiry review: a manager decides"))
     if row.status is PackageStatus.ACTIVE and row.remaining <= 0:
@@ -105,4 +120,6 @@ def desk_package(
         warnings=warnings(row, now),
         shared_with=shared_with or [],
         location_id=row.location_id,
+        frozen_through=row.frozen_through,
+        awaiting_activation=row.awaiting_activation,
     )

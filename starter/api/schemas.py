@@ -18,7 +18,9 @@ class ErrorBody(Model):
 
 
 class DeskWarning(Model):
-    code: Literal["zero_balance", "expiring_soon", "pace", "in_review", "low_balance"]
+    code: Literal[
+        "zero_balance", "expiring_soon", "pace", "in_review", "low_balance", "frozen", "not_started"
+    ]
     message: str
 
 
@@ -52,6 +54,13 @@ class DeskPackage(Model):
         default=None,
         description="where it was sold (null: the default location); `expires_on` is that "
         "location's day",
+    )
+    frozen_through: date | None = Field(
+        default=None, description="while frozen: the last frozen day (that location's day)"
+    )
+    awaiting_activation: bool = Field(
+        default=False,
+        description="a first-visit package not used yet: `expires_on` is its unused bound",
     )
 
 
@@ -156,6 +165,23 @@ class CorrectExpiryBody(Model):
         le=date(2999, 12, 31),
         description="the right last good day (spa's zone): today or later",
     )
+    reason: str = Text
+
+
+class FreezeBody(Model):
+    """A pause (manager): `days` from today (today counted) or through `until`; at most
+    the type's `max_freeze_days` (longer is a 422 naming the maximum)."""
+
+    days: int | None = Field(default=None, ge=1, le=3650, description="days, today counted")
+    until: date | None = Field(
+        default=None, le=date(2999, 12, 31), description="last frozen day (spa's zone)"
+    )
+    reason: str = Text
+
+
+class UnfreezeBody(Model):
+    """An early end to a freeze: the days not used come back off the expiry."""
+
     reason: str = Text
 
 

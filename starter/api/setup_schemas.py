@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 from pydantic import ConfigDict, Field, StringConstraints, field_validator
 
 from activities.repository import E164, Role
-from workflows.models import Model, PackageKind
+from workflows.models import ExpiryStart, Model, PackageKind
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@+~-]*$"
 Id = Annotated[
@@ -106,6 +106,16 @@ class PackageTypeBody(Body):
         le=10_000,
         description="among packages covering a visit, lower goes first",
     )
+    max_freeze_days: int = Field(
+        default=90, ge=0, le=3650, description="longest freeze a manager may grant; 0: none"
+    )
+    expiry_starts: ExpiryStart = Field(
+        default="purchase",
+        description="first_visit: the expiry clock starts at the first completed visit",
+    )
+    max_unused_months: int = Field(
+        default=24, gt=0, le=240, description="first_visit: a package never used expires then"
+    )
 
 
 class PackageTypeCreate(PackageTypeBody):
@@ -126,6 +136,9 @@ class PackageTypeOut(Model):
     min_interval_days: int | None
     enforce_zero_balance: bool
     match_priority: int
+    max_freeze_days: int
+    expiry_starts: ExpiryStart
+    max_unused_months: int
 
 
 # --- locations ----------------------------------------------------------------------------

@@ -38,6 +38,8 @@ def _policies(t: PackageTypeRecord) -> str:
         notes.append(f"≥{t.min_interval_days}d apart")
     if not t.enforce_zero_balance:
         notes.append("zero balance not enforced")
+    if t.expiry_starts == "first_visit":
+        notes.append(f"expiry from first visit (unused ≤{t.max_unused_months} mo)")
     return ", ".join(notes)
 
 
@@ -149,6 +151,15 @@ def type_add(
         int | None, typer.Option(min=1, help="Days between treatments (pace alert).")
     ] = None,
     enforce: Annotated[bool, typer.Option(help="Refuse redemptions at zero balance.")] = True,
+    max_freeze_days: Annotated[
+        int, typer.Option(min=0, help="Longest freeze a manager may grant (0: none).")
+    ] = 90,
+    first_visit: Annotated[
+        bool, typer.Option(help="The expiry clock starts at the first completed visit.")
+    ] = False,
+    max_unused_months: Annotated[
+        int, typer.Option(min=1, help="With --first-visit: a package never used expires then.")
+    ] = 24,
 ) -> None:
     """Add or replace a package type; packages already sold keep their terms."""
 
@@ -174,6 +185,9 @@ def type_add(
             vip_rollover_max=vip_rollover,
             min_interval_days=min_interval_days,
             enforce_zero_balance=enforce,
+            max_freeze_days=max_freeze_days,
+            expiry_starts="first_visit" if first_visit else "purchase",
+            max_unused_months=max_unused_months,
         )
         async with database(settings) as pool:
             await PackageTypeService(pool).save(record)

@@ -1,5 +1,5 @@
 """Selling and staff decisions on a whole package: sell, top up, extend, correct the expiry,
-cancel, forfeit."""
+freeze, cancel, forfeit."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from starter.cli import options as opt
 from starter.cli.render import balance, last_day, parse_day, parse_dollars, table
 from starter.cli.runtime import CliError, default_actor, package_service, run
 from starter.cli.staff import send
-from starter.packages import Invalid, SaleRequest
+from starter.packages import Invalid, SaleRequest, freeze_until
 from starter.sale_dates import sale_dates
 from workers.settings import Settings
 from workflows import schedule, texts
@@ -23,8 +23,10 @@ from workflows.models import (
     CorrectExpiryRequest,
     ExtendRequest,
     ForfeitRequest,
+    FreezeRequest,
     PackageKind,
     PackageMessage,
+    UnfreezeRequest,
 )
 
 RECORD_WAIT = 10.0
@@ -205,6 +207,58 @@ def register(app: typer.Typer) -> None:
             return CorrectExpiryRequest(
                 key=key or f"correct-expiry:{day.isoformat()}",
                 new_expires_at=schedule.ends_after(day, settings.spa_timezone),
+                reason=reason,
+                actor=actor or default_actor(),
+            )
+
+        send(package, build)
+
+    @app.command(rich_help_panel="Packages")
+    def freeze(
+        package: str,
+        reason: opt.Reason,
+        days: Annotated[
+            int | None, typer.Option("--days", min=1, help="Days frozen, today counted.")
+        ] = None,
+        until: Annotated[
+            str | None, typer.Option("--until", help="Last frozen day, YYYY-MM-DD.")
+        ] = None,
+        key: opt.Key = None,
+        actor: opt.Actor = None,
+    ) -> None:
+        """Freeze (pause) a package, up to its type's max_freeze_days (a manager's call).
+
+        Redemptions and check-ins are refused while frozen and reminders are held; the
+        expiry moves by the span at once, and the freeze ends by itself after its last day
+        (`unfreeze` ends it earlier and takes the unused days back off the expiry).
+        """
+
+        def build(settings: Settings, row: BalanceRow | None) -> PackageMessage:
+            today = datetime.now(schedule.zone(settings.spa_timezone)).date()
+            last = freeze_until(
+                days=days,
+                until=None if until is None else parse_day(until, "--until"),
+                today=today,
+            )
+            return FreezeRequest(
+                key=key or f"freeze:{today.isoformat()}:{last.isoformat()}",
+                until=last,
+                reason=reason,
+                actor=actor or default_actor(),
+            )
+
+        send(package, build)
+
+    @app.command(rich_help_panel="Packages")
+    def unfreeze(
+        package: str, reason: opt.Reason, key: opt.Key = None, actor: opt.Actor = None
+    ) -> None:
+        """End a freeze early: the frozen days not used come back off the expiry."""
+
+        def build(settings: Settings, row: BalanceRow | None) -> PackageMessage:
+            today = datetime.now(schedule.zone(settings.spa_timezone)).date()
+            return UnfreezeRequest(
+                key=key or f"unfreeze:{today.isoformat()}",
                 reason=reason,
                 actor=actor or default_actor(),
             )

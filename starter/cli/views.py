@@ -50,6 +50,8 @@ def warnings(row: BalanceRow, now: datetime) -> str:
         notes.append("ZERO BALANCE — collect payment")
     if row.status is PackageStatus.IN_REVIEW:
         notes.append("EXPIRY REVIEW — extend or forfeit")
+    if active and row.frozen_through is not None:
+        notes.append(f"FROZEN until {row.frozen_through:%b %d, %Y}")
     if active and row.remaining > 0 and row.expires_at and row.expires_at - now <= EXPIRING_SOON:
         notes.append(f"expiring soon ({max((row.expires_at - now).days, 0)} days left)")
     if active and row.pace_at_risk:

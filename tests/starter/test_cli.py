@@ -414,3 +414,15 @@ async def test_locations_from_the_cli_and_a_sale_at_one(spa: Cli, settings: Sett
     )
     moved = await spa.ok("locations", "update", "venice", "--default")
     assert moved.startswith("location venice (default)")
+
+
+async def test_freeze_and_unfreeze_from_the_cli(spa: Cli) -> None:
+    await spa.ok("sell", "ana", "laser6", "--purchase-id", "p-fz")
+    frozen = await spa.ok("freeze", "p-fz", "--days", "30", "--reason", "medical leave")
+    assert "Frozen for 30 days" in frozen
+    assert "FROZEN until" in await spa.ok("show", "ana")
+    line = one_line_error(await spa("complete", "p-fz", "-a", "a1"))
+    assert line.startswith("refused (PackageFrozen): "), line
+    assert "Unfrozen after 0 days" in await spa.ok("unfreeze", "p-fz", "--reason", "back")
+    too_long = one_line_error(await spa("freeze", "p-fz", "--days", "91", "--reason", "x"))
+    assert "longer than the 90 days" in too_long, too_long

@@ -13,7 +13,9 @@ no history of them exists outside this repository. From v7 on the rule above hol
 
 Generations: v7 the 1.0 baseline (every lifecycle); v8 the visit lifecycles after the
 `visit-local-handover` patch (the hand-over to the package a local activity on the visits'
-own worker; keep the files the recording adds for the lifecycles a patch changes).
+own worker; keep the files the recording adds for the lifecycles a patch changes); v9 the
+`frozen` lifecycle (freeze / unfreeze, behind the `package-freeze` patch marker) and the
+`activation` lifecycle (a first visit starting the expiry clock, `package-activation`).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from starter.review import ReviewService
 from tests.conftest import codec_for_tests, eventually
 from tests.fakes.stripe import StripeFake
 from tests.workflows.conftest import ANA, BEN, Spa, short_notices
+from tests.workflows.test_activation import sell_first_visit
 from workers.settings import Settings
 from workflows import visibility
 from workflows.converter import make_data_converter
@@ -60,11 +63,13 @@ from workflows.models import (
     CancelRequest,
     CorrectExpiryRequest,
     ExtendRequest,
+    FreezeRequest,
     OpeningBalance,
     PackageInput,
     PackageOutcome,
     RedeemRequest,
     ReverseRequest,
+    UnfreezeRequest,
 )
 from workflows.package import PackageWorkflow
 from workflows.payment import PaymentWorkflow
@@ -88,6 +93,8 @@ EXPECTED_LIFECYCLES = {
     "import_job",
     "corrected_expiry",
     "located",
+    "frozen",
+    "activation",
 }
 
 
@@ -417,6 +424,38 @@ async def _steps(spa: Spa, workflow_id: str) -> int:
     return len(view["state"]["steps"])
 
 
+async def _frozen(spa: Spa) -> list[str]:
+    """A package frozen for 30 days (the expiry and reminders move, the timer waits for the
+    freeze's end), unfrozen early (the days come back), used, then expired by a correction."""
+    [pkg] = await spa.sell("laser6", notices=short_notices(20, 4, 2))
+    await spa.service.send(pkg, RedeemRequest(key="k1", appointment_id="a1"))
+    today = datetime.now(UTC).date()
+    await spa.service.send(
+        pkg, FreezeRequest(key="f1", until=today + timedelta(days=29), reason="leave", actor="m")
+    )
+    await spa.service.send(pkg, UnfreezeRequest(key="u1", reason="back early", actor="m"))
+    await spa.service.send(pkg, RedeemRequest(key="k2", appointment_id="a2"))
+    await spa.service.send(
+        pkg,
+        CorrectExpiryRequest(
+            key="c1",
+            new_expires_at=datetime.now(UTC) + timedelta(seconds=6),
+            reason="end of series",
+            actor="m",
+        ),
+    )
+    await spa.outcome(pkg)
+    return [pkg]
+
+
+async def _activation(spa: Spa) -> list[str]:
+    """A first-visit package: sold without reminders, its first visit starts the clock."""
+    pkg = await sell_first_visit(spa)
+    await spa.service.send(pkg, RedeemRequest(key="k1", appointment_id="a1"))
+    await spa.service.send(pkg, RedeemRequest(key="k2", appointment_id="a2"))
+    return [pkg]
+
+
 Scenario = Callable[[Spa, StripeFake], Awaitable[list[str]]]
 
 
@@ -439,6 +478,8 @@ SCENARIOS: dict[str, Scenario] = {
     "import_job": _spa_only(_import_job),
     "corrected_expiry": _spa_only(_corrected_expiry),
     "located": _spa_only(_located),
+    "frozen": _spa_only(_frozen),
+    "activation": _spa_only(_activation),
 }
 
 

@@ -50,6 +50,9 @@ SYNCED_KINDS = frozenset(
         EntryKind.EXPIRY_REVIEW,
         EntryKind.REFUND,
         EntryKind.REFUND_FAILED,
+        EntryKind.FREEZE,
+        EntryKind.UNFREEZE,
+        EntryKind.ACTIVATION,
     }
 )
 
@@ -193,6 +196,7 @@ class PackageBook:
             interval is None
             or self.terms.kind is not PackageKind.SESSIONS
             or self.state.expires_at is None
+            or self.state.awaiting_activation
             or self.state.remaining <= 0
             or not self.input.notices.pace_warning
         ):
@@ -337,6 +341,8 @@ class PackageBook:
             parent_purchase_id=self.input.parent_purchase_id,
             refund_due_cents=self.state.refund_due_cents,
             pace_at_risk=pace_due is not None and now >= pace_due,
+            frozen_through=self.state.frozen_through,
+            awaiting_activation=self.state.awaiting_activation,
             payment_intent_id=self.input.payment.payment_intent_id if self.input.payment else None,
             location_id=self.input.location_id,
         )

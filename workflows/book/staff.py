@@ -47,6 +47,9 @@ def open_book(input: PackageInput, *, started_at: datetime | None = None) -> Pac
             paid_cents=terms.price_cents,
             unused_value_cents=terms.price_cents,
             expires_at=input.expires_at,
+            awaiting_activation=(
+                terms.expiry_starts == "first_visit" and terms.activation_months is not None
+            ),
         ),
     )
     skip_reminders_past(

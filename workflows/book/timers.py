@@ -13,8 +13,9 @@ Reminder = tuple[str, datetime, bool]  # key, when due, carries the renewal link
 
 
 def reminder_plan(book: PackageBook) -> list[Reminder]:
+    """None for a first-visit package not used yet: planned once its clock starts."""
     expires_at = book.state.expires_at
-    if expires_at is None:
+    if expires_at is None or book.state.awaiting_activation:
         return []
     notices = book.input.notices
     return [
@@ -44,6 +45,8 @@ def planned_reminders(book: PackageBook) -> dict[str, datetime]:
 def next_deadline(book: PackageBook) -> datetime | None:
     if book.state.status is not PackageStatus.ACTIVE:
         return None
+    if book.state.frozen_until is not None:  # frozen: nothing fires before the freeze ends
+        return book.state.frozen_until
     candidates = [due for key, due, _ in reminder_plan(book) if key not in book.state.reminders]
     if book.state.expires_at is not None:
         candidates.append(book.state.expires_at)
@@ -56,6 +59,8 @@ def next_deadline(book: PackageBook) -> datetime | None:
 def deadline_label(book: PackageBook, deadline: datetime) -> str:
     """What the timer for `deadline` waits for, as the Temporal UI shows it ("reminder 30d",
     "expiry", "pace check")."""
+    if deadline == book.state.frozen_until:
+        return "freeze ends"
     if deadline == book.state.expires_at:
         return "expiry"
     for key, due, _ in reminder_plan(book):
@@ -65,7 +70,8 @@ def deadline_label(book: PackageBook, deadline: datetime) -> str:
 
 
 def fire_due(book: PackageBook, now: datetime) -> None:
-    if book.state.status is not PackageStatus.ACTIVE:
+    """Reminders, pace and expiry that fell due; none while frozen (held until it ends)."""
+    if book.state.status is not PackageStatus.ACTIVE or book.state.frozen_until is not None:
         return
     check_pace(book, now)
     for key, due, renewal_link in reminder_plan(book):

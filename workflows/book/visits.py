@@ -11,8 +11,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from workflows import texts
+from workflows.book.activation import activate
 from workflows.book.alerts import after_balance_change, check_pace
 from workflows.book.core import PackageBook, Refused, sentence
+from workflows.book.freeze import require_not_frozen
 from workflows.models import (
     AppointmentNotice,
     AppointmentRecord,
@@ -32,6 +34,7 @@ def check_redeem(book: PackageBook, msg: RedeemRequest, now: datetime) -> None:
     if msg.key in book.state.answers or _completed(book, msg) is not None:
         return
     book.require_open("redeem", now)
+    require_not_frozen(book, "redeem")
     if not msg.allow_same_day and msg.service_date is not None:
         for other in book.state.appointments.values():
             if (
@@ -91,6 +94,7 @@ def redeem(book: PackageBook, msg: RedeemRequest, now: datetime) -> PackageAnswe
         outcome=outcome,
         at=now,
     )
+    activate(book, key=msg.key, visit_day=msg.service_date, now=now)
     book.notify_client(
         f"confirm:{msg.key}",
         "confirmation",
@@ -246,6 +250,8 @@ def check_note(book: PackageBook, msg: AppointmentNotice, now: datetime) -> None
     if msg.key in book.state.answers:
         return
     book.require_open("book against", now)
+    if msg.change == "checked_in":
+        require_not_frozen(book, f"check appointment {msg.appointment_id} in on")
     if msg.change == "checked_in" and book.state.remaining <= 0 and book.terms.enforce_zero_balance:
         raise Refused(
             "ZeroBalance",

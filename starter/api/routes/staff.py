@@ -32,6 +32,7 @@ from starter.api.schemas import (
     ErrorBody,
     ExtendBody,
     ForfeitBody,
+    FreezeBody,
     HistoryLine,
     LinkBody,
     LinkOut,
@@ -43,11 +44,12 @@ from starter.api.schemas import (
     SaleBody,
     SaleOut,
     SharedHolder,
+    UnfreezeBody,
 )
 from starter.api.setup_schemas import ReviewItemOut
 from starter.desk_visits import complete_at_desk, desk_completion, desk_visit
 from starter.history_days import service_dates
-from starter.packages import SaleRequest
+from starter.packages import Invalid, Refused, SaleRequest, freeze_until
 from starter.review import ReviewService
 from starter.sale_dates import sale_dates
 from workflows import schedule
@@ -60,11 +62,13 @@ from workflows.models import (
     CorrectExpiryRequest,
     ExtendRequest,
     ForfeitRequest,
+    FreezeRequest,
     PackageAnswer,
     PackageMessage,
     PackageStatus,
     RedeemRequest,
     ReverseRequest,
+    UnfreezeRequest,
 )
 from workflows.visit_models import ResolveReview
 
@@ -372,6 +376,53 @@ async def correct_expiry(
             actor=member.staff_id,
             source="desk",
             new_expires_at=ends,
+            reason=body.reason,
+        ),
+    )
+
+
+@router.post("/packages/{package_id}/freeze", tags=["packages"])
+async def freeze(package_id: str, body: FreezeBody, deps: Deps, member: Manager) -> PackageAnswer:
+    """Freeze (manager): `days` from today or through `until`, with a reason. Redemptions
+    and check-ins are refused until then (409 `PackageFrozen`), reminders are held, and the
+    expiry moves by the span at once (every pending reminder with it); the freeze ends by
+    itself after its last day. Longer than the type allows: 422 naming the maximum."""
+    zone = await _package_zone(deps, package_id)
+    until = freeze_until(
+        days=body.days, until=body.until, today=datetime.now(ZoneInfo(zone)).date()
+    )
+    try:
+        return await _send(
+            deps,
+            package_id,
+            FreezeRequest(
+                key=f"desk-freeze:{package_id}:{datetime.now(UTC).date()}:{until}",
+                actor=member.staff_id,
+                source="desk",
+                until=until,
+                reason=body.reason,
+            ),
+        )
+    except Refused as err:
+        if err.rule in ("FreezeTooLong", "FreezeNotAllowed", "BadFreeze"):
+            raise Invalid("days" if body.days is not None else "until", str(err)) from err
+        raise
+
+
+@router.post("/packages/{package_id}/unfreeze", tags=["packages"])
+async def unfreeze(
+    package_id: str, body: UnfreezeBody, deps: Deps, member: Manager
+) -> PackageAnswer:
+    """End a freeze early (manager): the days not used come back off the expiry. 409
+    `NotFrozen` when it is not frozen."""
+    through = (await deps.service.state(package_id)).snapshot.frozen_through
+    return await _send(
+        deps,
+        package_id,
+        UnfreezeRequest(
+            key=f"desk-unfreeze:{package_id}:{through}",
+            actor=member.staff_id,
+            source="desk",
             reason=body.reason,
         ),
     )
