@@ -13,7 +13,6 @@ same offer, and so the same checkout.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -21,6 +20,7 @@ from typing import Literal
 
 import asyncpg
 
+from activities.link_tokens import token_hash, well_formed
 from workflows.contracts import RenewalCheckoutInput
 
 PATH = "/renew/"
@@ -46,10 +46,6 @@ UPDATE renewal_links SET revoked_at = now()
 WHERE package_id = $1 AND revoked_at IS NULL
 """
 _USED = "UPDATE renewal_links SET used_at = now() WHERE offer_key = $1 AND used_at IS NULL"
-
-
-def token_hash(token: str) -> bytes:
-    return hashlib.sha256(token.encode()).digest()
 
 
 @dataclass(frozen=True)
@@ -89,7 +85,7 @@ class RenewalLinks:
 
     async def click(self, token: str, *, now: datetime | None = None) -> ClickedLink:
         """The offer behind `token` and whether it may be opened now (counted as a click)."""
-        if not 16 <= len(token) <= 128:
+        if not well_formed(token):
             return ClickedLink(state="unknown")
         row = await self._pool.fetchrow(_CLICK, token_hash(token))
         if row is None:

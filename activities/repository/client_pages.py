@@ -20,6 +20,7 @@ from typing import Literal
 
 import asyncpg
 
+from activities.link_tokens import token_hash, well_formed
 from activities.repository.base import Row
 from workflows.contracts import RenewalCheckoutInput
 
@@ -49,10 +50,6 @@ _REVOKE = """
 UPDATE client_page_links SET revoked_at = now()
 WHERE client_id = $1 AND revoked_at IS NULL
 """
-
-
-def token_hash(token: str) -> bytes:
-    return hashlib.sha256(token.encode()).digest()
 
 
 def derive_token(key: bytes, nonce: str) -> str:
@@ -115,7 +112,7 @@ class ClientPageLinks:
 
     async def open(self, token: str, *, now: datetime | None = None) -> OpenedPage:
         """The client behind `token` and whether the page may be shown now."""
-        if not 16 <= len(token) <= 128:
+        if not well_formed(token):
             return OpenedPage(state="unknown")
         now = now or datetime.now(UTC)
         row = await self._pool.fetchrow(_OPEN, token_hash(token), now)
