@@ -103,6 +103,15 @@ async def test_client_page_on_a_phone(
     await no_sideways_scroll(page)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(ARTIFACTS / "phone-390.png"), full_page=True)
+    desktop = await browser.new_context(viewport={"width": 1280, "height": 800})
+    wide = await desktop.new_page()
+    await wide.goto(url)
+    await expect(wide.get_by_role("region", name="Injectables credit")).to_contain_text(
+        "$1,500.00 left"
+    )
+    await no_sideways_scroll(wide)
+    await wide.screenshot(path=str(ARTIFACTS / "desktop-1280.png"), full_page=True)
+    await desktop.close()
 
     # Stop texts: a form post, no script; then back in.
     await page.get_by_role("button", name="Stop texts").click()
