@@ -31,7 +31,7 @@ def warnings(row: BalanceRow, now: datetime) -> list[DeskWarning]:
         found.append(
             DeskWarning(
                 code="frozen",
-                message=f"Frozen until {row.frozen_through:%b %d, %Y}: no visits redeem it "
+                message=f"Frozen until {_day(row.frozen_through)}: no visits redeem it "
                 "before then (a manager can unfreeze it)",
             )
         )
@@ -123,3 +123,8 @@ def desk_package(
         frozen_through=row.frozen_through,
         awaiting_activation=row.awaiting_activation,
     )
+
+
+def _day(day: date) -> str:
+    """ "Jan 5, 2027", as the desk writes days elsewhere."""
+    return f"{day:%b} {day.day}, {day.year}"

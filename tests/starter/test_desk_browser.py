@@ -49,7 +49,7 @@ from starter.packages import PackageService
 from tests.conftest import eventually
 from tests.workflows.conftest import ANA, BEN, CARA, TYPES, Spa
 from workers.settings import Settings
-from workflows.models import RedeemRequest
+from workflows.models import FreezeRequest, RedeemRequest
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -823,3 +823,43 @@ async def test_only_the_desk_files_are_served() -> None:
         ):
             assert (await http.get(path)).status_code == 404, path
         assert "/desk" not in app.openapi()["paths"]
+
+
+async def test_a_frozen_package_reads_frozen_at_the_desk(
+    chromium: Path,
+    seeded: Spa,
+    settings: Settings,
+    client: Client,
+    pool: asyncpg.Pool,
+    browser: Browser,
+) -> None:
+    """A manager froze Ben's package for 30 days: the desk says until when, on a phone and
+    on a desktop, so nobody tries to redeem it."""
+    spa = seeded
+    today = datetime.now(ZoneInfo(settings.spa_timezone)).date()
+    [frozen] = await spa.sell("duo2", BEN.client_id)
+    until = today + timedelta(days=29)
+    await spa.service.send(
+        frozen, FreezeRequest(key="freeze-ben", until=until, reason="medical leave", actor="mgr")
+    )
+    await eventually(
+        lambda: spa.ledger.balance(frozen),
+        lambda row: row is not None and row.frozen_through == until,
+    )
+    token = await StaffRepository(pool).add(
+        StaffMember(staff_id="desk-fay", name="Fay Desk", role=Role.FRONT_DESK)
+    )
+    async with serving(create_app(settings, client=client, pool=pool)) as url:
+        for width, height in ((1280, 800), (390, 844)):
+            page = await browser.new_page(viewport={"width": width, "height": height})
+            try:
+                await page.goto(f"{url}/desk")
+                await page.get_by_test_id("token-input").fill(token)
+                await page.get_by_test_id("signin-button").click()
+                await find(page, "Ben", "Ben Test")
+                await expect(card(page, frozen)).to_contain_text(
+                    f"Frozen until {until:%b} {until.day}, {until.year}", timeout=WAIT_MS
+                )
+                await page.screenshot(path=str(ARTIFACTS / f"frozen-{width}.png"), full_page=True)
+            finally:
+                await page.close()
