@@ -57,6 +57,7 @@ RULES: tuple[BodyRule, ...] = (
     BodyRule(prefix="/webhooks/stripe", max_bytes=512 * KIB, content_types=JSON),
     BodyRule(prefix="/webhooks/boulevard", max_bytes=256 * KIB, content_types=JSON),
     BodyRule(prefix="/webhooks/mindbody", max_bytes=256 * KIB, content_types=JSON),
+    BodyRule(prefix="/webhooks/square", max_bytes=256 * KIB, content_types=JSON),
     BodyRule(
         prefix="/webhooks/twilio",
         max_bytes=64 * KIB,
@@ -70,6 +71,12 @@ RULES: tuple[BodyRule, ...] = (
     BodyRule(
         prefix="/reports/",
         max_bytes=4 * KIB,
+        content_types=("application/x-www-form-urlencoded",),
+    ),
+    # The client page's Stop/Start texts form: one field.
+    BodyRule(
+        prefix="/me/",
+        max_bytes=1 * KIB,
         content_types=("application/x-www-form-urlencoded",),
     ),
     BodyRule(prefix="/api/", max_bytes=256 * KIB, content_types=JSON, check_json=True),

@@ -259,3 +259,18 @@ async def test_renewal_button_opens_the_open_offers_checkout(
     (ben_package,) = await spa.sell(TWO.type_code, BEN.client_id)
     other = await api.http.get(f"/me/{token}/renew/{ben_package}", follow_redirects=False)
     assert other.status_code == 404
+
+
+async def test_the_page_form_is_bounded_at_the_door(api: Api) -> None:
+    """The Stop/Start form is one field: a large or non-form body is refused before any
+    token is looked up; a token of the wrong shape opens nothing."""
+    big = await api.http.post(
+        "/me/" + "a" * 32 + "/sms",
+        content=b"sms=stop&" + b"x" * 2048,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert big.status_code == 413
+    json = await api.http.post("/me/" + "a" * 32 + "/sms", json={"sms": "stop"})
+    assert json.status_code == 415
+    odd = await api.http.get("/me/%00%01not-a-token")
+    assert odd.status_code == 404 and "new link" in odd.text
